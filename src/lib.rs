@@ -1,0 +1,7 @@
+//! moat: per-device privacy routing and traffic shaping for OpenWrt routers.
+//!
+//! The pipeline (see ARCHITECTURE.md): UCI text ([`uci`]) → typed, validated model →
+//! pure plan (nft ruleset text, routes, shaper parameters) → apply (effects).
+//! Everything except the apply/daemon layer is pure and unit-tested.
+
+pub mod uci;
