@@ -5,3 +5,4 @@
 //! Everything except the apply/daemon layer is pure and unit-tested.
 
 pub mod uci;
+pub mod model;
