@@ -6,3 +6,6 @@
 
 pub mod uci;
 pub mod model;
+pub mod facts;
+pub mod plan;
+pub mod netlink;
