@@ -6,3 +6,4 @@
 
 pub mod uci;
 pub mod model;
+pub mod shaper;
