@@ -7,3 +7,4 @@
 pub mod uci;
 pub mod model;
 pub mod shaper;
+pub mod packet;
