@@ -10,14 +10,18 @@
 //! - a human summary ([`Plan::render`] is the body of `moat check`).
 //!
 //! # Mark layout
-//! moat owns the bits of `fwmark_mask` (default `0x0f000000`). They are split, from the lowest
-//! set bit upwards, into a **route field** (enough bits to number the routes in use: each
-//! `wireguard`/`interface`/`tor` tunnel that an enabled device uses, and `block`; value 0 =
-//! not moat's) and a **device field** above it (enough bits to number the shaped devices,
-//! 1..=n; 0 = not shaped). The bits need not be contiguous: field values are deposited into the
-//! mask's set bits in order. Policy routing (`ip rule fwmark V/route_field`) and every
-//! route-level nft rule look only at the route field; the queue rules look at both fields, so
-//! the device a queued packet belongs to follows from its mark (and its queue number).
+//! moat owns the bits of `fwmark_mask` (default `0x0f000000`, 15 usable values). The masked
+//! mark is one number (placed in the mask's bits, lowest first), not separate bit fields, so a
+//! small mask goes far: value 0 = not moat's; values 1..=r are the **routes in use** (each
+//! `wireguard`/`interface`/`tor` tunnel some enabled device uses, in file order, then `block`);
+//! values r+1..=r+s are the **shaped devices** (file order), each its own value. A device's
+//! route is therefore "its value is in the route's value set": the route value plus the values
+//! of the shaped devices on that route. Policy routing has one `ip rule fwmark V/mask` per value
+//! of an L3 tunnel's set (all to the tunnel's table); route-level nft rules match the set
+//! (`meta mark & mask { … }`); a queue rule matches exactly one shaped device's value, so the
+//! device a queued packet belongs to follows from its mark (and its queue number). Bit fields
+//! (route field + device field) were rejected: the shipped example (4 routes, 2 shaped
+//! devices) would need 5 bits where the enumeration needs 6 of 15 values.
 //!
 //! # Ruleset (see ARCHITECTURE.md)
 //! `classify` (prerouting, mangle) sets the mark from the source MAC on every packet of every
@@ -41,27 +45,20 @@ pub const AF_INET: u8 = 2;
 pub const AF_INET6: u8 = 10;
 /// Metric of the kill-switch route in each tunnel table.
 pub const UNREACHABLE_METRIC: u32 = 9999;
-/// Smallest accepted `pad_to` (a TCP/IPv6 header plus some payload must fit).
-pub const MIN_PAD_TO: u32 = 128;
+/// Smallest accepted `pad_to` (the model's limit).
+pub const MIN_PAD_TO: u32 = crate::model::PAD_TO_MIN as u32;
 /// Name of the iptables chain holding the xt NFQUEUE rules (mangle table).
 pub const IPT_CHAIN: &str = "MOAT_QUEUE";
 
-/// How moat's fwmark bits are split.
+/// How moat uses its fwmark bits (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarkLayout {
-    /// All bits moat owns (`fwmark_mask`).
+    /// All bits moat owns (`fwmark_mask`); every comparison is `mark & mask == value`.
     pub mask: u32,
-    /// The route field (a subset of `mask`).
-    pub route_mask: u32,
-    /// The device field (a subset of `mask`, above the route field).
-    pub device_mask: u32,
-}
-
-impl MarkLayout {
-    /// Route field + device field: the bits a queue rule compares.
-    pub fn used_mask(&self) -> u32 {
-        self.route_mask | self.device_mask
-    }
+    /// Number of non-zero values the mask can hold (2^bits − 1).
+    pub capacity: u64,
+    /// Values in use (routes + shaped devices).
+    pub used: u32,
 }
 
 /// Spread the low bits of `v` over the set bits of `mask`, lowest first (a software `pdep`).
@@ -77,10 +74,6 @@ pub fn deposit(mask: u32, mut v: u32) -> u32 {
         m &= m - 1;
     }
     out
-}
-
-fn bits_for(n: usize) -> u32 {
-    usize::BITS - n.leading_zeros()
 }
 
 /// What a route class does.
@@ -110,13 +103,15 @@ pub enum ClassKind {
     },
 }
 
-/// A route in use and its mark value.
+/// A route in use and its mark values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteClass {
     /// `block` or the tunnel section name.
     pub label: String,
-    /// Route-field value, already placed in the mask bits.
+    /// The route's own mark value (unshaped devices), already placed in the mask bits.
     pub value: u32,
+    /// Every mark value meaning "this route": `value` first, then its shaped devices' values.
+    pub values: Vec<u32>,
     /// What the route does.
     pub kind: ClassKind,
 }
@@ -132,11 +127,11 @@ pub struct DevicePlan {
     pub macs: Vec<Mac>,
     /// Route label (`direct`, `block`, tunnel name); `disabled` devices are direct.
     pub route: String,
-    /// Mark (route field | device field); 0 for direct.
+    /// Mark value (within the mask); 0 for direct.
     pub mark: u32,
     /// Whether the device's section is enabled.
     pub enabled: bool,
-    /// Device index (device field value) if shaped.
+    /// Device index (1-based among shaped devices) if shaped.
     pub shaped_index: Option<u32>,
 }
 
@@ -147,7 +142,7 @@ pub struct RuleOp {
     pub family: u8,
     /// fwmark value.
     pub mark: u32,
-    /// fwmark mask (the route field).
+    /// fwmark mask (`fwmark_mask`).
     pub mask: u32,
     /// Table to look up.
     pub table: u32,
@@ -182,13 +177,13 @@ pub enum QueueBackend {
 pub struct ShapedQueue {
     /// NFQUEUE number.
     pub queue: u16,
-    /// Device index (the device field value before placement).
+    /// Device index (1-based among shaped devices, file order).
     pub index: u32,
     /// Device section address.
     pub section: String,
     /// Device label.
     pub name: String,
-    /// Full mark (route | device field).
+    /// The device's own mark value.
     pub mark: u32,
     /// Mask the mark is compared under.
     pub mark_mask: u32,
@@ -310,42 +305,34 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             TunnelKind::Tor(tor) => ClassKind::Tor { trans_port: tor.trans_port, dns_port: tor.dns_port },
         };
         if used {
-            classes.push(RouteClass { label: t.name.as_str().to_string(), value: 0, kind });
+            classes.push(RouteClass { label: t.name.as_str().to_string(), value: 0, values: Vec::new(), kind });
         }
     }
     if active.iter().any(|d| d.route == Route::Block) {
-        classes.push(RouteClass { label: "block".into(), value: 0, kind: ClassKind::Block });
+        classes.push(RouteClass { label: "block".into(), value: 0, values: Vec::new(), kind: ClassKind::Block });
     }
 
     // Shaped devices (file order) and the mark layout.
     let shaped_devs: Vec<_> = active.iter().filter(|d| d.shaper.is_some()).collect();
-    let route_bits = bits_for(classes.len());
-    let device_bits = bits_for(shaped_devs.len());
-    let avail = g.fwmark_mask.count_ones();
-    if route_bits + device_bits > avail {
+    let capacity = (1u64 << g.fwmark_mask.count_ones()) - 1;
+    let used = (classes.len() + shaped_devs.len()) as u32;
+    if used as u64 > capacity {
         errors.push(format!(
-            "fwmark_mask {} has {} bit(s), but {} route(s) in use and {} shaped device(s) need {} (route field) + {} (device field); widen fwmark_mask",
+            "fwmark_mask {} holds {} mark values, but {} route(s) in use and {} shaped device(s) need {}; widen fwmark_mask",
             hex(g.fwmark_mask),
-            avail,
+            capacity,
             classes.len(),
             shaped_devs.len(),
-            route_bits,
-            device_bits
+            used
         ));
     }
-    let route_mask = deposit(g.fwmark_mask, (1u32 << route_bits).wrapping_sub(1));
-    let device_mask = deposit(g.fwmark_mask, ((1u32 << device_bits).wrapping_sub(1)) << route_bits);
-    let marks = MarkLayout { mask: g.fwmark_mask, route_mask, device_mask };
+    let marks = MarkLayout { mask: g.fwmark_mask, capacity, used };
     for (i, c) in classes.iter_mut().enumerate() {
         c.value = deposit(g.fwmark_mask, i as u32 + 1);
+        c.values.push(c.value);
     }
-    let class_of = |route: &Route| -> Option<&RouteClass> {
-        match route {
-            Route::Direct => None,
-            Route::Block => classes.iter().find(|c| c.kind == ClassKind::Block),
-            Route::Tunnel(n) => classes.iter().find(|c| c.label == n.as_str()),
-        }
-    };
+    let n_classes = classes.len() as u32;
+    let class_of = |classes: &[RouteClass], route: &Route| -> Option<u32> { class_index(classes, route).map(|i| classes[i].value) };
 
     // Devices.
     let mut devices = Vec::new();
@@ -365,13 +352,16 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                     errors.push(format!("device {}: route '{}' names no tunnel section", d.section, n));
                 }
             }
-            if let Some(c) = class_of(&d.route) {
-                mark = c.value;
+            if let Some(v) = class_of(&classes, &d.route) {
+                mark = v;
             }
             if let Some(s) = &d.shaper {
                 shaped_index += 1;
                 idx = Some(shaped_index);
-                mark |= deposit(g.fwmark_mask, shaped_index << route_bits);
+                mark = deposit(g.fwmark_mask, n_classes + shaped_index);
+                if let Some(ci) = class_index(&classes, &d.route) {
+                    classes[ci].values.push(mark);
+                }
                 let is_wg = matches!(&d.route, Route::Tunnel(n) if matches!(model.tunnel(n).map(|t| &t.kind), Some(TunnelKind::WireGuard(_))));
                 if !is_wg {
                     errors.push(format!("device {}: shaper '{}' needs a wireguard tunnel route", d.section, s));
@@ -410,6 +400,9 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             notes.push(format!("tunnel {}: no dns set; its devices' DNS to the router is rejected (set option dns)", c.label));
         }
         if let ClassKind::L3 { dns: Some(dns), .. } = &c.kind {
+            if dns.is_ipv6() {
+                notes.push(format!("tunnel {}: dns {} is IPv6, so its devices' IPv4 DNS to the router is rejected (no NAT46); they must resolve over IPv6", c.label, dns));
+            }
             if facts.interfaces.values().any(|i| i.addrs.iter().any(|(a, _)| a == dns)) {
                 errors.push(format!("tunnel {}: dns {} is an address of this router; it must be a resolver reached through the tunnel", c.label, dns));
             }
@@ -451,7 +444,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             section: d.section.clone(),
             name: d.name.clone(),
             mark: d.mark,
-            mark_mask: marks.used_mask(),
+            mark_mask: marks.mask,
             tunnel: t.name.clone(),
             device: l3.device.clone(),
             pad_to,
@@ -500,7 +493,9 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
         if let ClassKind::L3 { device, table, ipv6, .. } = &c.kind {
             let fams: &[u8] = if *ipv6 { &[AF_INET, AF_INET6] } else { &[AF_INET] };
             for &family in fams {
-                rules.push(RuleOp { family, mark: c.value, mask: marks.route_mask, table: *table, priority: *table });
+                for &v in &c.values {
+                    rules.push(RuleOp { family, mark: v, mask: marks.mask, table: *table, priority: *table });
+                }
                 routes.push(RouteOp { family, table: *table, device: Some(device.clone()), metric: 0 });
                 routes.push(RouteOp { family, table: *table, device: None, metric: UNREACHABLE_METRIC });
             }
@@ -521,6 +516,37 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
         plan.nft = nft_script(model, &plan);
     }
     Ok(plan)
+}
+
+/// The interfaces whose facts the plan needs: the LAN devices and every L3 tunnel device.
+pub fn interface_names(model: &Model) -> Vec<&IfName> {
+    let mut v: Vec<&IfName> = model.global.lan_devices.iter().collect();
+    for t in &model.tunnels {
+        if let TunnelKind::WireGuard(l3) | TunnelKind::Interface(l3) = &t.kind {
+            if !v.contains(&&l3.device) {
+                v.push(&l3.device);
+            }
+        }
+    }
+    v
+}
+
+fn class_index(classes: &[RouteClass], route: &Route) -> Option<usize> {
+    match route {
+        Route::Direct => None,
+        Route::Block => classes.iter().position(|c| c.kind == ClassKind::Block),
+        Route::Tunnel(n) => classes.iter().position(|c| c.label == n.as_str()),
+    }
+}
+
+/// `meta mark & MASK == V` or `meta mark & MASK { V1, V2 }`.
+fn mark_match(mask: u32, values: &[u32]) -> String {
+    if values.len() == 1 {
+        format!("meta mark & {} == {}", hex(mask), hex(values[0]))
+    } else {
+        let v: Vec<String> = values.iter().map(|&x| hex(x)).collect();
+        format!("meta mark & {} {{ {} }}", hex(mask), v.join(", "))
+    }
 }
 
 fn resolve_pad(tunnel: &str, dev: &IfName, pad: PadTo, mtu: Option<u32>) -> Result<Option<u16>, String> {
@@ -559,13 +585,13 @@ fn iptables_scripts(backend: QueueBackend, shaped: &[ShapedQueue], pad: &[PadQue
 
 fn nft_script(model: &Model, plan: &Plan) -> String {
     let g = &model.global;
-    let rm = hex(plan.marks.route_mask);
+    let mask = plan.marks.mask;
     let lans = quoted_set(&g.lan_devices);
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(w, "# moat ruleset, loaded with `nft -f` as ONE transaction: the first two lines make sure the");
     let _ = writeln!(w, "# table exists, then it is deleted and re-created, so the old rules stay until the commit.");
-    let _ = writeln!(w, "# fwmark_mask {}: route field {}, device field {}", hex(plan.marks.mask), rm, hex(plan.marks.device_mask));
+    let _ = writeln!(w, "# fwmark_mask {}: {} of {} mark values in use (routes, then shaped devices)", hex(mask), plan.marks.used, plan.marks.capacity);
     let _ = writeln!(w, "table inet moat");
     let _ = writeln!(w, "delete table inet moat");
     let _ = writeln!(w, "table inet moat {{");
@@ -588,7 +614,7 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let _ = writeln!(w, "\tchain redirect_nat {{");
     let _ = writeln!(w, "\t\ttype nat hook prerouting priority dstnat - 5; policy accept;");
     for c in &plan.classes {
-        let m = format!("meta mark & {rm} == {}", hex(c.value));
+        let m = mark_match(mask, &c.values);
         match &c.kind {
             ClassKind::L3 { dns: Some(IpAddr::V4(d)), .. } => {
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv4 fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {d} comment \"{}: DNS for the router goes to the tunnel resolver\"", c.label);
@@ -609,7 +635,7 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let _ = writeln!(w, "\tchain guard_input {{");
     let _ = writeln!(w, "\t\ttype filter hook input priority filter - 5; policy accept;");
     for c in &plan.classes {
-        let m = format!("meta mark & {rm} == {}", hex(c.value));
+        let m = mark_match(mask, &c.values);
         match &c.kind {
             ClassKind::L3 { .. } | ClassKind::Block => {
                 let _ = writeln!(w, "\t\t{m} meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} jump reject_fast comment \"{}: no DNS through the router resolver\"", c.label);
@@ -634,7 +660,7 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let _ = writeln!(w, "\tchain guard_forward {{");
     let _ = writeln!(w, "\t\ttype filter hook forward priority filter - 5; policy accept;");
     for c in &plan.classes {
-        let m = format!("meta mark & {rm} == {}", hex(c.value));
+        let m = mark_match(mask, &c.values);
         match &c.kind {
             ClassKind::L3 { device, ipv6, .. } => {
                 if !ipv6 {
@@ -722,10 +748,10 @@ impl Plan {
         let _ = writeln!(w, "enabled: {}", if self.enabled { "yes" } else { "no" });
         let _ = writeln!(
             w,
-            "marks: fwmark_mask {}, route field {}, device field {}",
+            "marks: fwmark_mask {}, {} of {} values in use",
             hex(self.marks.mask),
-            hex(self.marks.route_mask),
-            hex(self.marks.device_mask)
+            self.marks.used,
+            self.marks.capacity
         );
         for c in &self.classes {
             let what = match &c.kind {
@@ -738,7 +764,8 @@ impl Plan {
                 ),
                 ClassKind::Tor { trans_port, dns_port } => format!("tor, TransPort {trans_port}, DNSPort {dns_port}"),
             };
-            let _ = writeln!(w, "route {}: mark {} ({})", c.label, hex(c.value), what);
+            let v: Vec<String> = c.values.iter().map(|&x| hex(x)).collect();
+            let _ = writeln!(w, "route {}: mark {} ({})", c.label, v.join(" "), what);
         }
         if self.devices.is_empty() {
             let _ = writeln!(w, "devices: none");

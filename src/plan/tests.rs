@@ -81,14 +81,17 @@ fn deposit_spreads_bits_over_the_mask() {
 #[test]
 fn readme_example_layout_marks_and_routing() {
     let p = build(&readme_model(), &facts(false)).unwrap();
-    // 3 routes in use (vpn, tor, block) -> 2 route bits; 1 shaped device -> 1 device bit.
-    assert_eq!(p.marks.route_mask, 0x0300_0000);
-    assert_eq!(p.marks.device_mask, 0x0400_0000);
-    let labels: Vec<_> = p.classes.iter().map(|c| (c.label.as_str(), c.value)).collect();
-    assert_eq!(labels, vec![("vpn", 0x0100_0000), ("tor", 0x0200_0000), ("block", 0x0300_0000)]);
+    // 3 routes in use (vpn, tor, block) = values 1..3, then the shaped device = 4.
+    assert_eq!((p.marks.capacity, p.marks.used), (15, 4));
+    let labels: Vec<_> = p.classes.iter().map(|c| (c.label.as_str(), c.values.clone())).collect();
+    assert_eq!(
+        labels,
+        vec![("vpn", vec![0x0100_0000, 0x0400_0000]), ("tor", vec![0x0200_0000]), ("block", vec![0x0300_0000])]
+    );
     let marks: Vec<_> = p.devices.iter().map(|d| d.mark).collect();
-    assert_eq!(marks, vec![0x0500_0000, 0x0200_0000, 0x0300_0000, 0]);
-    assert_eq!(p.rules, vec![RuleOp { family: AF_INET, mark: 0x0100_0000, mask: 0x0300_0000, table: 4200, priority: 4200 }]);
+    assert_eq!(marks, vec![0x0400_0000, 0x0200_0000, 0x0300_0000, 0]);
+    let rule = |mark| RuleOp { family: AF_INET, mark, mask: 0x0f00_0000, table: 4200, priority: 4200 };
+    assert_eq!(p.rules, vec![rule(0x0100_0000), rule(0x0400_0000)]);
     assert_eq!(p.routes.len(), 2);
     assert_eq!(p.routes[0].device, Some(ifn("wg0")));
     assert_eq!(p.routes[1], RouteOp { family: AF_INET, table: 4200, device: None, metric: 9999 });
@@ -105,13 +108,13 @@ fn nft_script_replaces_the_table_in_one_transaction_and_only_drops() {
     assert_eq!(&lines[..3], &["table inet moat", "delete table inet moat", "table inet moat {"]);
     assert!(!p.nft.contains("accept\n") || p.nft.lines().all(|l| !l.trim_start().starts_with("accept")));
     assert!(!p.nft.contains(" accept comment"), "moat must never accept on fw4's behalf");
-    assert!(p.nft.contains("ether saddr { aa:bb:cc:00:11:22 } meta mark set meta mark & 0xf0ffffff | 0x05000000"));
-    assert!(p.nft.contains("meta mark & 0x03000000 == 0x01000000 oifname != \"wg0\" drop"));
-    assert!(p.nft.contains("meta mark & 0x03000000 == 0x01000000 meta nfproto ipv6 jump reject_fast"));
+    assert!(p.nft.contains("ether saddr { aa:bb:cc:00:11:22 } meta mark set meta mark & 0xf0ffffff | 0x04000000"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } oifname != \"wg0\" drop"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } meta nfproto ipv6 jump reject_fast"));
     assert!(p.nft.contains("dnat ip to 10.64.0.1"));
     assert!(p.nft.contains("redirect to :9040"));
     assert!(p.nft.contains("redirect to :9053"));
-    assert!(p.nft.contains("meta mark & 0x03000000 == 0x03000000 oifname != { \"br-lan\" } drop"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 == 0x03000000 oifname != { \"br-lan\" } drop"));
     // MSS clamp for the shaped device: auto pad 1420 -> 1408, minus 40.
     assert!(p.nft.contains("tcp option maxseg size > 1368 tcp option maxseg size set 1368"));
     // The direct device's MAC appears nowhere.
@@ -127,20 +130,20 @@ fn queue_backends() {
     assert_eq!(p.queues.backend, QueueBackend::Iptables);
     assert_eq!(p.queues.shaped.len(), 1);
     let q = &p.queues.shaped[0];
-    assert_eq!((q.queue, q.index, q.mark, q.mark_mask, q.pad_to), (4200, 1, 0x0500_0000, 0x0700_0000, Some(1408)));
+    assert_eq!((q.queue, q.index, q.mark, q.mark_mask, q.pad_to), (4200, 1, 0x0400_0000, 0x0f00_0000, Some(1408)));
     assert_eq!(q.cover_dst, Some("10.64.0.1".parse().unwrap()));
     assert_eq!(p.queues.pad.len(), 1);
     assert_eq!(p.queues.pad[0].queue, 4201);
     let (prog, body) = &p.queues.iptables[0];
     assert_eq!(prog, "iptables-restore");
-    assert!(body.contains("-A MOAT_QUEUE -o wg0 -m mark --mark 0x05000000/0x07000000 -j NFQUEUE --queue-num 4200\n"));
+    assert!(body.contains("-A MOAT_QUEUE -o wg0 -m mark --mark 0x04000000/0x0f000000 -j NFQUEUE --queue-num 4200\n"));
     assert!(body.contains("-A MOAT_QUEUE -o wg0 -j NFQUEUE --queue-num 4201\n"));
     assert!(!body.contains("bypass"));
 
     let p = build(&readme_model(), &facts(true)).unwrap();
     assert_eq!(p.queues.backend, QueueBackend::Nft);
     assert!(p.queues.iptables.is_empty());
-    assert!(p.nft.contains("oifname \"wg0\" meta mark & 0x07000000 == 0x05000000 queue num 4200\n"));
+    assert!(p.nft.contains("oifname \"wg0\" meta mark & 0x0f000000 == 0x04000000 queue num 4200\n"));
     assert!(p.nft.contains("oifname \"wg0\" queue num 4201\n"));
     assert!(!p.nft.contains("bypass"));
 }
@@ -175,15 +178,14 @@ fn pad_to_resolution() {
 #[test]
 fn too_few_mark_bits_is_an_error() {
     let mut m = readme_model();
-    m.global.fwmark_mask = 0x0300_0000; // 2 bits: 2 route bits + 1 device bit do not fit
+    m.global.fwmark_mask = 0x0300_0000; // 2 bits = 3 values; 4 are needed
     let e = build(&m, &facts(false)).unwrap_err();
-    assert!(e[0].contains("widen fwmark_mask"), "{e:?}");
-    // Non-contiguous mask with enough bits works.
-    m.global.fwmark_mask = 0x0100_0003;
+    assert!(e[0].contains("holds 3 mark values") && e[0].contains("widen fwmark_mask"), "{e:?}");
+    // 3 bits suffice; values are placed in the mask's bits.
+    m.global.fwmark_mask = 0x0000_7000;
     let p = build(&m, &facts(false)).unwrap();
-    assert_eq!(p.marks.route_mask, 0x0000_0003);
-    assert_eq!(p.marks.device_mask, 0x0100_0000);
-    assert_eq!(p.devices[0].mark, 0x0100_0001);
+    assert_eq!(p.devices[0].mark, 0x0000_4000);
+    assert_eq!(p.classes[2].value, 0x0000_3000);
 }
 
 #[test]
@@ -191,10 +193,10 @@ fn ipv6_tunnel_gets_v6_rules_and_no_v6_reject() {
     let mut m = readme_model();
     m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", true) });
     let p = build(&m, &facts(false)).unwrap();
-    assert_eq!(p.rules.len(), 2);
-    assert_eq!(p.rules[1].family, AF_INET6);
+    assert_eq!(p.rules.len(), 4); // (route + shaped device) x (v4, v6)
+    assert_eq!(p.rules[2].family, AF_INET6);
     assert_eq!(p.routes.len(), 4);
-    assert!(!p.nft.contains("== 0x01000000 meta nfproto ipv6 jump reject_fast"));
+    assert!(!p.nft.contains("0x04000000 } meta nfproto ipv6 jump reject_fast"));
     assert!(p.nft.contains("dnat ip6 to fd00:64::1"));
     // An IPv6 resolver on a tunnel without IPv6 is refused.
     m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", false) });
