@@ -6,3 +6,5 @@
 
 pub mod uci;
 pub mod model;
+pub mod shaper;
+pub mod packet;

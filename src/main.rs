@@ -48,17 +48,17 @@ fn check(args: &[String]) -> ExitCode {
             }
         }
     }
-    let text = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("moat check: cannot read {config}: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match moat::uci::parse(&config, &text) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+    let report = moat::model::check_file(&config);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    match report.into_result() {
+        Ok(_loaded) => ExitCode::SUCCESS,
+        Err(errors) => {
+            eprintln!("moat check: {config}: {} error(s)", errors.len());
             ExitCode::from(1)
         }
     }
