@@ -25,6 +25,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod matrix;
 pub mod pcap;
 pub mod servers;
 
