@@ -1254,7 +1254,11 @@ impl WanReport {
                 r.link += 1;
                 continue;
             }
-            let far = if src == router || src == IpAddr::V6(ROUTER_WAN6) || src == IpAddr::V6(dev.ip6) { (dst, dport) } else { (src, sport) };
+            let inside = |a: IpAddr| match a {
+                IpAddr::V4(a) => a == ROUTER_WAN4 || a.octets()[0] == 10 || a.octets()[..2] == [192, 168],
+                IpAddr::V6(a) => a == ROUTER_WAN6 || a.segments()[..3] == [0xfd6d, 0x6f61, 0x7400],
+            };
+            let far = if inside(src) { (dst, dport) } else { (src, sport) };
             let pname = match proto {
                 pcap::TCP => "tcp",
                 pcap::UDP => "udp",
