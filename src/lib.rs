@@ -11,3 +11,4 @@ pub mod packet;
 pub mod facts;
 pub mod plan;
 pub mod netlink;
+pub mod daemon;
