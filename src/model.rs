@@ -643,6 +643,10 @@ impl Ctx<'_> {
         match self.single(sec, name) {
             None if present => Err(()),
             None => Ok(None),
+            Some(v) if !v.is_utf8() => {
+                self.error(v.line, Some(&sec.addr), Some(name), format!("'{}' is not valid UTF-8", printable(&v.text)));
+                Err(())
+            }
             Some(v) => match parse(&v.text) {
                 Ok(t) => Ok(Some((t, v.line))),
                 Err(m) => {
@@ -685,6 +689,10 @@ impl Ctx<'_> {
         let o = sec.s.get(name)?;
         let mut out = Vec::new();
         for v in o.values() {
+            if !v.is_utf8() {
+                self.error(v.line, Some(&sec.addr), Some(name), format!("'{}' is not valid UTF-8", printable(&v.text)));
+                continue;
+            }
             match parse(&v.text) {
                 Ok(t) => out.push((t, v.line)),
                 Err(m) => self.error(v.line, Some(&sec.addr), Some(name), m),
@@ -957,8 +965,10 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
     Report { model: ok.then_some(model), errors: cx.errors, warnings: cx.warnings }
 }
 
-/// A named section declared twice is merged by UCI (and takes the type of the last declaration),
-/// which silently mixes two sections. Detect it: an option set after a later section began.
+/// A named section declared twice is merged by UCI (a second declaration with another type is a
+/// UCI syntax error), which silently mixes two sections. Detect it: an option set after a later
+/// section began. (A redeclaration right after the first, or one without options, is invisible
+/// in the parsed package and harmless.)
 fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
     for (i, s) in pkg.sections.iter().enumerate() {
         let Some(name) = &s.name else { continue };
@@ -971,11 +981,8 @@ fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
                 None,
                 format!(
                     "section name '{}' is declared more than once (first at line {}, again before line {}); \
-                     UCI merges such sections into one of type '{}', so give each section its own name",
-                    name,
-                    s.line,
-                    l,
-                    printable(&s.stype)
+                     UCI merges the declarations into one section, so give each section its own name",
+                    name, s.line, l
                 ),
             );
         }
@@ -1317,8 +1324,8 @@ fn check_budgets(cx: &mut Ctx<'_>, m: &Model, gl: &GlobalLines) {
 
 /// Read, parse and validate a configuration file.
 ///
-/// A file that cannot be read, is larger than [`MAX_FILE_BYTES`], is not UTF-8 or is not valid
-/// UCI syntax gives exactly one diagnostic.
+/// A file that cannot be read, is larger than [`MAX_FILE_BYTES`], holds a NUL byte or is not
+/// valid UCI syntax gives exactly one diagnostic.
 pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<Loaded, Vec<Diagnostic>> {
     check_file(path).into_result()
 }
@@ -1328,30 +1335,38 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
     use std::io::Read;
     let path = path.as_ref();
     let file = path.display().to_string();
-    let whole = |line: usize, message: String| Report {
-        model: None,
-        errors: vec![Diagnostic { file: file.clone(), line, section: None, option: None, message }],
-        warnings: Vec::new(),
-    };
     let mut bytes = Vec::new();
     let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
     if let Err(e) = read {
-        return whole(0, format!("cannot read the configuration: {}", e));
+        return whole_file(&file, 0, format!("cannot read the configuration: {}", e));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return whole(0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
+        return whole_file(&file, 0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
     }
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let upto = e.utf8_error().valid_up_to();
-            let line = 1 + e.as_bytes()[..upto].iter().filter(|&&b| b == b'\n').count();
-            return whole(line, "the file is not valid UTF-8".to_string());
-        }
-    };
-    match crate::uci::parse(&file, &text) {
-        Ok(pkg) => validate(&file, &pkg),
-        Err(e) => whole(e.line, e.message),
+    check_bytes(&file, &bytes)
+}
+
+/// Parse and validate the bytes of a configuration file (`file` names it in diagnostics).
+///
+/// A NUL byte anywhere is refused first, naming its line: libuci silently drops the rest of a
+/// line after a NUL, so such a file would not mean what it shows. A UCI syntax error gives one
+/// diagnostic. Values that are not valid UTF-8 are errors of their option (see [`validate`]).
+pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        return whole_file(file, line, "NUL byte in the file (UCI would silently drop the rest of this line)".to_string());
+    }
+    match crate::uci::parse_bytes(file, bytes) {
+        Ok(pkg) => validate(file, &pkg),
+        Err(e) => whole_file(file, e.line, e.message),
+    }
+}
+
+fn whole_file(file: &str, line: usize, message: String) -> Report {
+    Report {
+        model: None,
+        errors: vec![Diagnostic { file: file.to_string(), line, section: None, option: None, message }],
+        warnings: Vec::new(),
     }
 }
 
@@ -1872,8 +1887,38 @@ mod tests {
     }
 
     #[test]
+    fn nul_bytes_are_refused_at_their_line() {
+        let r = check_bytes("f", b"config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg\x000'\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].line, 3);
+        assert!(r.errors[0].message.contains("NUL"));
+        // even in a comment: libuci would drop the rest of the line, so the file is not what it shows
+        assert_eq!(check_bytes("f", b"# x\x00\nconfig moat 'main'\n").errors[0].line, 1);
+    }
+
+    #[test]
+    fn non_utf8_values_are_errors_of_their_option() {
+        let r = check_bytes("f", b"config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg\xff'\n");
+        assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
+        assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")));
+        assert!(r.errors[0].message.contains("UTF-8"));
+        let r = check_bytes("f", b"config device\n\tlist mac '\xfe'\n\toption route 'direct'\n");
+        assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (2, Some("mac")));
+        // bytes in a comment are nobody's value
+        assert!(check_bytes("f", b"# caf\xe9\nconfig moat 'main'\n").errors.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_are_one_diagnostic() {
+        let r = check_bytes("f", b"config moat 'main'\n\toption enabled '1\n");
+        assert_eq!(r.errors.len(), 1);
+        assert!(r.model.is_none());
+        assert_eq!(r.errors[0].option, None);
+    }
+
+    #[test]
     fn hostile_values_never_reach_the_model() {
-        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg\u{0}0", "wg0 ", "wg/0"] {
+        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg0 ", "wg/0", "wg\u{7f}"] {
             let text = format!("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n", v.replace('"', "\\\""));
             let r = report(&text);
             assert_eq!(r.errors.len(), 1, "{v:?}: {:#?}", r.errors);
