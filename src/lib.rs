@@ -8,3 +8,5 @@ pub mod uci;
 pub mod model;
 pub mod shaper;
 pub mod packet;
+pub mod nfqueue;
+pub mod inject;
