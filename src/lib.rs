@@ -10,3 +10,6 @@ pub mod shaper;
 pub mod packet;
 pub mod nfqueue;
 pub mod inject;
+pub mod facts;
+pub mod plan;
+pub mod netlink;

@@ -28,17 +28,19 @@ pub struct Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// `file:line: section 'x' option 'y': message` (parts that are unknown are left out).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}:", self.file)?;
-        } else {
-            write!(f, "{}:{}:", self.file, self.line)?;
+        f.write_str(&self.file)?;
+        if self.line != 0 {
+            write!(f, ":{}", self.line)?;
         }
+        let mut sep = ": ";
         if let Some(s) = &self.section {
-            write!(f, " section '{}'", s)?;
+            write!(f, "{}section '{}'", sep, s)?;
+            sep = " ";
         }
         if let Some(o) = &self.option {
-            write!(f, " option '{}'", o)?;
+            write!(f, "{}option '{}'", sep, o)?;
         }
         write!(f, ": {}", self.message)
     }
@@ -993,10 +995,8 @@ fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
                     out.push(n);
                 }
             }
-            let o = sec.s.get("lan_device").expect("present");
-            if o.values().is_empty() {
-                cx.error(o.line, Some(&sec.addr), Some("lan_device"), "the list of LAN devices is empty".to_string());
-            }
+            // `list lan_device ''` gives one empty item, which IfName rejects: the list can only
+            // end up empty when that error has been reported.
             out
         }
     };
@@ -1344,5 +1344,489 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
     match crate::uci::parse(&file, &text) {
         Ok(pkg) => validate(&file, &pkg),
         Err(e) => whole(e.line, e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &str) -> Report {
+        let pkg = crate::uci::parse("t.conf", text).expect("test config must be valid UCI");
+        validate("t.conf", &pkg)
+    }
+
+    fn ok(text: &str) -> Loaded {
+        match report(text).into_result() {
+            Ok(l) => l,
+            Err(e) => panic!("expected a valid model, got errors: {:#?}", e),
+        }
+    }
+
+    /// Exactly one error, on `line`, about `option`, whose message contains `needle`.
+    fn one_error(text: &str, line: usize, option: Option<&str>, needle: &str) -> Diagnostic {
+        let r = report(text);
+        assert!(r.model.is_none(), "model must be refused");
+        assert_eq!(r.errors.len(), 1, "expected one error, got {:#?}", r.errors);
+        let e = r.errors[0].clone();
+        assert_eq!(e.line, line, "{e}");
+        assert_eq!(e.option.as_deref(), option, "{e}");
+        assert!(e.message.contains(needle), "message {:?} lacks {:?}", e.message, needle);
+        e
+    }
+
+    const WG: &str = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n";
+
+    // ----- grammars -----
+
+    #[test]
+    fn booleans_accept_every_uci_spelling() {
+        for t in ["1", "yes", "on", "true", "enabled"] {
+            assert_eq!(parse_bool(t), Ok(true), "{t}");
+        }
+        for f in ["0", "no", "off", "false", "disabled"] {
+            assert_eq!(parse_bool(f), Ok(false), "{f}");
+        }
+        for bad in ["", "2", "Yes", "TRUE", " 1", "1 ", "y", "1;"] {
+            assert!(parse_bool(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_strict_decimal() {
+        assert_eq!(parse_uint("0", 10), Ok(0));
+        assert_eq!(parse_uint("4200", 65535), Ok(4200));
+        assert_eq!(parse_uint("4294967295", u32::MAX as u64), Ok(u32::MAX as u64));
+        for bad in ["", "+1", "-1", " 1", "1 ", "01", "1_000", "1e3", "0x10", "12345678901", "１"] {
+            assert!(parse_uint(bad, u64::MAX).is_err(), "{bad:?}");
+        }
+        assert!(parse_uint("65536", 65535).unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn masks_accept_hex_and_decimal() {
+        assert_eq!(parse_mask("0x0f000000"), Ok(0x0f00_0000));
+        assert_eq!(parse_mask("0XF"), Ok(0xf));
+        assert_eq!(parse_mask("251658240"), Ok(0x0f00_0000));
+        for bad in ["0x", "0x123456789", "0x0f00 0000", "-0x1", "0xg", "0x0f000000;", "4294967296"] {
+            assert!(parse_mask(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ports_are_1_to_65535() {
+        assert_eq!(parse_port("1"), Ok(1));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "-1", "9040 ", "80;", ""] {
+            assert!(parse_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_use_std_grammar_without_zones_or_brackets() {
+        assert!(parse_ip("10.64.0.1").unwrap().is_ipv4());
+        assert!(parse_ip("fd00::53").unwrap().is_ipv6());
+        assert!(parse_ip("fe80::1%br-lan").unwrap_err().contains("zone"));
+        assert!(parse_ip("[fd00::53]").unwrap_err().contains("brackets"));
+        assert!(parse_ip("10.0.0.0/8").unwrap_err().contains("prefix"));
+        for bad in ["", "10.64.0", "10.64.0.1 ", "010.64.0.1", "10.64.0.1:53", "$(reboot)", "::ffff:1.2.3.4;"] {
+            assert!(parse_ip(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(IfName::new("wg0").is_ok());
+        assert!(IfName::new("br-lan.10").is_ok());
+        assert!(IfName::new("a23456789012345").is_ok(), "15 bytes is the kernel's limit");
+        for bad in ["", ".", "..", "a234567890123456", "wg/0", "wg 0", "wg0;", "wg0'", "wg\u{0}0", "wg0\n", "wgö"] {
+            assert!(IfName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn section_names() {
+        assert!(Name::new("vpn_2").is_ok());
+        assert!(Name::new(&"a".repeat(32)).is_ok());
+        for bad in ["", "vp-n", "a b", &"a".repeat(33)] {
+            assert!(Name::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(Mac::parse("AA:bb:CC:00:11:22").unwrap().to_string(), "aa:bb:cc:00:11:22");
+        assert_eq!(Mac::parse("aa-bb-cc-00-11-22").unwrap(), Mac([0xaa, 0xbb, 0xcc, 0, 0x11, 0x22]));
+        assert!(Mac::parse("01:00:5e:00:00:01").unwrap_err().contains("multicast"));
+        assert!(Mac::parse("ff:ff:ff:ff:ff:ff").unwrap_err().contains("multicast"));
+        assert!(Mac::parse("00:00:00:00:00:00").unwrap_err().contains("all-zero"));
+        for bad in ["aa:bb:cc:00:11:22:33", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2", "aa:bb-cc:00:11:22", "aabbcc001122", "aa:bb:cc:00:11:2g", " aa:bb:cc:00:11:22"] {
+            assert!(Mac::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(parse_display_name("Bob's \"sleep\" monitor ☾").unwrap(), "Bob's \"sleep\" monitor ☾");
+        assert!(parse_display_name(&"é".repeat(64)).is_ok(), "64 characters, not bytes");
+        assert!(parse_display_name(&"a".repeat(65)).unwrap_err().contains("too long"));
+        assert!(parse_display_name("a\tb").unwrap_err().contains("control"));
+        assert!(parse_display_name("a\u{0}b").unwrap_err().contains("control"));
+        assert!(parse_display_name("evil\u{202e}gpj.exe").unwrap_err().contains("control"));
+        assert!(parse_display_name("  ").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn pad_to_grammar() {
+        assert_eq!(parse_pad_to("auto"), Ok(PadTo::Auto));
+        assert_eq!(parse_pad_to("64"), Ok(PadTo::Bytes(64)));
+        assert_eq!(parse_pad_to("1488"), Ok(PadTo::Bytes(1488)));
+        for bad in ["48", "1000", "1500", "1504", "Auto", "", "0x400"] {
+            assert!(parse_pad_to(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn contiguous_masks() {
+        for m in [1u32, 0x0f00_0000, 0xff00_0000, 0x8000_0000, u32::MAX, 0x3f00] {
+            assert!(contiguous(m), "{m:#x}");
+        }
+        for m in [0u32, 0x0f0f_0000, 0x8000_0001, 0x5] {
+            assert!(!contiguous(m), "{m:#x}");
+        }
+    }
+
+    #[test]
+    fn printable_escapes_and_caps() {
+        assert_eq!(printable("a\nb\u{0}"), "a\\nb\\0");
+        let long = printable(&"x".repeat(4096));
+        assert!(long.chars().count() <= 65 && long.ends_with('…'));
+    }
+
+    #[test]
+    fn whole_file_diagnostics_have_no_line() {
+        let d = Diagnostic { file: "f".into(), line: 0, section: None, option: None, message: "m".into() };
+        assert_eq!(d.to_string(), "f: m");
+        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: None, message: "m".into() };
+        assert_eq!(d.to_string(), "f:2: m");
+        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: Some("o".into()), message: "m".into() };
+        assert_eq!(d.to_string(), "f:2: option 'o': m");
+        let d = Diagnostic { file: "f".into(), line: 3, section: Some("vpn".into()), option: Some("dns".into()), message: "m".into() };
+        assert_eq!(d.to_string(), "f:3: section 'vpn' option 'dns': m");
+    }
+
+    // ----- defaults -----
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let l = ok("");
+        assert_eq!(l.model.global, Global::default());
+        assert!(l.model.tunnels.is_empty() && l.model.devices.is_empty());
+        let g = &l.model.global;
+        assert!(g.enabled);
+        assert_eq!(g.log_level, LogLevel::Info);
+        assert_eq!(g.lan_devices, vec![IfName::new("br-lan").unwrap()]);
+        assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0x0f00_0000, 4200, 4200));
+    }
+
+    #[test]
+    fn tunnel_and_device_defaults() {
+        let l = ok(&format!(
+            "{WG}config tunnel 'tor'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n"
+        ));
+        let m = &l.model;
+        let TunnelKind::WireGuard(w) = &m.tunnels[0].kind else { panic!() };
+        assert_eq!(w.pad_to, PadTo::Auto);
+        assert!(!w.ipv6);
+        assert!(w.pad_all);
+        assert_eq!(w.cover_dst, Some("10.64.0.1".parse().unwrap()), "cover_dst defaults to dns");
+        assert_eq!(m.tunnels[1].kind, TunnelKind::Tor(TorTunnel { trans_port: 9040, dns_port: 9053 }));
+        let d = &m.devices[0];
+        assert!(d.enabled);
+        assert_eq!(d.name, "@device[0]", "an unnamed device is shown by its section address");
+        assert_eq!(d.route, Route::Tunnel(Name::new("vpn").unwrap()));
+        assert_eq!(d.shaper, None);
+        assert_eq!(m.device_tunnel(d).unwrap().name.as_str(), "vpn");
+    }
+
+    #[test]
+    fn every_global_option_is_read() {
+        let l = ok("config moat 'main'\n\toption enabled 'off'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-iot'\n\toption fwmark_mask '0xf0000000'\n\toption queue_base '100'\n\toption table_base '300'\n");
+        let g = &l.model.global;
+        assert!(!g.enabled);
+        assert_eq!(g.log_level, LogLevel::Debug);
+        assert_eq!(g.lan_devices.len(), 2);
+        assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0xf000_0000, 100, 300));
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn shaper_modes() {
+        let l = ok("config shaper 'a'\n\toption mode 'constant'\n\toption rate '1'\nconfig shaper 'b'\n\toption mode 'stochastic'\n\toption rate '1000'\n");
+        assert_eq!(l.model.shapers[0].mode, ShaperMode::Constant(ConstantParams { rate: 1 }));
+        assert!(matches!(l.model.shapers[1].mode, ShaperMode::Stochastic(StochasticParams { rate: 1000, .. })));
+        one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '1001'\n", 3, Some("rate"), "1-1000");
+        one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '0'\n", 3, Some("rate"), "1-1000");
+        one_error("config shaper 'a'\n\toption mode 'cbr'\n\toption rate '5'\n", 2, Some("mode"), "constant or stochastic");
+        one_error("config shaper 'a'\n\toption mode 'constant'\n", 1, Some("rate"), "missing");
+        one_error("config shaper\n\toption mode 'constant'\n\toption rate '5'\n", 1, None, "needs a name");
+    }
+
+    // ----- warnings -----
+
+    #[test]
+    fn unknown_options_and_types_are_warnings() {
+        let l = ok(&format!("{WG}\toption mtu '1420'\nconfig frob 'x'\n\toption y '1'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption colour 'red'\n"));
+        let w: Vec<(usize, Option<&str>)> = l.warnings.iter().map(|d| (d.line, d.option.as_deref())).collect();
+        assert_eq!(w, vec![(5, Some("mtu")), (6, None), (11, Some("colour"))]);
+        assert!(l.warnings[1].message.contains("unknown section type 'frob'"));
+    }
+
+    #[test]
+    fn options_of_another_tunnel_type_are_warnings() {
+        let l = ok("config tunnel 'o'\n\toption type 'interface'\n\toption device 'tun0'\n\toption pad_to '128'\n\toption trans_port '1'\n");
+        assert_eq!(l.warnings.len(), 2);
+        assert!(l.warnings.iter().all(|w| w.message.contains("does not apply to a tunnel of type interface")));
+    }
+
+    #[test]
+    fn warnings_survive_errors() {
+        let r = report("config moat 'main'\n\toption typo '1'\n\toption log_level 'loud'\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.warnings.len(), 1);
+        assert_eq!(r.warnings[0].option.as_deref(), Some("typo"));
+    }
+
+    // ----- errors -----
+
+    #[test]
+    fn wrong_values_name_line_section_and_option() {
+        let e = one_error("config moat 'main'\n\toption enabled 'maybe'\n", 2, Some("enabled"), "not a boolean");
+        assert_eq!(e.section.as_deref(), Some("main"));
+        assert_eq!(e.file, "t.conf");
+        one_error("config moat 'main'\n\toption log_level 'loud'\n", 2, Some("log_level"), "error, warn, info or debug");
+        one_error("config moat 'main'\n\tlist lan_device ''\n", 2, Some("lan_device"), "interface name");
+        one_error("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n", 3, Some("lan_device"), "interface name");
+    }
+
+    #[test]
+    fn all_errors_are_collected() {
+        let r = report("config moat 'main'\n\toption enabled 'x'\n\toption queue_base '-1'\nconfig tunnel 'vpn'\n\toption type 'gre'\nconfig device\n\tlist mac 'zz'\n\toption route 'block'\n");
+        let lines: Vec<usize> = r.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 5, 7]);
+    }
+
+    #[test]
+    fn single_options_given_as_list() {
+        one_error("config moat 'main'\n\tlist log_level 'info'\n", 2, Some("log_level"), "single value");
+    }
+
+    #[test]
+    fn two_main_sections() {
+        one_error("config moat 'main'\nconfig moat 'other'\n", 2, None, "only one is allowed");
+        one_error("config moat\nconfig moat\n", 2, None, "only one is allowed");
+    }
+
+    #[test]
+    fn redeclared_section_name_across_types() {
+        let e = one_error(
+            "config tunnel 'vpn'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig tunnel 'vpn'\n\toption trans_port '9100'\n",
+            7,
+            None,
+            "declared more than once",
+        );
+        assert_eq!(e.section.as_deref(), Some("vpn"));
+    }
+
+    #[test]
+    fn tunnel_rules() {
+        one_error("config tunnel 'vpn'\n\toption device 'wg0'\n", 1, Some("type"), "missing");
+        one_error("config tunnel 'vpn'\n\toption type 'gre'\n", 2, Some("type"), "wireguard, interface or tor");
+        one_error("config tunnel 'vpn'\n\toption type 'wireguard'\n", 1, Some("device"), "missing");
+        one_error("config tunnel\n\toption type 'tor'\n", 1, None, "needs a name");
+        one_error("config tunnel 'direct'\n\toption type 'tor'\n", 1, None, "reserved");
+        one_error("config tunnel 'block'\n\toption type 'tor'\n", 1, None, "reserved");
+        one_error(&format!("config tunnel '{}'\n\toption type 'tor'\n", "t".repeat(33)), 1, None, "1-32");
+    }
+
+    #[test]
+    fn dns_and_cover_dst() {
+        one_error(&format!("{WG}\toption ipv6 '0'\n").replace("10.64.0.1", "fd00::53"), 4, Some("dns"), "does not carry IPv6");
+        let l = ok(&format!("{WG}\toption ipv6 '1'\n").replace("10.64.0.1", "fd00::53"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!(w.cover_dst, None, "an IPv6 dns is no cover destination");
+        one_error(&WG.replace("10.64.0.1", "127.0.0.1"), 4, Some("dns"), "unicast");
+        one_error(&WG.replace("10.64.0.1", "0.0.0.0"), 4, Some("dns"), "unicast");
+        one_error(&WG.replace("10.64.0.1", "224.0.0.251"), 4, Some("dns"), "unicast");
+        one_error(&format!("{WG}\toption cover_dst 'fd00::1'\n"), 5, Some("cover_dst"), "IPv4");
+        one_error(&format!("{WG}\toption cover_dst '255.255.255.255'\n"), 5, Some("cover_dst"), "unicast");
+        let l = ok(&format!("{WG}\toption cover_dst '10.64.0.9'\n"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!(w.cover_dst, Some("10.64.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn pad_to_in_config() {
+        one_error(&format!("{WG}\toption pad_to '1500'\n"), 5, Some("pad_to"), "multiple of 16");
+        one_error(&format!("{WG}\toption pad_to '32'\n"), 5, Some("pad_to"), "multiple of 16");
+        let l = ok(&format!("{WG}\toption pad_to '1280'\n\toption pad_all '0'\n"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!((w.pad_to, w.pad_all), (PadTo::Bytes(1280), false));
+    }
+
+    #[test]
+    fn tor_ports() {
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9053'\n", 3, Some("dns_port"), "different ports");
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '9040'\n", 3, Some("dns_port"), "different ports");
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '0'\n", 3, Some("dns_port"), "port");
+        let l = ok("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9140'\n\toption dns_port '9153'\n");
+        assert_eq!(l.model.tunnels[0].kind, TunnelKind::Tor(TorTunnel { trans_port: 9140, dns_port: 9153 }));
+    }
+
+    #[test]
+    fn two_tunnels_on_one_device() {
+        let e = one_error(
+            &format!("{WG}config tunnel 'vpn2'\n\toption type 'interface'\n\toption device 'wg0'\n"),
+            7,
+            Some("device"),
+            "already used by tunnel 'vpn' (line 3)",
+        );
+        assert_eq!(e.section.as_deref(), Some("vpn2"));
+    }
+
+    #[test]
+    fn tunnel_on_a_lan_device() {
+        one_error("config tunnel 'x'\n\toption type 'interface'\n\toption device 'br-lan'\n", 3, Some("device"), "lan_device");
+    }
+
+    #[test]
+    fn mac_in_two_devices_names_both() {
+        let e = one_error(
+            "config device 'a'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\toption name 'B'\n\tlist mac 'AA-BB-CC-00-11-22'\n\toption route 'block'\n",
+            6,
+            Some("mac"),
+            "already listed in device section 'a' (line 2)",
+        );
+        assert_eq!(e.section.as_deref(), Some("@device[1]"));
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n", 3, Some("mac"), "twice");
+    }
+
+    #[test]
+    fn mac_clash_is_found_even_if_the_device_has_other_errors() {
+        let r = report("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption enabled 'perhaps'\n");
+        let got: Vec<(usize, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.option.as_deref())).collect();
+        assert_eq!(got, vec![(4, Some("route")), (5, Some("mac")), (6, Some("enabled"))]);
+    }
+
+    #[test]
+    fn device_rules() {
+        one_error("config device\n\toption route 'direct'\n", 1, Some("mac"), "missing");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n", 1, Some("route"), "missing");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n", 3, Some("route"), "names no tunnel section");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'v p n'\n", 3, Some("route"), "not a route");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled '2'\n", 4, Some("enabled"), "boolean");
+        let l = ok("config device\n\toption mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled 'no'\n");
+        assert!(!l.model.devices[0].enabled);
+        assert_eq!(l.model.devices[0].macs.len(), 1, "a single `option mac` is accepted too");
+    }
+
+    #[test]
+    fn references_to_an_invalid_tunnel_are_not_reported_twice() {
+        let r = report("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0;'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n\toption shaper 's'\nconfig shaper 's'\n\toption mode 'constant'\n\toption rate '9999'\n");
+        let got: Vec<(usize, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.option.as_deref())).collect();
+        assert_eq!(got, vec![(3, Some("device")), (10, Some("rate"))]);
+    }
+
+    #[test]
+    fn shaper_references() {
+        let dev = |route: &str, shaper: &str| format!("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route '{route}'\n\toption shaper '{shaper}'\n");
+        let sh = "config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n";
+        // fine: wireguard route with a shaper; device lines start at 8
+        let l = ok(&format!("{WG}{sh}{}", dev("vpn", "steady")));
+        assert_eq!(l.model.devices[0].shaper, Some(Name::new("steady").unwrap()));
+        one_error(&format!("{WG}{sh}{}", dev("vpn", "nope")), 11, Some("shaper"), "names no shaper section");
+        one_error(&format!("{WG}{sh}{}", dev("direct", "steady")), 11, Some("shaper"), "route is direct");
+        one_error(&format!("{WG}{sh}{}", dev("block", "steady")), 11, Some("shaper"), "route is block");
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
+        one_error(&format!("{tor}{sh}{}", dev("tor", "steady")), 9, Some("shaper"), "type tor");
+        let ifc = "config tunnel 'o'\n\toption type 'interface'\n\toption device 'tun0'\n";
+        one_error(&format!("{ifc}{sh}{}", dev("o", "steady")), 10, Some("shaper"), "type interface");
+        let nodns = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n";
+        one_error(&format!("{nodns}{sh}{}", dev("vpn", "steady")), 10, Some("shaper"), "cover_dst");
+        // a disabled device is still checked
+        one_error(&format!("{WG}{sh}{}\toption enabled '0'\n", dev("direct", "steady")), 11, Some("shaper"), "route is direct");
+    }
+
+    // ----- marks, tables, queues -----
+
+    fn main_with(opt: &str, val: &str) -> String {
+        format!("config moat 'main'\n\toption {opt} '{val}'\n")
+    }
+
+    #[test]
+    fn fwmark_mask_rules() {
+        one_error(&main_with("fwmark_mask", "0"), 2, Some("fwmark_mask"), "zero");
+        one_error(&main_with("fwmark_mask", "0x0f0f0000"), 2, Some("fwmark_mask"), "contiguous");
+        one_error(&main_with("fwmark_mask", "0x00f00000"), 2, Some("fwmark_mask"), "pbr");
+        one_error(&main_with("fwmark_mask", "0x00000f00"), 2, Some("fwmark_mask"), "mwan3");
+        one_error(&main_with("fwmark_mask", "0x01000000"), 2, Some("fwmark_mask"), "widen");
+        ok(&format!("{}{WG}", main_with("fwmark_mask", "0x03000000"))); // 3 values: block, own, vpn
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
+        one_error(&format!("{}{WG}{tor}", main_with("fwmark_mask", "0x03000000")), 2, Some("fwmark_mask"), "2 tunnels need 4");
+        ok(&main_with("fwmark_mask", "0xf0000000"));
+        ok(&main_with("fwmark_mask", "0x000000ff"));
+        ok(&main_with("fwmark_mask", "0x0000c000"));
+    }
+
+    #[test]
+    fn default_mask_is_checked_against_many_tunnels() {
+        let mut text = String::new();
+        for i in 0..14 {
+            text += &format!("config tunnel 't{i}'\n\toption type 'interface'\n\toption device 'tun{i}'\n");
+        }
+        let e = one_error(&text, 0, Some("fwmark_mask"), "14 tunnels need 16 mark values");
+        assert_eq!(e.section, None);
+    }
+
+    #[test]
+    fn table_base_rules() {
+        one_error(&main_with("table_base", "0"), 2, Some("table_base"), "reserved");
+        one_error(&main_with("table_base", "253"), 2, Some("table_base"), "253-255");
+        one_error(&main_with("table_base", "255"), 2, Some("table_base"), "253-255");
+        ok(&main_with("table_base", "252")); // one table (252) without tunnels
+        one_error(&format!("{}{WG}", main_with("table_base", "252")), 2, Some("table_base"), "253-255");
+        ok(&main_with("table_base", "256"));
+        ok(&main_with("table_base", "32765"));
+        one_error(&format!("{}{WG}", main_with("table_base", "32765")), 2, Some("table_base"), "32766");
+        one_error(&main_with("table_base", "4294967295"), 2, Some("table_base"), "32766");
+        one_error(&main_with("table_base", "4294967296"), 2, Some("table_base"), "too large");
+    }
+
+    #[test]
+    fn queue_base_rules() {
+        ok(&main_with("queue_base", "0"));
+        ok(&main_with("queue_base", "65535"));
+        one_error(&main_with("queue_base", "65536"), 2, Some("queue_base"), "too large");
+        let devs = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:23'\n\toption route 'direct'\n";
+        ok(&format!("{}{devs}", main_with("queue_base", "65534")));
+        one_error(&format!("{}{devs}", main_with("queue_base", "65535")), 2, Some("queue_base"), "65535");
+    }
+
+    #[test]
+    fn budgets_agree_with_model_methods() {
+        let l = ok(&format!("{WG}config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n"));
+        assert_eq!(l.model.mark_values_needed(), 3);
+        assert_eq!(l.model.tables_needed(), 2);
+        assert_eq!(l.model.queues_needed(), 1);
+    }
+
+    #[test]
+    fn hostile_values_never_reach_the_model() {
+        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg\u{0}0", "wg0 ", "wg/0"] {
+            let text = format!("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n", v.replace('"', "\\\""));
+            let r = report(&text);
+            assert_eq!(r.errors.len(), 1, "{v:?}: {:#?}", r.errors);
+            assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")), "{v:?}");
+        }
     }
 }
