@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use crate::facts::Facts;
 use crate::netlink::{self, Route, Rule, Socket};
-use crate::plan::{Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
+use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
 /// Run a program with `input` on stdin; Ok(()) on exit status 0, else its stderr.
 pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), String> {
@@ -208,6 +208,33 @@ pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
     let mut errs = Vec::new();
     if let Err(e) = nft(NFT_REMOVE) {
         errs.push(e);
+    }
+    if let Err(e) = sync_rules(nl, &[]) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_routes(nl, &[]) {
+        errs.push(e);
+    }
+    remove_queue_rules();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Stop: swap the full table for the hold table ([`hold_script`]: protected MACs stay blocked
+/// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
+/// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
+pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
+    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
+    let Some(hold) = hold else { return remove_all(nl) };
+    let mut errs = Vec::new();
+    if let Err(e) = nft(&hold) {
+        errs.push(e);
+        if let Err(e) = nft(NFT_REMOVE) {
+            errs.push(e);
+        }
     }
     if let Err(e) = sync_rules(nl, &[]) {
         errs.push(e);
