@@ -6,3 +6,10 @@
 
 pub mod uci;
 pub mod model;
+pub mod shaper;
+pub mod packet;
+pub mod nfqueue;
+pub mod inject;
+pub mod facts;
+pub mod plan;
+pub mod netlink;
