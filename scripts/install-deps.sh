@@ -51,11 +51,17 @@ _pip_scripts_dir() { python3 -c 'import sysconfig; print(sysconfig.get_path("scr
 ensure_pip() {
 	[ $# -gt 0 ] || set -- "${MOAT_PIP_PACKAGES[@]}"
 	command -v python3 >/dev/null || { _deps_log "python3 is missing (the machine image ships it)"; return 1; }
-	local spec missing=()
-	for spec in "$@"; do
-		python3 -c 'import importlib.metadata as m, sys; m.version(sys.argv[1])' "${spec%%==*}" 2>/dev/null \
-			|| missing+=("$spec")
-	done
+	local missing
+	# one interpreter start for all of them (python is slow to start on a busy machine)
+	mapfile -t missing < <(python3 - "$@" <<-'PY'
+		import importlib.metadata as m, sys
+		for spec in sys.argv[1:]:
+		    try:
+		        m.version(spec.split("==")[0])
+		    except m.PackageNotFoundError:
+		        print(spec)
+		PY
+	) || return 1
 	if [ ${#missing[@]} -gt 0 ]; then
 		_deps_log "pip: installing ${missing[*]}"
 		python3 -m pip install -q --disable-pip-version-check "${missing[@]}" || return 1

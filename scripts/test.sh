@@ -56,7 +56,7 @@ for s in $stages; do
 done
 
 # Test counts over all stages, from cargo's own "test result:" lines.
-passed=$(grep -oE '^test result: [A-Z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
 tfailed=$(grep -oE '; [0-9]+ failed;' "$log" | awk '{s += $2} END {print s + 0}')
 ignored=$(grep -oE '; [0-9]+ ignored;' "$log" | awk '{s += $2} END {print s + 0}')
 
