@@ -113,7 +113,12 @@ impl Facts {
     /// rtnetlink dump, `nft_queue` from a `nft -c` (check only, nothing is changed) of a
     /// throwaway table holding a `queue` rule.
     pub fn probe(names: &[&IfName]) -> Facts {
-        let mut facts = Facts { nft_queue: probe_nft_queue(), ..Facts::default() };
+        Facts::probe_with(names, probe_nft_queue())
+    }
+
+    /// [`Facts::probe`] with the `nft_queue` answer supplied (the daemon probes it once).
+    pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
+        let mut facts = Facts { nft_queue, ..Facts::default() };
         let addrs = crate::netlink::dump_addrs().unwrap_or_default();
         for n in names {
             let base = format!("/sys/class/net/{}", n.as_str());

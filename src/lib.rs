@@ -13,3 +13,4 @@ pub mod inject;
 pub mod facts;
 pub mod plan;
 pub mod netlink;
+pub mod daemon;

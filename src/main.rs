@@ -8,6 +8,11 @@ commands:
   check [--config FILE] [--facts FILE]
                           validate the configuration and print the plan it would apply
                           (interfaces are probed read-only, or read from a facts file)
+  run [--config FILE] [--state-dir DIR] [--stderr]
+                          the daemon: apply the plan and keep it true (SIGHUP reloads,
+                          SIGTERM removes everything moat added)
+  status [--state-dir DIR]
+                          print the daemon's status (exit 0 running, 3 not running)
   help                    show this text
   version                 print the version
 
@@ -17,6 +22,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("status") => status(&args[1..]),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -88,5 +95,49 @@ fn check(args: &[String]) -> ExitCode {
             eprintln!("moat check: {config}: {} error(s)", errors.len());
             ExitCode::from(1)
         }
+    }
+}
+
+/// Parse `--config`, `--state-dir`, `--stderr` for `run`/`status`.
+fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat::daemon::Options, ExitCode> {
+    let mut o = moat::daemon::Options {
+        config: "/etc/config/moat".to_string(),
+        state_dir: moat::daemon::DEFAULT_STATE_DIR.into(),
+        stderr: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" if allow_config => match it.next() {
+                Some(f) => o.config = f.clone(),
+                None => return Err(usage_error(cmd, "--config needs a file")),
+            },
+            "--state-dir" => match it.next() {
+                Some(d) => o.state_dir = d.into(),
+                None => return Err(usage_error(cmd, "--state-dir needs a directory")),
+            },
+            "--stderr" if allow_config => o.stderr = true,
+            other => return Err(usage_error(cmd, &format!("unknown argument '{other}'"))),
+        }
+    }
+    Ok(o)
+}
+
+fn usage_error(cmd: &str, msg: &str) -> ExitCode {
+    eprintln!("moat {cmd}: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn run(args: &[String]) -> ExitCode {
+    match daemon_options("run", args, true) {
+        Ok(o) => ExitCode::from(moat::daemon::run(o, None)),
+        Err(c) => c,
+    }
+}
+
+fn status(args: &[String]) -> ExitCode {
+    match daemon_options("status", args, false) {
+        Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
+        Err(c) => c,
     }
 }

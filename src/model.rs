@@ -695,7 +695,13 @@ impl Ctx<'_> {
             }
             match parse(&v.text) {
                 Ok(t) => out.push((t, v.line)),
-                Err(m) => self.error(v.line, Some(&sec.addr), Some(name), m),
+                Err(mut m) => {
+                    let parts: Vec<&str> = v.text.split_whitespace().collect();
+                    if parts.len() > 1 && parts.iter().all(|p| parse(p).is_ok()) {
+                        m.push_str(&format!("; write one `list {} '...'` line per value", name));
+                    }
+                    self.error(v.line, Some(&sec.addr), Some(name), m)
+                }
             }
         }
         Some(out)
@@ -1630,6 +1636,8 @@ mod tests {
         one_error("config moat 'main'\n\toption log_level 'loud'\n", 2, Some("log_level"), "error, warn, info or debug");
         one_error("config moat 'main'\n\tlist lan_device ''\n", 2, Some("lan_device"), "interface name");
         one_error("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n", 3, Some("lan_device"), "interface name");
+        one_error("config moat 'main'\n\toption lan_device 'br-lan br-iot'\n", 2, Some("lan_device"), "one `list lan_device '...'` line per value");
+        one_error("config device\n\toption mac 'aa:bb:cc:00:11:22 aa:bb:cc:00:11:23'\n\toption route 'direct'\n", 2, Some("mac"), "one `list mac");
     }
 
     #[test]
