@@ -773,6 +773,24 @@ impl RouteOp {
     }
 }
 
+impl Plan {
+    /// The nft script with shaped devices' forwarding dropped — what the daemon loads when the
+    /// xt NFQUEUE rules cannot be installed, so shaped traffic never leaves unshaped.
+    /// `None` when there are no shaped devices.
+    pub fn nft_blocking_shaped(&self) -> Option<String> {
+        if self.queues.shaped.is_empty() {
+            return None;
+        }
+        let values: Vec<u32> = self.queues.shaped.iter().map(|q| q.mark).collect();
+        let rule = format!("\t\t{} drop comment \"shaped: queue rules missing, fail closed\"\n", mark_match(self.marks.mask, &values));
+        let anchor = "\t\ttype filter hook forward priority filter - 5; policy accept;\n";
+        let pos = self.nft.find(anchor)? + anchor.len();
+        let mut s = self.nft.clone();
+        s.insert_str(pos, &rule);
+        Some(s)
+    }
+}
+
 fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
         ShaperMode::Constant(p) => format!("{}: constant, {} packets/s per direction", s.name, p.rate),

@@ -186,10 +186,16 @@ pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), String> 
         return remove_all(nl);
     }
     let mut errs = Vec::new();
+    let mut script = &plan.nft;
+    let fallback;
     if let Err(e) = sync_queue_rules(plan) {
-        errs.push(e);
+        errs.push(format!("{e} (shaped devices are blocked until the queue rules load)"));
+        if let Some(f) = plan.nft_blocking_shaped() {
+            fallback = f;
+            script = &fallback;
+        }
     }
-    nft(&plan.nft)?;
+    nft(script)?;
     if let Err(e) = sync_rules(nl, &desired_rules(plan)) {
         errs.push(e);
     }

@@ -116,7 +116,7 @@ impl Daemon {
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
             apply::remove_all(&mut self.nl)
-        } else if force || !same_nft {
+        } else if force || !same_nft || self.last_error.is_some() {
             apply::apply(&plan, &facts, &mut self.nl)
         } else {
             // Same ruleset: keep routes/rules/queue rules true (e.g. a tunnel came back up).

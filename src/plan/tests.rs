@@ -268,3 +268,14 @@ fn hold_script_blocks_only_protected_macs_with_a_timeout() {
     }
     assert_eq!(hold_script(&build(&m, &facts(false)).unwrap(), 15), None);
 }
+
+#[test]
+fn blocking_shaped_fallback_drops_exactly_the_shaped_devices() {
+    let p = build(&readme_model(), &facts(false)).unwrap();
+    let b = p.nft_blocking_shaped().unwrap();
+    assert!(b.contains("\t\tmeta mark & 0x0f000000 == 0x04000000 drop comment \"shaped: queue rules missing, fail closed\"\n"), "{b}");
+    assert_eq!(b.len(), p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1);
+    let mut m = readme_model();
+    m.devices[0].shaper = None;
+    assert_eq!(build(&m, &facts(false)).unwrap().nft_blocking_shaped(), None);
+}
