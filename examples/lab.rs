@@ -139,7 +139,11 @@ fn demo() {
     );
     let ok = !off.leaks.is_empty() && on.leaks.is_empty() && on.wireguard > 0;
     println!("{}", if ok { "RESULT: nothing of the protected devices in the clear with moat on." } else { "RESULT: unexpected: see the lab log." });
-    println!("(lab log: {}/commands.log; tearing down)", lab.dir.display());
+    if std::env::var_os("MOAT_LAB_KEEP").is_some() {
+        println!("(lab log kept: {}/commands.log; tearing down)", lab.dir.display());
+    } else {
+        println!("(tearing down; MOAT_LAB_KEEP=1 keeps the lab's command log, captures and configs)");
+    }
     drop(lab);
     if !ok {
         std::process::exit(1);

@@ -9,9 +9,10 @@
 # Needs root. Uses a release build of the lab driver so the sender is not the bottleneck.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lab-deps.sh
+# shellcheck source=install-deps.sh
+source scripts/install-deps.sh
 if [ "$(id -u)" != 0 ]; then echo "bench-routing: needs root" >&2; exit 1; fi
-lab_install_deps
+ensure_apt "${MOAT_LAB_APT_PACKAGES[@]}"
 target=${CARGO_TARGET_DIR:-target}
 cargo build --quiet --release --bin moat --example lab
 export MOAT_BIN="$target/release/moat"

@@ -6,11 +6,12 @@
 #                          and on (destinations, DNS names, packet counts), tears everything down.
 #   scripts/lab.sh sweep   removes namespaces left behind by an interrupted lab.
 #
-# Needs root (namespaces, nftables). Installs missing tools with apt (see scripts/lab-deps.sh).
+# Needs root (namespaces, nftables). Installs missing tools with apt (the lab subset of scripts/install-deps.sh).
 # The lab itself is tests/lab/ (shared with the leak tests), driven here through examples/lab.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lab-deps.sh
+# shellcheck source=install-deps.sh
+source scripts/install-deps.sh
 
 cmd=${1:-demo}
 if [ "$(id -u)" != 0 ]; then
@@ -18,7 +19,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-lab_install_deps
+ensure_apt "${MOAT_LAB_APT_PACKAGES[@]}"
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi

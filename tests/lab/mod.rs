@@ -868,7 +868,7 @@ impl Lab {
 
     /// One attempt of traffic `kind` from `dev`; Ok(detail) when an answer came back intact.
     pub fn attempt(&self, dev: &Device, kind: Traffic, timeout: Duration) -> Result<String, String> {
-        let name = dev.names[0].clone();
+        let name = dev.names[kind as usize % dev.names.len()].clone();
         let r = if kind == Traffic::Icmp {
             self.ns(&dev.ns, &["ping", "-n", "-c", "1", "-W", &timeout.as_secs().max(1).to_string(), &INTERNET4.to_string()]).map(|_| "pong".to_string())
         } else {
