@@ -240,11 +240,23 @@ pub struct ConstantParams {
     pub rate: u32,
 }
 
-/// Parameters of `mode stochastic` (defined by the shaping work).
+/// Parameters of `mode stochastic` (STP-style decoy periods; see `crate::shaper`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StochasticParams {
-    /// `rate`: rate cap, packets per second.
+    /// `rate`: rate cap for cover packets, packets per second.
     pub rate: u32,
+    /// `decoys`: expected decoy activity periods per idle hour (0-360, default 6; 0 = pad only).
+    pub decoys: u32,
+    /// `budget`: cover traffic budget in MB (10^6 bytes) per day (0-100000, default 50).
+    pub budget_mb: u32,
+    /// `decoy_rate`: decoy packet rate until the device's own activity has been seen, packets/s
+    /// (1-`rate`, default min(5, rate)).
+    pub decoy_rate: u32,
+    /// `decoy_duration`: decoy length until the device's own activity has been seen, seconds
+    /// (1-3600, default 20). `decoys` × `decoy_duration` must stay below an hour.
+    pub decoy_duration: u32,
+    /// `idle_gap`: seconds of silence that end an activity period (1-600, default 5).
+    pub idle_gap: u32,
 }
 
 /// The shaping mode of a `config shaper` section.
@@ -1164,8 +1176,46 @@ fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
 /// The options of `mode stochastic`. Extension point: the shaping work adds its parameters
 /// here (and to the known-option list) as further fields of [`StochasticParams`].
 fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<StochasticParams> {
-    cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
-    Some(StochasticParams { rate })
+    const STOCHASTIC_OPTIONS: &[&str] = &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
+    cx.unknown_options(sec, STOCHASTIC_OPTIONS, |_| None);
+    let range = |name: &'static str, lo: u64, hi: u64, unit: &'static str| {
+        move |s: &str| match parse_uint(s, u32::MAX as u64) {
+            Ok(v) if (lo..=hi).contains(&v) => Ok(v as u32),
+            _ => Err(format!("'{}' is not a valid {} (expected {}-{} {})", printable(s), name, lo, hi, unit)),
+        }
+    };
+    let mut ok = true;
+    let mut get = |cx: &mut Ctx<'_>, name: &str, default: u32, parse: &dyn Fn(&str) -> Result<u32, String>| {
+        match cx.get(sec, name, parse) {
+            Ok(Some((v, line))) => (v, Some(line)),
+            Ok(None) => (default, None),
+            Err(()) => {
+                ok = false;
+                (default, None)
+            }
+        }
+    };
+    let (decoys, _) = get(cx, "decoys", 6, &range("decoy count", 0, 360, "per idle hour"));
+    let (budget_mb, _) = get(cx, "budget", 50, &range("budget", 0, 100_000, "MB per day"));
+    let (decoy_rate, rate_line) = get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
+    let (decoy_duration, dur_line) = get(cx, "decoy_duration", 20, &range("decoy duration", 1, 3600, "seconds"));
+    let (idle_gap, _) = get(cx, "idle_gap", 5, &range("idle gap", 1, 600, "seconds"));
+    if decoy_rate > rate {
+        let line = rate_line.unwrap_or(sec.s.line);
+        cx.error(line, Some(&sec.addr), Some("decoy_rate"), format!("decoy_rate {} is above the rate cap {}", decoy_rate, rate));
+        ok = false;
+    }
+    if decoys as u64 * decoy_duration as u64 >= 3600 {
+        let line = dur_line.unwrap_or(sec.s.line);
+        cx.error(
+            line,
+            Some(&sec.addr),
+            Some("decoy_duration"),
+            format!("{} decoys of {} s do not fit in an idle hour (decoys × decoy_duration must be below 3600)", decoys, decoy_duration),
+        );
+        ok = false;
+    }
+    ok.then_some(StochasticParams { rate, decoys, budget_mb, decoy_rate, decoy_duration, idle_gap })
 }
 
 /// Read a device section. Always returns what could be read, so that cross-checks (MAC
