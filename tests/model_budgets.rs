@@ -21,7 +21,8 @@ fn configs() -> Vec<PathBuf> {
 }
 
 fn assert_budgets_match(m: &Model, what: &str) {
-    let plan = moat::plan::build(m, &Facts::default()).unwrap_or_else(|e| panic!("{what}: accepted model, plan refused: {e:#?}"));
+    let plan = moat::plan::build(m, &Facts::default())
+        .unwrap_or_else(|e| panic!("{what}: accepted model, plan refused: {e:#?}"));
     assert_eq!(plan.marks.used, m.mark_values_needed(), "{what}: marks");
     assert_eq!((plan.queues.shaped.len() + plan.queues.pad.len()) as u32, m.queues_needed(), "{what}: queues");
     let g = &m.global;
