@@ -53,6 +53,8 @@ pub struct EngineStats {
     pub malformed: u64,
     /// Cover packets that could not be injected.
     pub inject_errors: u64,
+    /// How late the timer woke the engine after the deadline it was armed for (µs).
+    pub wake_late: super::DelayHistogram,
 }
 
 struct Dev {
@@ -68,7 +70,7 @@ pub struct ShapingEngine {
     devs: Vec<Dev>,
     timer: OwnedFd,
     armed: Option<Micros>,
-    rng: Box<dyn Rng>,
+    rng: Box<dyn Rng + Send>,
     actions: Vec<Action>,
     stats: EngineStats,
     opts: QueueOptions,
@@ -155,7 +157,7 @@ impl ShapingEngine {
     }
 
     /// A new engine with a given random source (benchmarks use a seeded one).
-    pub fn with_rng(rng: Box<dyn Rng>) -> io::Result<ShapingEngine> {
+    pub fn with_rng(rng: Box<dyn Rng + Send>) -> io::Result<ShapingEngine> {
         // SAFETY: plain timerfd_create; result checked and owned.
         let t = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
         if t < 0 {
@@ -233,6 +235,9 @@ impl ShapingEngine {
             let mut buf = [0u8; 8];
             // SAFETY: reading the 8-byte expiry count into our buffer (non-blocking fd).
             unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, 8) };
+            if let Some(t) = self.armed {
+                self.stats.wake_late.record(now.saturating_sub(t));
+            }
             self.armed = None;
         } else if let Some(i) = self.devs.iter().position(|d| d.queue.as_raw_fd() == fd) {
             self.drain_queue(i, now);
@@ -427,6 +432,37 @@ impl ShapingEngine {
             st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors
         ));
         s
+    }
+}
+
+impl crate::daemon::Engine for ShapingEngine {
+    fn fds(&self) -> Vec<RawFd> {
+        ShapingEngine::fds(self)
+    }
+    fn readable(&mut self, fd: RawFd, _now: std::time::Instant) {
+        ShapingEngine::readable(self, fd)
+    }
+    /// The engine wakes itself through its timerfd (one of its fds), with microsecond
+    /// precision; it asks the loop for no millisecond timeout.
+    fn next_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    fn tick(&mut self, _now: std::time::Instant) {
+        ShapingEngine::tick(self, monotonic_us())
+    }
+    fn plan_applied(&mut self, plan: &crate::plan::Plan) -> Result<(), String> {
+        let errors = self.set_queues(&specs_from_plan(plan));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+    fn shutdown(&mut self) {
+        ShapingEngine::shutdown(self)
+    }
+    fn status_json(&self) -> Option<String> {
+        Some(ShapingEngine::status_json(self))
     }
 }
 
