@@ -8,9 +8,11 @@ commands:
   check [--config FILE] [--facts FILE]
                           validate the configuration and print the plan it would apply
                           (interfaces are probed read-only, or read from a facts file)
-  run [--config FILE] [--state-dir DIR] [--stderr]
-                          the daemon: apply the plan and keep it true (SIGHUP reloads,
-                          SIGTERM removes everything moat added)
+  run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS]
+                          the daemon: apply the plan and keep it true (SIGHUP reloads;
+                          SIGTERM removes moat's rules and routes, keeping protected devices
+                          blocked for --hold seconds, default 15, so a restart never leaks)
+  cleanup                 remove everything moat added, at once (for package removal)
   status [--state-dir DIR]
                           print the daemon's status (exit 0 running, 3 not running)
   help                    show this text
@@ -24,6 +26,7 @@ fn main() -> ExitCode {
         Some("check") => check(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("status") => status(&args[1..]),
+        Some("cleanup") => cleanup(&args[1..]),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -104,6 +107,7 @@ fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat
         config: "/etc/config/moat".to_string(),
         state_dir: moat::daemon::DEFAULT_STATE_DIR.into(),
         stderr: false,
+        hold_secs: moat::plan::HOLD_SECS,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -117,6 +121,10 @@ fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat
                 None => return Err(usage_error(cmd, "--state-dir needs a directory")),
             },
             "--stderr" if allow_config => o.stderr = true,
+            "--hold" if allow_config => match it.next().and_then(|v| v.parse().ok()) {
+                Some(v) => o.hold_secs = v,
+                None => return Err(usage_error(cmd, "--hold needs a number of seconds")),
+            },
             other => return Err(usage_error(cmd, &format!("unknown argument '{other}'"))),
         }
     }
@@ -149,5 +157,19 @@ fn status(args: &[String]) -> ExitCode {
     match daemon_options("status", args, false) {
         Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
         Err(c) => c,
+    }
+}
+
+fn cleanup(args: &[String]) -> ExitCode {
+    if let Some(a) = args.first() {
+        return usage_error("cleanup", &format!("unknown argument '{a}'"));
+    }
+    let r = moat::netlink::Socket::open(0).map_err(|e| format!("netlink: {e}")).and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat cleanup: {e}");
+            ExitCode::from(1)
+        }
     }
 }

@@ -58,6 +58,7 @@ impl Lab {
             .arg(self.dir.join("moat.conf"))
             .arg("--state-dir")
             .arg(self.dir.join("state"))
+            .args(["--hold", "3"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -201,14 +202,32 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     assert_eq!(lab.rules(), vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]);
     assert_eq!(lab.table().matches("unreachable").count(), 1);
 
-    // SIGTERM: everything moat added is removed.
+    // SIGTERM: rules and routes removed; the table is swapped for the hold (protected MACs
+    // blocked, expiring), so a restart has no gap.
     d.signal("TERM");
     assert_eq!(d.wait(), 0);
-    assert!(!lab.has_moat_table());
     assert!(lab.rules().is_empty());
     assert_eq!(lab.table().trim(), "");
     let status = std::fs::read_to_string(lab.dir.join("state/status.json")).unwrap();
     assert!(status.contains("\"state\": \"stopped\""), "{status}");
+    let hold = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(!hold.contains("classify") && hold.contains("ether saddr @hold drop"), "{hold}");
+    assert!(hold.contains("02:00:00:00:00:51") && hold.contains("02:00:00:00:00:52"), "{hold}");
+
+    // A new start replaces the hold with the full table in one transaction.
+    std::fs::write(lab.dir.join("moat.log"), "").unwrap();
+    let mut d = lab.start();
+    let nft = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(nft.contains("chain classify") && !nft.contains("@hold"), "{nft}");
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+
+    // Without a new start the hold elements expire (3 s here) and the devices are released.
+    lab.wait_for("hold expiry", || !lab.exec(&["nft", "list", "set", "inet", "moat", "hold"]).contains("02:00:00"));
+
+    // `moat cleanup` removes the rest.
+    lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup"]);
+    assert!(!lab.has_moat_table());
 }
 
 #[test]

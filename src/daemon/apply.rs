@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use crate::facts::Facts;
 use crate::netlink::{self, Route, Rule, Socket};
-use crate::plan::{Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
+use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
 /// Run a program with `input` on stdin; Ok(()) on exit status 0, else its stderr.
 pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), String> {
@@ -186,10 +186,16 @@ pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), String> 
         return remove_all(nl);
     }
     let mut errs = Vec::new();
+    let mut script = &plan.nft;
+    let fallback;
     if let Err(e) = sync_queue_rules(plan) {
-        errs.push(e);
+        errs.push(format!("{e} (shaped devices are blocked until the queue rules load)"));
+        if let Some(f) = plan.nft_blocking_shaped() {
+            fallback = f;
+            script = &fallback;
+        }
     }
-    nft(&plan.nft)?;
+    nft(script)?;
     if let Err(e) = sync_rules(nl, &desired_rules(plan)) {
         errs.push(e);
     }
@@ -208,6 +214,33 @@ pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
     let mut errs = Vec::new();
     if let Err(e) = nft(NFT_REMOVE) {
         errs.push(e);
+    }
+    if let Err(e) = sync_rules(nl, &[]) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_routes(nl, &[]) {
+        errs.push(e);
+    }
+    remove_queue_rules();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Stop: swap the full table for the hold table ([`hold_script`]: protected MACs stay blocked
+/// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
+/// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
+pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
+    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
+    let Some(hold) = hold else { return remove_all(nl) };
+    let mut errs = Vec::new();
+    if let Err(e) = nft(&hold) {
+        errs.push(e);
+        if let Err(e) = nft(NFT_REMOVE) {
+            errs.push(e);
+        }
     }
     if let Err(e) = sync_rules(nl, &[]) {
         errs.push(e);

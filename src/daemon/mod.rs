@@ -8,8 +8,10 @@
 //! The daemon "converges": probe facts, build the plan from the current model, and make the
 //! kernel match it ([`apply`]). Because the rules are kernel state, they stay in force if the
 //! daemon is killed: protected devices stay marked and their packets keep meeting the kill
-//! switch (and, for shaped devices, a queue nobody reads, which drops). Only SIGTERM or
-//! `enabled '0'` removes what moat added.
+//! switch (and, for shaped devices, a queue nobody reads, which drops). `enabled '0'` removes
+//! what moat added; SIGTERM removes it too but first swaps the table for a short-lived "hold"
+//! ([`crate::plan::hold_script`]) so that a restart never lets protected devices out in the
+//! clear; `moat cleanup` removes everything at once (package removal).
 
 pub mod apply;
 pub mod logging;
@@ -42,6 +44,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// Log to stderr even if `/dev/log` exists.
     pub stderr: bool,
+    /// Seconds protected devices stay blocked after SIGTERM ([`crate::plan::HOLD_SECS`]).
+    pub hold_secs: u32,
 }
 
 /// A component driven by the event loop — the shaping queue engine implements this.
@@ -112,7 +116,7 @@ impl Daemon {
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
             apply::remove_all(&mut self.nl)
-        } else if force || !same_nft {
+        } else if force || !same_nft || self.last_error.is_some() {
             apply::apply(&plan, &facts, &mut self.nl)
         } else {
             // Same ruleset: keep routes/rules/queue rules true (e.g. a tunnel came back up).
@@ -345,11 +349,14 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                 match sig as libc::c_int {
                     libc::SIGHUP => d.reload(),
                     _ => {
-                        info!("signal {sig}: stopping, removing everything moat added");
+                        info!(
+                            "signal {sig}: stopping; removing moat's rules and routes, protected devices stay blocked for {}s (restart window)",
+                            d.opts.hold_secs
+                        );
                         if let Some(e) = d.engine.as_mut() {
                             e.shutdown();
                         }
-                        let r = apply::remove_all(&mut d.nl);
+                        let r = apply::stop(d.applied.as_ref(), d.opts.hold_secs, &mut d.nl);
                         if let Err(e) = &r {
                             error!("stop: {e}");
                         }
