@@ -280,11 +280,7 @@ fn read_signals(fd: RawFd) -> Vec<u32> {
 /// previous run left (if anything) stays in force, so protected devices stay blocked.
 pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
     logging::init(opts.stderr, crate::model::LogLevel::Info);
-    let Ok(model) = load(&opts.config) else {
-        error!("{}: invalid configuration; nothing changed", opts.config);
-        return 1;
-    };
-    logging::set_level(model.global.log_level);
+    // Block the signals first: an early SIGHUP (default action: terminate) must not kill us.
     let sfd = match signalfd() {
         Ok(f) => f,
         Err(e) => {
@@ -292,6 +288,11 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             return 1;
         }
     };
+    let Ok(model) = load(&opts.config) else {
+        error!("{}: invalid configuration; nothing changed", opts.config);
+        return 1;
+    };
+    logging::set_level(model.global.log_level);
     let groups = netlink::RTMGRP_LINK | netlink::RTMGRP_IPV4_IFADDR | netlink::RTMGRP_IPV6_IFADDR;
     let (mon, nl) = match (Socket::open(groups), Socket::open(0)) {
         (Ok(m), Ok(n)) => (m, n),
