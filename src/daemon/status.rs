@@ -79,8 +79,9 @@ pub fn render(pid: u32, config: &str, state: State, plan: Option<&Plan>, facts: 
             ));
         }
         for d in &p.devices {
-            let class = p.classes.iter().find(|c| c.label == d.route);
+            let class = if d.mark == 0 { None } else { p.classes.iter().find(|c| c.label == d.route) };
             let st = match class.map(|c| &c.kind) {
+                None if !d.enabled => "direct (device disabled)",
                 None => "direct",
                 Some(ClassKind::Block) => "blocked (LAN only)",
                 Some(ClassKind::Tor { .. }) => "protected (tor)",
