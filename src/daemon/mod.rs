@@ -312,7 +312,12 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         applied_at: 0,
         engine,
     };
-    info!("starting (pid {}, config {}, nft queue statement: {})", std::process::id(), d.opts.config, if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" });
+    info!(
+        "starting (pid {}, config {}, nft queue statement: {})",
+        std::process::id(),
+        d.opts.config,
+        if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" }
+    );
     d.step(true);
 
     let mut next_verify = Instant::now() + VERIFY_EVERY;
@@ -327,13 +332,26 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             deadline = deadline.min(t);
         }
         let timeout = deadline.saturating_duration_since(now);
-        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
+        let timeout_ms =
+            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
         let mut fds = vec![
-            libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&mon), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: sfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&mon),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
-        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {
