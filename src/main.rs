@@ -5,7 +5,16 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: moat <command> [options]
 
 commands:
-  check [--config FILE]   validate the configuration and print the plan it would apply
+  check [--config FILE] [--facts FILE]
+                          validate the configuration and print the plan it would apply
+                          (interfaces are probed read-only, or read from a facts file)
+  run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS]
+                          the daemon: apply the plan and keep it true (SIGHUP reloads;
+                          SIGTERM removes moat's rules and routes, keeping protected devices
+                          blocked for --hold seconds, default 15, so a restart never leaks)
+  cleanup                 remove everything moat added, at once (for package removal)
+  status [--state-dir DIR]
+                          print the daemon's status (exit 0 running, 3 not running)
   help                    show this text
   version                 print the version
 
@@ -15,6 +24,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("status") => status(&args[1..]),
+        Some("cleanup") => cleanup(&args[1..]),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -32,13 +44,15 @@ fn main() -> ExitCode {
 
 fn check(args: &[String]) -> ExitCode {
     let mut config = "/etc/config/moat".to_string();
+    let mut facts_file: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" | "-c" => match it.next() {
+            "--config" | "-c" | "--facts" => match it.next() {
+                Some(f) if a == "--facts" => facts_file = Some(f.clone()),
                 Some(f) => config = f.clone(),
                 None => {
-                    eprintln!("moat check: --config needs a file\n\n{USAGE}");
+                    eprintln!("moat check: {a} needs a file\n\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -50,15 +64,101 @@ fn check(args: &[String]) -> ExitCode {
     }
     let report = moat::model::check_file(&config);
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        println!("warning: {w}");
     }
     for e in &report.errors {
         eprintln!("error: {e}");
     }
-    match report.into_result() {
-        Ok(_loaded) => ExitCode::SUCCESS,
+    let loaded = match report.into_result() {
+        Ok(l) => l,
         Err(errors) => {
             eprintln!("moat check: {config}: {} error(s)", errors.len());
+            return ExitCode::from(1);
+        }
+    };
+    let facts = match &facts_file {
+        Some(f) => match std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}")).and_then(|t| moat::facts::Facts::parse(f, &t)) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("moat check: facts: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => moat::facts::Facts::probe(&moat::plan::interface_names(&loaded.model)),
+    };
+    match moat::plan::build(&loaded.model, &facts) {
+        Ok(plan) => {
+            print!("{}", plan.render());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {config}: {e}");
+            }
+            eprintln!("moat check: {config}: {} error(s)", errors.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parse `--config`, `--state-dir`, `--stderr` for `run`/`status`.
+fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat::daemon::Options, ExitCode> {
+    let mut o = moat::daemon::Options {
+        config: "/etc/config/moat".to_string(),
+        state_dir: moat::daemon::DEFAULT_STATE_DIR.into(),
+        stderr: false,
+        hold_secs: moat::plan::HOLD_SECS,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" if allow_config => match it.next() {
+                Some(f) => o.config = f.clone(),
+                None => return Err(usage_error(cmd, "--config needs a file")),
+            },
+            "--state-dir" => match it.next() {
+                Some(d) => o.state_dir = d.into(),
+                None => return Err(usage_error(cmd, "--state-dir needs a directory")),
+            },
+            "--stderr" if allow_config => o.stderr = true,
+            "--hold" if allow_config => match it.next().and_then(|v| v.parse().ok()) {
+                Some(v) => o.hold_secs = v,
+                None => return Err(usage_error(cmd, "--hold needs a number of seconds")),
+            },
+            other => return Err(usage_error(cmd, &format!("unknown argument '{other}'"))),
+        }
+    }
+    Ok(o)
+}
+
+fn usage_error(cmd: &str, msg: &str) -> ExitCode {
+    eprintln!("moat {cmd}: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn run(args: &[String]) -> ExitCode {
+    match daemon_options("run", args, true) {
+        Ok(o) => ExitCode::from(moat::daemon::run(o, None)),
+        Err(c) => c,
+    }
+}
+
+fn status(args: &[String]) -> ExitCode {
+    match daemon_options("status", args, false) {
+        Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
+        Err(c) => c,
+    }
+}
+
+fn cleanup(args: &[String]) -> ExitCode {
+    if let Some(a) = args.first() {
+        return usage_error("cleanup", &format!("unknown argument '{a}'"));
+    }
+    let r = moat::netlink::Socket::open(0).map_err(|e| format!("netlink: {e}")).and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat cleanup: {e}");
             ExitCode::from(1)
         }
     }
