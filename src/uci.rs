@@ -158,7 +158,8 @@ impl Package {
     /// Whether two packages hold the same sections (types, names), options (names, list or not) and values
     /// (exact bytes), in the same order; line numbers are ignored.
     pub fn same_content(&self, other: &Package) -> bool {
-        fn key(p: &Package) -> Vec<(&str, Option<&str>, Vec<(&str, bool, Vec<&[u8]>)>)> {
+        type OptKey<'a> = (&'a str, bool, Vec<&'a [u8]>);
+        fn key(p: &Package) -> Vec<(&str, Option<&str>, Vec<OptKey<'_>>)> {
             p.sections
                 .iter()
                 .map(|s| {
@@ -297,6 +298,7 @@ pub fn parse_bytes(file: &str, input: &[u8]) -> Result<Package, ParseError> {
         eof: false,
         newlines_read: 0,
         buf: Vec::new(),
+        bufsz: 0,
         buf_filled: 0,
         pos: 0,
         line: 0,
@@ -311,6 +313,12 @@ pub fn parse_bytes(file: &str, input: &[u8]) -> Result<Package, ParseError> {
 
 /// Initial size of libuci's line buffer.
 const LINEBUF: usize = 32;
+
+/// The line buffer size at which this reader reports what libuci reports when its `realloc` fails ("out of
+/// memory"). libuci doubles its buffer for every line that does not end in a newline within one `fgets` chunk
+/// (a NUL byte cuts it short), so a few dozen NUL-truncated lines ask for gigabytes. Where exactly the real
+/// allocation fails depends on the machine; 256 MiB is above any real router's free memory.
+const MAX_BUFSZ: usize = 256 << 20;
 
 /// The reasons libuci gives, with what was expected.
 #[derive(Clone, Copy)]
@@ -327,6 +335,7 @@ enum Reason {
     InvalidCommand,
     OptionBeforeSection,
     TypeChanged,
+    OutOfMemory,
 }
 
 impl Reason {
@@ -345,6 +354,7 @@ impl Reason {
             Reason::OptionBeforeSection => {
                 "option/list command found before the first section (expected a config line first)"
             }
+            Reason::OutOfMemory => "out of memory (libuci's line buffer would exceed 256 MiB: NUL bytes in the file?)",
             Reason::TypeChanged => {
                 "section of different type overwrites prior section with same name (expected the same type)"
             }
@@ -368,8 +378,11 @@ struct Reader<'a> {
     eof: bool,
     /// Number of `\n` bytes consumed from `input` so far (for true line numbers of statements).
     newlines_read: usize,
-    /// libuci's line buffer; its length is libuci's `bufsz`.
+    /// The bytes of libuci's line buffer written so far (reads beyond are NUL).
     buf: Vec<u8>,
+    /// libuci's `bufsz`: the size its buffer has (0 = not allocated yet). Tracked, not allocated, because a
+    /// file of many NUL-truncated lines doubles it once per line.
+    bufsz: usize,
     buf_filled: usize,
     pos: usize,
     /// libuci's line counter (newline-terminated lines read).
@@ -411,9 +424,13 @@ impl Reader<'_> {
     }
 
     fn set(&mut self, i: usize, c: u8) {
-        if let Some(b) = self.buf.get_mut(i) {
-            *b = c;
+        if i >= self.buf.len() {
+            if c == 0 {
+                return;
+            }
+            self.buf.resize(i + 1, 0);
         }
+        self.buf[i] = c;
     }
 
     fn cur(&self) -> u8 {
@@ -433,9 +450,13 @@ impl Reader<'_> {
         ParseError { file: self.file.to_string(), line: self.line, message: reason.text().to_string(), byte: self.pos }
     }
 
-    fn grow(&mut self) {
-        let n = self.buf.len() * 2;
-        self.buf.resize(n, 0);
+    /// Double the buffer as libuci does; past [`MAX_BUFSZ`] libuci's realloc fails (out of memory).
+    fn grow(&mut self) -> Result<(), ParseError> {
+        self.bufsz *= 2;
+        if self.bufsz > MAX_BUFSZ {
+            return Err(self.err(Reason::OutOfMemory));
+        }
+        Ok(())
     }
 
     /// C `fgets(&buf[at], n, file)`: reads at most n-1 bytes, stopping after a newline; `false` = NULL.
@@ -470,27 +491,27 @@ impl Reader<'_> {
     }
 
     /// libuci's `uci_getln`: read the next line into the buffer at `offset`, growing it as needed.
-    fn getln(&mut self, offset: usize) {
-        if self.buf.is_empty() {
-            self.buf = vec![0; LINEBUF];
+    fn getln(&mut self, offset: usize) -> Result<(), ParseError> {
+        if self.bufsz == 0 {
+            self.bufsz = LINEBUF;
         }
-        if offset >= self.buf.len() - 1 {
-            self.grow();
+        if offset >= self.bufsz - 1 {
+            self.grow()?;
         }
         let mut ofs = offset;
         loop {
             self.set(ofs, 0);
-            let n = self.buf.len() - ofs;
+            let n = self.bufsz - ofs;
             if !self.fgets(ofs, n) || self.at(ofs) == 0 {
-                return;
+                return Ok(());
             }
             ofs += self.strlen(ofs);
             self.buf_filled = ofs;
             if self.at(ofs - 1) == b'\n' {
                 self.line += 1;
-                return;
+                return Ok(());
             }
-            self.grow();
+            self.grow()?;
         }
     }
 
@@ -498,7 +519,7 @@ impl Reader<'_> {
         while !self.eof {
             self.pos = 0;
             self.stmt_line = self.newlines_read + 1;
-            self.getln(0);
+            self.getln(0)?;
             if self.at(0) != 0 {
                 self.parse_line()?;
             }
@@ -685,14 +706,14 @@ impl Reader<'_> {
 
     /// After a `\`: `false` if it ended the line (the next line was joined), `true` if the next byte is
     /// to be taken literally.
-    fn parse_backslash(&mut self) -> bool {
+    fn parse_backslash(&mut self) -> Result<bool, ParseError> {
         self.pos += 1;
         let c = self.cur();
         if c == 0 || c == b'\n' || (c == b'\r' && self.at(self.pos + 1) == b'\n' && self.at(self.pos + 2) == 0) {
-            self.getln(self.pos);
-            return false;
+            self.getln(self.pos)?;
+            return Ok(false);
         }
-        true
+        Ok(true)
     }
 
     /// libuci's `parse_str`: one argument made of unquoted/quoted pieces, unescaped in place at `target`.
@@ -712,7 +733,7 @@ impl Reader<'_> {
                     break;
                 }
                 b'\\' => {
-                    if self.parse_backslash() {
+                    if self.parse_backslash()? {
                         self.addc(target);
                     }
                 }
@@ -738,7 +759,7 @@ impl Reader<'_> {
                     return Ok(());
                 }
                 0 => {
-                    self.getln(self.pos);
+                    self.getln(self.pos)?;
                     if self.cur() == 0 {
                         return Err(self.err(Reason::UnterminatedSingle));
                     }
@@ -757,13 +778,13 @@ impl Reader<'_> {
                     return Ok(());
                 }
                 0 => {
-                    self.getln(self.pos);
+                    self.getln(self.pos)?;
                     if self.cur() == 0 {
                         return Err(self.err(Reason::UnterminatedDouble));
                     }
                 }
                 b'\\' => {
-                    if self.parse_backslash() {
+                    if self.parse_backslash()? {
                         self.addc(target);
                     }
                 }
@@ -873,6 +894,19 @@ mod tests {
     }
 
     #[test]
+    fn many_nul_truncated_lines_are_refused_like_a_failed_realloc() {
+        // Each NUL-cut line doubles libuci's buffer: 40 of them would ask for 2^45 bytes.
+        let mut text = b"config a n1\n".to_vec();
+        for _ in 0..40 {
+            text.extend_from_slice(b"\t\0\n");
+        }
+        assert!(err(&text).message.starts_with("out of memory"));
+        // A few are fine (and change nothing).
+        let p = pkg(b"config a n1\n\t\0\n\t\0\n\toption x 1\n");
+        assert_eq!(p.show("c"), "c.n1=a\nc.n1.x='1'\n");
+    }
+
+    #[test]
     fn errors_name_file_line_and_expectation() {
         let e = parse("/etc/config/moat", "config moat main\n\toption enabled 1 2\n").unwrap_err();
         assert_eq!(e.to_string(), "/etc/config/moat:2: too many arguments (expected end of line; quote values that contain spaces)");
@@ -919,7 +953,7 @@ mod tests {
                         out.push(PLAIN[r.below(PLAIN.len())]);
                     }
                 }
-                8..=10 | 11 => {
+                8..=11 => {
                     let q = if r.below(2) == 0 { b'\'' } else { b'"' };
                     out.push(q);
                     for _ in 0..r.below(8) {
