@@ -138,7 +138,17 @@ fn usage_error(cmd: &str, msg: &str) -> ExitCode {
 
 fn run(args: &[String]) -> ExitCode {
     match daemon_options("run", args, true) {
-        Ok(o) => ExitCode::from(moat::daemon::run(o, None)),
+        Ok(o) => {
+            // Without the engine shaped devices' queues stay unbound: their packets are dropped.
+            let engine: Option<Box<dyn moat::daemon::Engine>> = match moat::shaper::engine::ShapingEngine::new() {
+                Ok(e) => Some(Box::new(e)),
+                Err(e) => {
+                    eprintln!("moat run: shaping engine unavailable ({e}); shaped devices' traffic will be dropped");
+                    None
+                }
+            };
+            ExitCode::from(moat::daemon::run(o, engine))
+        }
         Err(c) => c,
     }
 }

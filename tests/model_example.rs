@@ -59,8 +59,26 @@ fn example_loads_without_errors_or_warnings() {
 fn example_shows_every_option_of_the_schema() {
     let text = std::fs::read_to_string(example_path()).unwrap();
     for opt in [
-        "enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base", "type", "device", "dns",
-        "ipv6", "pad_to", "cover_dst", "pad_all", "trans_port", "dns_port", "mode", "rate", "name", "mac", "route",
+        "enabled",
+        "log_level",
+        "lan_device",
+        "fwmark_mask",
+        "queue_base",
+        "table_base",
+        "type",
+        "device",
+        "dns",
+        "ipv6",
+        "pad_to",
+        "cover_dst",
+        "pad_all",
+        "trans_port",
+        "dns_port",
+        "mode",
+        "rate",
+        "name",
+        "mac",
+        "route",
         "shaper",
     ] {
         assert!(
