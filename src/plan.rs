@@ -639,7 +639,9 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
 
     // classify
     let _ = writeln!(w, "\tchain classify {{");
-    let _ = writeln!(w, "\t\ttype filter hook prerouting priority mangle; policy accept;");
+    // mangle + 10: after other packages' mark restores at mangle (pbr, mwan3), which may
+    // rewrite the whole mark; still long before NAT (dstnat) and the routing decision.
+    let _ = writeln!(w, "\t\ttype filter hook prerouting priority mangle + 10; policy accept;");
     let keep = hex(!plan.marks.mask);
     for d in &plan.devices {
         if d.mark == 0 {
