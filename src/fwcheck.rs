@@ -21,6 +21,10 @@
 //! 3. **Mark bits.** moat's `fwmark_mask` must not share bits with pbr's (`fw_mask`, default `0x00ff0000`)
 //!    or mwan3's (`mmx_mask`, default `0x3f00`): each package rewrites its own bits of the packet mark and
 //!    routes by them, so shared bits make one package's traffic follow the other's rules.
+//!
+//! Also, when the tunnel's zone is reachable but does not masquerade (`masq`, and `masq6` for a tunnel with
+//! `ipv6 '1'`): a VPN provider's server accepts only the tunnel's own address, so un-NATed LAN addresses
+//! get no replies.
 
 use std::fmt;
 
@@ -57,7 +61,39 @@ pub fn warnings(
     pbr: Option<&Package>,
     mwan3: Option<&Package>,
 ) -> Vec<String> {
-    check(model, firewall, network, pbr, mwan3).iter().map(|w| w.to_string()).collect()
+    check(model, firewall, network, pbr, mwan3)
+        .iter()
+        .map(|w| w.to_string())
+        .collect()
+}
+
+/// The warnings for the packages found in a configuration directory (normally `/etc/config`): reads
+/// `firewall`, `network`, `pbr` and `mwan3` there (a missing file means the package is not installed) and
+/// calls [`warnings`]. A file that exists but cannot be read or parsed gives a warning of its own. This is
+/// the only function of the module that touches the file system.
+pub fn warnings_for_dir(model: &Model, dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut load = |name: &str| -> Option<Package> {
+        let path = dir.join(name);
+        let shown = path.display().to_string();
+        match std::fs::read(&path) {
+            Ok(bytes) => match crate::uci::parse_bytes(&shown, &bytes) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    out.push(format!("{e}: not checked against moat (uci cannot read it either)"));
+                    None
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                out.push(format!("{shown}: cannot be read ({e}); not checked against moat"));
+                None
+            }
+        }
+    };
+    let (fw, net, pbr, mwan3) = (load("firewall"), load("network"), load("pbr"), load("mwan3"));
+    out.extend(warnings(model, fw.as_ref(), net.as_ref(), pbr.as_ref(), mwan3.as_ref()));
+    out
 }
 
 /// All warnings, structured. See the module documentation for what is checked.
@@ -99,7 +135,12 @@ fn section_enabled(s: &Section) -> bool {
 /// Every word of an option or list (fw4 also splits a space-separated `option network 'lan lan6'`).
 fn words(s: &Section, name: &str) -> Vec<String> {
     s.get(name)
-        .map(|o| o.values().iter().flat_map(|v| v.text.split_whitespace().map(str::to_string)).collect())
+        .map(|o| {
+            o.values()
+                .iter()
+                .flat_map(|v| v.text.split_whitespace().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -133,7 +174,11 @@ fn dev_matches(pattern: &str, dev: &str) -> bool {
 
 /// The netdevs a `config interface` section stands for: its L3 device and the device it runs on.
 fn iface_devices(network: &Package, iface: &str, depth: u8) -> Vec<String> {
-    let Some(s) = network.sections.iter().find(|s| s.stype == "interface" && s.name.as_deref() == Some(iface)) else {
+    let Some(s) = network
+        .sections
+        .iter()
+        .find(|s| s.stype == "interface" && s.name.as_deref() == Some(iface))
+    else {
         return Vec::new();
     };
     let proto = s.get_str("proto").unwrap_or("");
@@ -188,18 +233,29 @@ struct Zone {
     devices: Vec<String>,
     /// `forward` policy, upper case (zone option, else the defaults' `forward`, else DROP as fw4 does).
     forward: String,
+    /// `masq` (IPv4 masquerading of traffic leaving by the zone's devices).
+    masq: bool,
+    /// `masq6` (the same for IPv6).
+    masq6: bool,
 }
 
 impl Zone {
     fn covers(&self, network: Option<&Package>, dev: &str) -> bool {
         self.devices.iter().any(|p| dev_matches(p, dev))
-            || network.is_some_and(|n| self.networks.iter().any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev)))
+            || network.is_some_and(|n| {
+                self.networks
+                    .iter()
+                    .any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev))
+            })
     }
 }
 
 fn zones(fw: &Package) -> Vec<Zone> {
-    let default_forward =
-        fw.sections_of("defaults").find_map(|s| s.get_str("forward")).unwrap_or("DROP").to_ascii_uppercase();
+    let default_forward = fw
+        .sections_of("defaults")
+        .find_map(|s| s.get_str("forward"))
+        .unwrap_or("DROP")
+        .to_ascii_uppercase();
     fw.sections
         .iter()
         .enumerate()
@@ -211,7 +267,12 @@ fn zones(fw: &Package) -> Vec<Zone> {
                 name,
                 networks: words(s, "network"),
                 devices: words(s, "device"),
-                forward: s.get_str("forward").map(str::to_ascii_uppercase).unwrap_or_else(|| default_forward.clone()),
+                forward: s
+                    .get_str("forward")
+                    .map(str::to_ascii_uppercase)
+                    .unwrap_or_else(|| default_forward.clone()),
+                masq: s.get_str("masq").is_some_and(truthy),
+                masq6: s.get_str("masq6").is_some_and(truthy),
             })
         })
         .collect()
@@ -242,16 +303,22 @@ fn new_zone_name(zones: &[Zone], tunnel: &str) -> String {
 fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut Vec<Warning>) {
     let zones = zones(fw);
     let lan_devs: Vec<&str> = model.global.lan_devices.iter().map(|d| d.as_str()).collect();
-    let mut lan_zones: Vec<&Zone> = zones.iter().filter(|z| lan_devs.iter().any(|d| z.covers(network, d))).collect();
+    let mut lan_zones: Vec<&Zone> = zones
+        .iter()
+        .filter(|z| lan_devs.iter().any(|d| z.covers(network, d)))
+        .collect();
     if lan_zones.is_empty() {
         lan_zones = zones.iter().filter(|z| z.name == "lan").collect();
     }
-    let reload = ["uci commit firewall".to_string(), "/etc/init.d/firewall reload".to_string()];
+    let reload = [
+        "uci commit firewall".to_string(),
+        "/etc/init.d/firewall reload".to_string(),
+    ];
 
     for t in &model.tunnels {
-        let (kind, dev) = match &t.kind {
-            TunnelKind::WireGuard(l3) => ("wireguard", l3.device.as_str()),
-            TunnelKind::Interface(l3) => ("interface", l3.device.as_str()),
+        let (kind, dev, ipv6) = match &t.kind {
+            TunnelKind::WireGuard(l3) => ("wireguard", l3.device.as_str(), l3.ipv6),
+            TunnelKind::Interface(l3) => ("interface", l3.device.as_str(), l3.ipv6),
             TunnelKind::Tor(_) => continue,
         };
         let head = format!("tunnel '{}' ({} device {})", t.name, kind, dev);
@@ -268,12 +335,22 @@ fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut
             continue;
         }
         let dev_zones: Vec<&Zone> = zones.iter().filter(|z| z.covers(network, dev)).collect();
-        let reachable = dev_zones.iter().any(|z| {
+        let reachable = dev_zones.iter().copied().find(|z| {
             lan_zones.iter().any(|l| {
                 (l.name == z.name && l.forward == "ACCEPT") || forwardings(fw, &l.name, &z.name).iter().any(|f| f.1)
             })
         });
-        if reachable {
+        if let Some(z) = reachable {
+            check_masq(
+                fw,
+                &zones,
+                network,
+                (t.name.as_str(), dev, ipv6),
+                &head,
+                z,
+                &lan_zones,
+                out,
+            );
             continue;
         }
         let lan = lan_zones[0];
@@ -281,32 +358,16 @@ fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut
                    (moat keeps them from leaking, but they get no connectivity)";
         if !plain(&lan.name) || dev_zones.iter().any(|z| !plain(&z.name)) {
             out.push(Warning {
-                message: format!("{head}: is not in a firewall zone that the LAN zone may forward to; {why}. \
-                                  (Zone names are unusual; no commands suggested.)"),
+                message: format!(
+                    "{head}: is not in a firewall zone that the LAN zone may forward to; {why}. \
+                                  (Zone names are unusual; no commands suggested.)"
+                ),
                 fix: Vec::new(),
             });
             continue;
         }
         if dev_zones.is_empty() {
-            let zname = new_zone_name(&zones, t.name.as_str());
-            let iface = network.map(|n| ifaces_of_device(n, dev)).unwrap_or_default().into_iter().find(|i| plain(i));
-            let member = match &iface {
-                Some(i) => format!("uci add_list firewall.@zone[-1].network={}", q(i)),
-                None => format!("uci add_list firewall.@zone[-1].device={}", q(dev)),
-            };
-            let mut fix = vec![
-                "uci add firewall zone".to_string(),
-                format!("uci set firewall.@zone[-1].name={}", q(&zname)),
-                member,
-                "uci set firewall.@zone[-1].input='REJECT'".to_string(),
-                "uci set firewall.@zone[-1].output='ACCEPT'".to_string(),
-                "uci set firewall.@zone[-1].forward='REJECT'".to_string(),
-                "uci set firewall.@zone[-1].masq='1'".to_string(),
-                "uci set firewall.@zone[-1].mtu_fix='1'".to_string(),
-                "uci add firewall forwarding".to_string(),
-                format!("uci set firewall.@forwarding[-1].src={}", q(&lan.name)),
-                format!("uci set firewall.@forwarding[-1].dest={}", q(&zname)),
-            ];
+            let (iface, mut fix) = new_zone_commands(&zones, t.name.as_str(), network, dev, None, &lan.name);
             fix.extend(reload.iter().cloned());
             out.push(Warning {
                 message: format!(
@@ -328,11 +389,12 @@ fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut
         let mut fix = Vec::new();
         let message;
         if z.name == lan.name {
-            fix.push(format!("uci set {}.forward='ACCEPT'", addr("firewall", fw, z.idx)));
             message = format!(
-                "{head}: the device is in the LAN zone '{}' itself, whose forward policy is {}; {why}. Allow \
-                 forwarding inside the zone (or move the tunnel to a zone of its own with a lan->tunnel forwarding):",
-                z.name, z.forward
+                "{head}: the device is in the LAN zone '{}' itself, whose forward policy is {}; {why}. Move the \
+                 tunnel into a zone of its own{}",
+                z.name,
+                z.forward,
+                move_to_own_zone(fw, &zones, z, t.name.as_str(), network, dev, &mut fix)
             );
         } else if let Some((i, _)) = forwardings(fw, &lan.name, &z.name).into_iter().next() {
             fix.push(format!("uci set {}.enabled='1'", addr("firewall", fw, i)));
@@ -350,9 +412,149 @@ fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut
                 z.name, lan.name
             );
         }
-        fix.extend(reload.iter().cloned());
+        if !fix.is_empty() {
+            fix.extend(reload.iter().cloned());
+        }
         out.push(Warning { message, fix });
     }
+}
+
+/// Commands that create a zone of its own for a tunnel device (masquerading, MSS clamping, inbound
+/// rejected) and a forwarding from the LAN zone to it. The zone lists the device's network interface
+/// (`iface`, else the one found in `network`) or, failing that, the device. Returns the interface used.
+fn new_zone_commands(
+    zones: &[Zone],
+    tunnel: &str,
+    network: Option<&Package>,
+    dev: &str,
+    iface: Option<String>,
+    lan: &str,
+) -> (Option<String>, Vec<String>) {
+    let zname = new_zone_name(zones, tunnel);
+    let iface = iface.or_else(|| {
+        network
+            .map(|n| ifaces_of_device(n, dev))
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| plain(i))
+    });
+    let member = match &iface {
+        Some(i) => format!("uci add_list firewall.@zone[-1].network={}", q(i)),
+        None => format!("uci add_list firewall.@zone[-1].device={}", q(dev)),
+    };
+    let fix = vec![
+        "uci add firewall zone".to_string(),
+        format!("uci set firewall.@zone[-1].name={}", q(&zname)),
+        member,
+        "uci set firewall.@zone[-1].input='REJECT'".to_string(),
+        "uci set firewall.@zone[-1].output='ACCEPT'".to_string(),
+        "uci set firewall.@zone[-1].forward='REJECT'".to_string(),
+        "uci set firewall.@zone[-1].masq='1'".to_string(),
+        "uci set firewall.@zone[-1].mtu_fix='1'".to_string(),
+        "uci add firewall forwarding".to_string(),
+        format!("uci set firewall.@forwarding[-1].src={}", q(lan)),
+        format!("uci set firewall.@forwarding[-1].dest={}", q(&zname)),
+    ];
+    (iface, fix)
+}
+
+/// Fill `fix` with the commands that take `dev` out of the LAN zone `z` (rewriting the zone's `network` /
+/// `device` entries that name it) and give it a zone of its own; returns the end of the sentence that
+/// introduces them. No commands when the zone reaches the device through a wildcard or odd names.
+fn move_to_own_zone(
+    fw: &Package,
+    zones: &[Zone],
+    z: &Zone,
+    tunnel: &str,
+    network: Option<&Package>,
+    dev: &str,
+    fix: &mut Vec<String>,
+) -> &'static str {
+    let nets_hit: Vec<&String> = z
+        .networks
+        .iter()
+        .filter(|n| network.is_some_and(|p| iface_devices(p, n, 0).iter().any(|d| d == dev)))
+        .collect();
+    let devs_hit: Vec<&String> = z.devices.iter().filter(|p| dev_matches(p, dev)).collect();
+    let all_plain = z.networks.iter().chain(&z.devices).all(|n| plain(n)) && plain(&z.name);
+    if devs_hit.iter().any(|p| p.as_str() != dev) || !all_plain {
+        return " (it reaches the device by a wildcard or unusual names: edit the zone by hand).";
+    }
+    let a = addr("firewall", fw, z.idx);
+    for (opt, all, hit) in [("network", &z.networks, &nets_hit), ("device", &z.devices, &devs_hit)] {
+        if hit.is_empty() {
+            continue;
+        }
+        fix.push(format!("uci delete {a}.{opt}"));
+        for keep in all.iter().filter(|n| !hit.contains(n)) {
+            fix.push(format!("uci add_list {a}.{opt}={}", q(keep)));
+        }
+    }
+    let iface = nets_hit.first().map(|n| n.to_string());
+    let (_, cmds) = new_zone_commands(zones, tunnel, network, dev, iface, &z.name);
+    fix.extend(cmds);
+    ":"
+}
+
+/// The tunnel's zone is reachable from the LAN; without masquerading, LAN source addresses enter the tunnel
+/// and a VPN provider's end (which accepts only the tunnel address) drops them.
+#[allow(clippy::too_many_arguments)]
+fn check_masq(
+    fw: &Package,
+    zones: &[Zone],
+    network: Option<&Package>,
+    (tunnel, dev, ipv6): (&str, &str, bool),
+    head: &str,
+    z: &Zone,
+    lan_zones: &[&Zone],
+    out: &mut Vec<Warning>,
+) {
+    let need6 = ipv6 && !z.masq6;
+    if z.masq && !need6 {
+        return;
+    }
+    let what = match (z.masq, need6) {
+        (false, true) => "masquerading (masq, masq6)",
+        (false, false) => "masquerading (masq)",
+        (true, _) => "IPv6 masquerading (masq6) although the tunnel carries IPv6",
+    };
+    let effect = "so protected devices' LAN addresses enter the tunnel unchanged and a VPN provider's server, which \
+                  accepts only the tunnel's own address, drops them (fine only if the far end routes your LAN \
+                  subnet back, as in a site-to-site VPN)";
+    if lan_zones.iter().any(|l| l.name == z.name) {
+        let mut fix = Vec::new();
+        let how = move_to_own_zone(fw, zones, z, tunnel, network, dev, &mut fix);
+        if !fix.is_empty() {
+            fix.push("uci commit firewall".to_string());
+            fix.push("/etc/init.d/firewall reload".to_string());
+        }
+        out.push(Warning {
+            message: format!(
+                "{head}: the device is in the LAN zone '{}' itself, which has no {what}, {effect}. Move the \
+                 tunnel into a zone of its own with masquerading{how}",
+                printable(&z.name)
+            ),
+            fix,
+        });
+        return;
+    }
+    if !plain(&z.name) {
+        return;
+    }
+    let a = addr("firewall", fw, z.idx);
+    let mut fix = Vec::new();
+    if !z.masq {
+        fix.push(format!("uci set {a}.masq='1'"));
+    }
+    if need6 {
+        fix.push(format!("uci set {a}.masq6='1'"));
+    }
+    fix.push("uci commit firewall".to_string());
+    fix.push("/etc/init.d/firewall reload".to_string());
+    out.push(Warning {
+        message: format!("{head}: its zone '{}' has no {what}, {effect}. Turn it on:", z.name),
+        fix,
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,7 +628,10 @@ fn free_mask(width: u32, taken: u32) -> Option<u32> {
         return None;
     }
     let ones = (1u64 << width) - 1;
-    (0..=(32 - width)).rev().map(|sh| (ones << sh) as u32).find(|m| m & taken == 0)
+    (0..=(32 - width))
+        .rev()
+        .map(|sh| (ones << sh) as u32)
+        .find(|m| m & taken == 0)
 }
 
 /// The mark mask another package uses: `(what, mask)`, or a warning if its value cannot be read.
@@ -438,14 +643,21 @@ fn other_mask(
     default: u32,
     out: &mut Vec<Warning>,
 ) -> Option<(String, u32)> {
-    let (idx, s) = pkg.sections.iter().enumerate().find(|(_, s)| stypes.contains(&s.stype.as_str()))?;
+    let (idx, s) = pkg
+        .sections
+        .iter()
+        .enumerate()
+        .find(|(_, s)| stypes.contains(&s.stype.as_str()))?;
     if pkg_name == "pbr" && !section_enabled(s) {
         return None;
     }
     match s.get_str(option) {
         None => Some((format!("{}'s default {} 0x{:08x}", pkg_name, option, default), default)),
         Some(v) => match parse_mask(v) {
-            Some(m) => Some((format!("{}'s {} 0x{:08x} ({})", pkg_name, option, m, addr(pkg_name, pkg, idx)), m)),
+            Some(m) => Some((
+                format!("{}'s {} 0x{:08x} ({})", pkg_name, option, m, addr(pkg_name, pkg, idx)),
+                m,
+            )),
             None => {
                 out.push(Warning {
                     message: format!(
@@ -466,12 +678,21 @@ fn check_marks(model: &Model, pbr: Option<&Package>, mwan3: Option<&Package>, ou
     let mine = model.global.fwmark_mask;
     let mut others = Vec::new();
     if let Some(p) = pbr {
-        others.extend(other_mask(p, "pbr", &["pbr", "vpn-policy-routing"], "fw_mask", PBR_MARK_MASK, out));
+        others.extend(other_mask(
+            p,
+            "pbr",
+            &["pbr", "vpn-policy-routing"],
+            "fw_mask",
+            PBR_MARK_MASK,
+            out,
+        ));
     }
     if let Some(m) = mwan3 {
         others.extend(other_mask(m, "mwan3", &["globals"], "mmx_mask", MWAN3_MARK_MASK, out));
     }
-    let taken = others.iter().fold(PBR_MARK_MASK | MWAN3_MARK_MASK, |acc, (_, m)| acc | m);
+    let taken = others
+        .iter()
+        .fold(PBR_MARK_MASK | MWAN3_MARK_MASK, |acc, (_, m)| acc | m);
     for (what, mask) in &others {
         let shared = mine & mask;
         if shared == 0 {
@@ -493,7 +714,11 @@ fn check_marks(model: &Model, pbr: Option<&Package>, mwan3: Option<&Package>, ou
                 mine,
                 shared,
                 what,
-                if suggestion.is_some() { ":" } else { " (no free contiguous range of the same width)." }
+                if suggestion.is_some() {
+                    ":"
+                } else {
+                    " (no free contiguous range of the same width)."
+                }
             ),
             fix,
         });
@@ -520,7 +745,9 @@ mod tests {
 
     /// A moat model from configuration text (through the real reader and validator).
     fn model(text: &str) -> Model {
-        crate::model::from_uci("moat", &pkg(text)).unwrap_or_else(|e| panic!("moat config: {e:#?}")).model
+        crate::model::from_uci("moat", &pkg(text))
+            .unwrap_or_else(|e| panic!("moat config: {e:#?}"))
+            .model
     }
 
     /// A home with one wireguard tunnel `vpn` on `wg0`, a tor tunnel and one device per route.
@@ -542,7 +769,23 @@ mod tests {
         )
     }
 
-    /// Carry out the `uci add/set/add_list` commands of a fix on the packages, as the uci tool would.
+    /// The section a uci address (`@type[N]`, `@type[-1]`, or a name) points to.
+    fn section_index(pk: &Package, s: &str) -> usize {
+        if let Some(at) = s.strip_prefix('@') {
+            let (t, n) = at.trim_end_matches(']').split_once('[').unwrap();
+            let of: Vec<usize> = (0..pk.sections.len()).filter(|&i| pk.sections[i].stype == t).collect();
+            let n: i64 = n.parse().unwrap();
+            of[if n < 0 {
+                (of.len() as i64 + n) as usize
+            } else {
+                n as usize
+            }]
+        } else {
+            pk.sections.iter().position(|x| x.name.as_deref() == Some(s)).unwrap()
+        }
+    }
+
+    /// Carry out the `uci add/set/add_list/delete` commands of a fix on the packages, as the uci tool would.
     fn apply(fix: &[String], pkgs: &mut [(&str, &mut Package)]) {
         for cmd in fix {
             let Some(rest) = cmd.strip_prefix("uci ") else { continue };
@@ -550,37 +793,54 @@ mod tests {
             if verb == "commit" {
                 continue;
             }
+            if verb == "delete" {
+                let (p, rest) = arg.split_once('.').unwrap();
+                let (s, o) = rest.split_once('.').unwrap();
+                let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
+                let idx = section_index(pk, s);
+                pk.sections[idx].options.retain(|x| x.name != o);
+                continue;
+            }
             if verb == "add" {
                 let (p, t) = arg.split_once(' ').unwrap();
                 let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
-                pk.sections.push(Section { stype: t.to_string(), name: None, line: 0, options: Vec::new() });
+                pk.sections.push(Section {
+                    stype: t.to_string(),
+                    name: None,
+                    line: 0,
+                    options: Vec::new(),
+                });
                 continue;
             }
             // PKG.SECTION.OPTION=VALUE, VALUE shell-quoted the way uci's own parser reads it.
             let (path, value) = arg.split_once('=').unwrap();
-            let value = pkg(&format!("config x\n\toption v {value}\n")).sections[0].get_str("v").unwrap().to_string();
+            let value = pkg(&format!("config x\n\toption v {value}\n")).sections[0]
+                .get_str("v")
+                .unwrap()
+                .to_string();
             let mut it = path.splitn(3, '.');
             let (p, s, o) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
             let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
-            let idx = if let Some(at) = s.strip_prefix('@') {
-                let (t, n) = at.trim_end_matches(']').split_once('[').unwrap();
-                let of: Vec<usize> = (0..pk.sections.len()).filter(|&i| pk.sections[i].stype == t).collect();
-                let n: i64 = n.parse().unwrap();
-                of[if n < 0 { (of.len() as i64 + n) as usize } else { n as usize }]
-            } else {
-                pk.sections.iter().position(|x| x.name.as_deref() == Some(s)).unwrap()
-            };
+            let idx = section_index(pk, s);
             let sec = &mut pk.sections[idx];
             let v = Value::new(value, 0);
             let pos = sec.options.iter().position(|x| x.name == o);
             match (verb, pos) {
                 ("set", Some(i)) => sec.options[i].value = OptionValue::Single(v),
-                ("set", None) => sec.options.push(UciOption { name: o.into(), line: 0, value: OptionValue::Single(v) }),
+                ("set", None) => sec.options.push(UciOption {
+                    name: o.into(),
+                    line: 0,
+                    value: OptionValue::Single(v),
+                }),
                 ("add_list", Some(i)) => {
                     let old = sec.options[i].values().into_iter().cloned().collect::<Vec<_>>();
                     sec.options[i].value = OptionValue::List(old.into_iter().chain([v]).collect());
                 }
-                ("add_list", None) => sec.options.push(UciOption { name: o.into(), line: 0, value: OptionValue::List(vec![v]) }),
+                ("add_list", None) => sec.options.push(UciOption {
+                    name: o.into(),
+                    line: 0,
+                    value: OptionValue::List(vec![v]),
+                }),
                 _ => panic!("unexpected command {cmd}"),
             }
         }
@@ -594,7 +854,12 @@ mod tests {
         let w = check(&m, Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
         assert!(w[0].message.contains("tunnel 'vpn' (wireguard device wg0)"), "{}", w[0]);
-        assert!(w[0].message.contains("network interface 'wg0' is not listed in any zone"), "{}", w[0]);
+        assert!(
+            w[0].message
+                .contains("network interface 'wg0' is not listed in any zone"),
+            "{}",
+            w[0]
+        );
         assert_eq!(
             w[0].fix,
             [
@@ -631,7 +896,12 @@ mod tests {
         let mut fw = pkg(FW_DEFAULT);
         let w = check(&m, Some(&fw), Some(&pkg(NET_DEFAULT)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()), "{}", w[0]);
+        assert!(
+            w[0].fix
+                .contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()),
+            "{}",
+            w[0]
+        );
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&m, Some(&fw), Some(&pkg(NET_DEFAULT)), None, None), []);
     }
@@ -644,8 +914,20 @@ mod tests {
         let (m, net) = (home(""), pkg(NET_WG));
         let w = check(&m, Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("in zone 'vpn' but there is no forwarding from zone 'lan'"), "{}", w[0]);
-        assert_eq!(w[0].fix[..3], ["uci add firewall forwarding", "uci set firewall.@forwarding[-1].src='lan'", "uci set firewall.@forwarding[-1].dest='vpn'"]);
+        assert!(
+            w[0].message
+                .contains("in zone 'vpn' but there is no forwarding from zone 'lan'"),
+            "{}",
+            w[0]
+        );
+        assert_eq!(
+            w[0].fix[..3],
+            [
+                "uci add firewall forwarding",
+                "uci set firewall.@forwarding[-1].src='lan'",
+                "uci set firewall.@forwarding[-1].dest='vpn'"
+            ]
+        );
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&m, Some(&fw), Some(&net), None, None), []);
     }
@@ -671,20 +953,123 @@ mod tests {
     }
 
     #[test]
-    fn tunnel_inside_the_lan_zone_follows_its_forward_policy() {
+    fn tunnel_inside_the_lan_zone_is_moved_to_a_zone_of_its_own() {
+        // `option network 'lan wg0'`: LAN may forward to wg0 (intra-zone ACCEPT) but nothing masquerades.
         let text = FW_DEFAULT.replace("\tlist   network\t\t'lan'\n", "\toption network\t\t'lan wg0'\n");
         assert_ne!(text, FW_DEFAULT);
         let net = pkg(NET_WG);
-        assert_eq!(check(&home(""), Some(&pkg(&text)), Some(&net), None, None), []);
-        // With intra-zone forwarding rejected, LAN cannot reach the tunnel.
+        let mut fw = pkg(&text);
+        let w = check(&home(""), Some(&fw), Some(&net), None, None);
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(
+            w[0].message
+                .contains("in the LAN zone 'lan' itself, which has no masquerading (masq)"),
+            "{}",
+            w[0]
+        );
+        assert_eq!(
+            w[0].fix[..4],
+            [
+                "uci delete firewall.@zone[0].network",
+                "uci add_list firewall.@zone[0].network='lan'",
+                "uci add firewall zone",
+                "uci set firewall.@zone[-1].name='vpn'",
+            ]
+        );
+        assert!(w[0]
+            .fix
+            .contains(&"uci add_list firewall.@zone[-1].network='wg0'".to_string()));
+        apply(&w[0].fix, &mut [("firewall", &mut fw)]);
+        assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
+        // With intra-zone forwarding rejected, LAN cannot reach the tunnel at all: same remedy.
         let strict = text.replacen("\toption forward\t\tACCEPT\n", "\toption forward\t\tREJECT\n", 1);
         let mut fw = pkg(&strict);
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("in the LAN zone 'lan' itself, whose forward policy is REJECT"), "{}", w[0]);
-        assert_eq!(w[0].fix[0], "uci set firewall.@zone[0].forward='ACCEPT'");
+        assert!(
+            w[0].message
+                .contains("in the LAN zone 'lan' itself, whose forward policy is REJECT"),
+            "{}",
+            w[0]
+        );
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
+        // Reached through a wildcard device entry: no commands, the zone must be edited by hand.
+        let wild = FW_DEFAULT.replace(
+            "\tlist   network\t\t'lan'\n",
+            "\tlist network 'lan'\n\tlist device 'wg+'\n",
+        );
+        let w = check(&home(""), Some(&pkg(&wild)), Some(&net), None, None);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].fix.is_empty() && w[0].message.contains("wildcard"), "{}", w[0]);
+    }
+
+    #[test]
+    fn tunnel_zone_without_masquerading_gets_masq() {
+        let text = FW_VPN_ZONE.replace(
+            "\toption masq\t\t1\n\toption mtu_fix\t\t1\n\nconfig forwarding\n\toption src\t\tlan\n\toption dest\t\tvpn",
+            "\nconfig forwarding\n\toption src\t\tlan\n\toption dest\t\tvpn",
+        );
+        assert_ne!(text, FW_VPN_ZONE);
+        let net = pkg(NET_WG);
+        let mut fw = pkg(&text);
+        let w = check(&home(""), Some(&fw), Some(&net), None, None);
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(
+            w[0].message.contains("its zone 'vpn' has no masquerading (masq)"),
+            "{}",
+            w[0]
+        );
+        assert_eq!(
+            w[0].fix,
+            [
+                "uci set firewall.@zone[2].masq='1'",
+                "uci commit firewall",
+                "/etc/init.d/firewall reload"
+            ]
+        );
+        apply(&w[0].fix, &mut [("firewall", &mut fw)]);
+        assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
+        // A tunnel that carries IPv6 also needs masq6.
+        let v6 = model(
+            "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n\
+             \toption ipv6 '1'\nconfig device\n\toption name 'Phone'\n\tlist mac 'aa:bb:cc:00:11:66'\n\toption route 'vpn'\n",
+        );
+        let w = check(&v6, Some(&fw), Some(&net), None, None);
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert_eq!(w[0].fix[0], "uci set firewall.@zone[2].masq6='1'");
+        apply(&w[0].fix, &mut [("firewall", &mut fw)]);
+        assert_eq!(check(&v6, Some(&fw), Some(&net), None, None), []);
+    }
+
+    #[test]
+    fn warnings_for_dir_reads_what_is_installed() {
+        struct Cleanup(std::path::PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("moat-fwcheck-{}", std::process::id()));
+        let _guard = Cleanup(dir.clone());
+        std::fs::create_dir_all(&dir).unwrap();
+        // Nothing installed: nothing to say.
+        assert_eq!(warnings_for_dir(&home(""), &dir), Vec::<String>::new());
+        std::fs::write(dir.join("firewall"), FW_DEFAULT).unwrap();
+        std::fs::write(dir.join("network"), NET_WG).unwrap();
+        std::fs::write(dir.join("mwan3"), "config globals 'globals'\n\toption mmx_mask 'x y'\n").unwrap();
+        let w = warnings_for_dir(&home(""), &dir);
+        assert_eq!(w.len(), 2, "{w:#?}");
+        assert!(
+            w[0].contains("in no firewall zone") && w[1].contains("mwan3.globals.mmx_mask"),
+            "{w:#?}"
+        );
+        std::fs::write(dir.join("pbr"), "config pbr 'config'\n\toption fw_mask 'unterminated\n").unwrap();
+        let w = warnings_for_dir(&home(""), &dir);
+        assert!(
+            w[0].contains("/pbr:") && w[0].contains("not checked against moat"),
+            "{w:#?}"
+        );
     }
 
     #[test]
@@ -714,25 +1099,46 @@ mod tests {
         assert_eq!(check(&m, Some(&fw), Some(&net), None, None), []);
         let w = check(&m, Some(&pkg(FW_DEFAULT)), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].network='vpn'".to_string()), "{}", w[0]);
+        assert!(
+            w[0].fix
+                .contains(&"uci add_list firewall.@zone[-1].network='vpn'".to_string()),
+            "{}",
+            w[0]
+        );
         // 'vpn' is taken by no zone in the default firewall, so the new zone is named after the tunnel.
-        assert!(w[0].fix.contains(&"uci set firewall.@zone[-1].name='ovpn'".to_string()), "{}", w[0]);
+        assert!(
+            w[0].fix.contains(&"uci set firewall.@zone[-1].name='ovpn'".to_string()),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]
     fn new_zone_name_avoids_existing_zones() {
-        let fw = pkg(&format!("{FW_DEFAULT}\nconfig zone\n\toption name 'vpn'\n\tlist network 'other'\n"));
+        let fw = pkg(&format!(
+            "{FW_DEFAULT}\nconfig zone\n\toption name 'vpn'\n\tlist network 'other'\n"
+        ));
         let w = check(&home(""), Some(&fw), Some(&pkg(NET_WG)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].fix.contains(&"uci set firewall.@zone[-1].name='vpn1'".to_string()), "{}", w[0]);
+        assert!(
+            w[0].fix.contains(&"uci set firewall.@zone[-1].name='vpn1'".to_string()),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]
     fn no_lan_zone_is_reported_without_a_guess() {
-        let text = FW_DEFAULT.replace("\toption name\t\tlan\n", "\toption name\t\tinside\n").replace("'lan'", "'inside_net'");
+        let text = FW_DEFAULT
+            .replace("\toption name\t\tlan\n", "\toption name\t\tinside\n")
+            .replace("'lan'", "'inside_net'");
         let w = check(&home(""), Some(&pkg(&text)), Some(&pkg(NET_WG)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("no firewall zone contains the LAN device br-lan"), "{}", w[0]);
+        assert!(
+            w[0].message.contains("no firewall zone contains the LAN device br-lan"),
+            "{}",
+            w[0]
+        );
         assert!(w[0].fix.is_empty());
     }
 
@@ -757,8 +1163,18 @@ mod tests {
         apply(&zone_fix, &mut [("firewall", &mut fw)]);
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(w[0].message.contains("software and hardware flow offloading are enabled (firewall.@defaults[0])"), "{}", w[0]);
-        assert!(w[0].message.contains("2 protected devices ('Kitchen speaker', 'Sleep monitor')"), "{}", w[0]);
+        assert!(
+            w[0].message
+                .contains("software and hardware flow offloading are enabled (firewall.@defaults[0])"),
+            "{}",
+            w[0]
+        );
+        assert!(
+            w[0].message
+                .contains("2 protected devices ('Kitchen speaker', 'Sleep monitor')"),
+            "{}",
+            w[0]
+        );
         assert_eq!(
             w[0].fix,
             [
@@ -774,7 +1190,7 @@ mod tests {
 
     #[test]
     fn flow_offloading_with_only_direct_devices_is_fine() {
-        let fw = pkg(&format!("{FW_OFFLOAD}\nconfig zone\n\toption name 'vpn'\n\tlist device 'wg0'\nconfig forwarding\n\toption src 'lan'\n\toption dest 'vpn'\n"));
+        let fw = pkg(&format!("{FW_OFFLOAD}\nconfig zone\n\toption name 'vpn'\n\tlist device 'wg0'\n\toption masq 1\nconfig forwarding\n\toption src 'lan'\n\toption dest 'vpn'\n"));
         assert_eq!(check(&direct_only(), Some(&fw), None, None, None), []);
         assert_eq!(check(&home(""), Some(&fw), None, None, None).len(), 1);
     }
@@ -787,11 +1203,26 @@ mod tests {
 
     #[test]
     fn configured_pbr_mask_overlapping_moat_is_warned_with_a_free_mask() {
-        let text = PBR.replace("\toption enabled '1'\n", "\toption enabled '1'\n\toption fw_mask '0f000000'\n");
+        let text = PBR.replace(
+            "\toption enabled '1'\n",
+            "\toption enabled '1'\n\toption fw_mask '0f000000'\n",
+        );
         let w = check(&home(""), None, None, Some(&pkg(&text)), Some(&pkg(MWAN3)));
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(w[0].message.contains("shares bits 0x0f000000 with pbr's fw_mask 0x0f000000 (pbr.config)"), "{}", w[0]);
-        assert_eq!(w[0].fix, ["uci set moat.@moat[0].fwmark_mask='0xf0000000'", "uci commit moat", "/etc/init.d/moat reload"]);
+        assert!(
+            w[0].message
+                .contains("shares bits 0x0f000000 with pbr's fw_mask 0x0f000000 (pbr.config)"),
+            "{}",
+            w[0]
+        );
+        assert_eq!(
+            w[0].fix,
+            [
+                "uci set moat.@moat[0].fwmark_mask='0xf0000000'",
+                "uci commit moat",
+                "/etc/init.d/moat reload"
+            ]
+        );
         // The suggested mask is accepted by moat and clashes with nobody.
         let fixed = home("\toption fwmark_mask '0xf0000000'\n");
         assert_eq!(check(&fixed, None, None, Some(&pkg(&text)), Some(&pkg(MWAN3))), []);
@@ -805,7 +1236,11 @@ mod tests {
         let text = MWAN3.replace("'0x3F00'", "'0x3F000000'");
         let w = check(&home(""), None, None, None, Some(&pkg(&text)));
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(w[0].message.contains("mwan3's mmx_mask 0x3f000000 (mwan3.globals)"), "{}", w[0]);
+        assert!(
+            w[0].message.contains("mwan3's mmx_mask 0x3f000000 (mwan3.globals)"),
+            "{}",
+            w[0]
+        );
         // The suggestion avoids mwan3's configured bits and the defaults of both packages.
         let m = u32::from_str_radix(w[0].fix[0].split("'0x").nth(1).unwrap().trim_end_matches('\''), 16).unwrap();
         assert_eq!(m & (0x3f00_0000 | PBR_MARK_MASK | MWAN3_MARK_MASK), 0);
@@ -817,7 +1252,12 @@ mod tests {
         let text = MWAN3.replace("'0x3F00'", "'lots'");
         let w = check(&home(""), None, None, None, Some(&pkg(&text)));
         assert_eq!(w.len(), 1);
-        assert!(w[0].message.contains("mwan3.globals.mmx_mask = 'lots' is not a hexadecimal mark mask"), "{}", w[0]);
+        assert!(
+            w[0].message
+                .contains("mwan3.globals.mmx_mask = 'lots' is not a hexadecimal mark mask"),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]
