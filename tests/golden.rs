@@ -52,6 +52,16 @@ fn run_check(case: &str) -> String {
 }
 
 #[test]
+fn readme_case_is_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("examples/moat.conf")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(example.trim()), "README.md must show examples/moat.conf verbatim");
+    let golden = std::fs::read_to_string(golden_dir().join("readme.conf")).unwrap();
+    assert_eq!(golden, example, "tests/golden/readme.conf must be a copy of examples/moat.conf (cp it, UPDATE_GOLDEN=1)");
+}
+
+#[test]
 fn golden_check_output() {
     let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let cases = cases();
