@@ -1009,7 +1009,10 @@ impl Plan {
 fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
         ShaperMode::Constant(p) => format!("{}: constant, {} packets/s per direction", s.name, p.rate),
-        ShaperMode::Stochastic(p) => format!("{}: stochastic, rate cap {} packets/s", s.name, p.rate),
+        ShaperMode::Stochastic(p) => format!(
+            "{}: stochastic, rate cap {} packets/s, {} decoys/idle hour, budget {} MB/day, decoy {} packets/s for {} s until learned, idle gap {} s",
+            s.name, p.rate, p.decoys, p.budget_mb, p.decoy_rate, p.decoy_duration, p.idle_gap
+        ),
     }
 }
 
@@ -1098,7 +1101,7 @@ impl Plan {
                 match q.backend {
                     QueueBackend::Nft => "nft queue statement (chain shape_queue above)",
                     QueueBackend::Iptables =>
-                        "xt NFQUEUE through iptables-restore --noflush (no nft queue statement in this kernel)",
+                        "xt NFQUEUE through iptables-restore --noflush (the probe found no nft queue statement)",
                 }
             );
         }

@@ -334,3 +334,21 @@ fn disabled_config_removes_state_and_invalid_start_touches_nothing() {
     assert!(lab.has_moat_table());
     assert_eq!(lab.rules().len(), 1);
 }
+
+#[test]
+fn ipv6_tunnel_gets_v6_rules_and_routes() {
+    let lab = Lab::new("v6");
+    lab.write_config(&CONFIG.replace("option dns '10.64.0.1'", "option dns '10.64.0.1'\n\toption ipv6 '1'"));
+    let mut d = lab.start();
+    let rules6: Vec<String> = lab.ip(&["-6", "rule"]).lines().filter(|l| l.contains("fwmark")).map(str::to_string).collect();
+    assert_eq!(rules6.len(), 1, "{rules6:?}");
+    assert!(rules6[0].contains("fwmark 0x1000000/0xf000000 lookup 4200"), "{rules6:?}");
+    let t6 = lab.ip(&["-6", "route", "show", "table", "4200"]);
+    assert!(t6.contains(&format!("default dev {} proto 77", lab.tun)) && t6.contains("unreachable default"), "{t6}");
+    let nft = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(!nft.contains("tunnel carries no IPv6"), "{nft}");
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+    assert!(lab.ip(&["-6", "rule"]).lines().all(|l| !l.contains("fwmark")));
+    assert_eq!(lab.ip(&["-6", "route", "show", "table", "4200"]).trim(), "");
+}

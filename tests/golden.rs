@@ -1,5 +1,6 @@
 //! Golden tests of `moat check`: `tests/golden/<case>.conf` (+ `<case>.facts`, default
-//! `default.facts`) must print exactly `tests/golden/<case>.plan`. `UPDATE_GOLDEN=1` rewrites
+//! `default.facts`; the router's firewall/network/pbr/mwan3 from `<case>.uci/` if present) must print
+//! exactly `tests/golden/<case>.plan` (stdout, then stderr and the exit code). `UPDATE_GOLDEN=1` rewrites
 //! the .plan files. A second test loads every golden nft script with `nft -c -f` (and the
 //! iptables queue scripts with `iptables-restore --test`) in a fresh network namespace.
 
@@ -33,9 +34,11 @@ fn run_check(case: &str) -> String {
     } else {
         "default.facts".into()
     };
+    // The router's other packages: `<case>.uci/` if present, else none installed.
+    let uci = if dir.join(format!("{case}.uci")).is_dir() { format!("{case}.uci") } else { "no-such-dir".into() };
     let out = Command::new(env!("CARGO_BIN_EXE_moat"))
         .current_dir(&dir)
-        .args(["check", "--config", &format!("{case}.conf"), "--facts", &facts])
+        .args(["check", "--config", &format!("{case}.conf"), "--facts", &facts, "--uci-dir", &uci])
         .output()
         .expect("run moat");
     let mut s = String::from_utf8(out.stdout).unwrap();
@@ -46,6 +49,16 @@ fn run_check(case: &str) -> String {
     }
     s.push_str(&format!("== exit {} ==\n", out.status.code().unwrap_or(-1)));
     s
+}
+
+#[test]
+fn readme_case_is_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("examples/moat.conf")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(example.trim()), "README.md must show examples/moat.conf verbatim");
+    let golden = std::fs::read_to_string(golden_dir().join("readme.conf")).unwrap();
+    assert_eq!(golden, example, "tests/golden/readme.conf must be a copy of examples/moat.conf (cp it, UPDATE_GOLDEN=1)");
 }
 
 #[test]

@@ -50,3 +50,18 @@ fn block_reload_invalid_config() {
 fn block_fw4_reload() {
     run("block", Fault::Fw4Reload);
 }
+
+#[test]
+fn block_reload_switches_the_device_to_another_protected_route_and_back() {
+    run("block", Fault::ReloadSwitchRoute);
+}
+
+#[test]
+fn block_reload_storm() {
+    run("block", Fault::ReloadStorm);
+}
+
+#[test]
+fn block_tunnel_absent_when_moat_starts() {
+    run("block", Fault::TunnelAbsentAtStart);
+}

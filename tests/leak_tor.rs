@@ -50,3 +50,18 @@ fn tor_reload_invalid_config() {
 fn tor_fw4_reload() {
     run("tor", Fault::Fw4Reload);
 }
+
+#[test]
+fn tor_reload_switches_the_device_to_another_protected_route_and_back() {
+    run("tor", Fault::ReloadSwitchRoute);
+}
+
+#[test]
+fn tor_reload_storm() {
+    run("tor", Fault::ReloadStorm);
+}
+
+#[test]
+fn tor_tunnel_absent_when_moat_starts() {
+    run("tor", Fault::TunnelAbsentAtStart);
+}

@@ -50,3 +50,18 @@ fn vpn_reload_invalid_config() {
 fn vpn_fw4_reload() {
     run("vpn", Fault::Fw4Reload);
 }
+
+#[test]
+fn vpn_reload_switches_the_device_to_another_protected_route_and_back() {
+    run("vpn", Fault::ReloadSwitchRoute);
+}
+
+#[test]
+fn vpn_reload_storm() {
+    run("vpn", Fault::ReloadStorm);
+}
+
+#[test]
+fn vpn_tunnel_absent_when_moat_starts() {
+    run("vpn", Fault::TunnelAbsentAtStart);
+}

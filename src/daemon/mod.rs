@@ -115,7 +115,11 @@ impl Daemon {
         let same_nft = self.applied.as_ref().is_some_and(|p| p.nft == plan.nft);
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
-            apply::remove_all(&mut self.nl)
+            if force || changed || self.last_error.is_some() {
+                apply::remove_all(&mut self.nl)
+            } else {
+                Ok(())
+            }
         } else if force || !same_nft || self.last_error.is_some() {
             apply::apply(&plan, &facts, &mut self.nl)
         } else {

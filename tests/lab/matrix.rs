@@ -26,6 +26,23 @@ pub enum Fault {
     ReloadInvalid,
     /// fw4's ruleset is loaded again (`fw4 reload` replaces `inet fw4`).
     Fw4Reload,
+    /// Beyond issue 3's list: the protected device itself moves to another protected route
+    /// (vpn -> tor -> block -> vpn) by a reload, and back.
+    ReloadSwitchRoute,
+    /// Beyond issue 3's list: six SIGHUPs 100 ms apart, alternating two valid configs.
+    ReloadStorm,
+    /// Beyond issue 3's list (the boot race pbr users hit): the tunnel interface does not exist
+    /// yet when moat starts; it appears later.
+    TunnelAbsentAtStart,
+}
+
+/// The next protected route (for [`Fault::ReloadSwitchRoute`]).
+fn other_route(route: &str) -> &'static str {
+    match route {
+        "vpn" => "tor",
+        "tor" => "block",
+        _ => "vpn",
+    }
 }
 
 /// Time the device's traffic runs before and after a fault.
@@ -35,12 +52,9 @@ const BROKEN: Duration = Duration::from_millis(2000);
 /// Functional wait for recovery (a tunnel back up, moat restarted); not a performance figure.
 const RECOVER: Duration = Duration::from_secs(20);
 
-/// The device under test and a bystander (a `direct` laptop).
-pub fn matrix_lab(label: &str, route: &str) -> Lab {
-    Lab::start(
-        label,
-        Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor: route == "tor", fw4: true },
-    )
+/// The device under test and a bystander (a `direct` laptop); tor runs when `tor`.
+pub fn matrix_lab(label: &str, tor: bool) -> Lab {
+    Lab::start(label, Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor, fw4: true })
 }
 
 /// The config of the matrix: speaker on `route`, laptop direct.
@@ -73,10 +87,16 @@ pub fn assert_route_works(lab: &Lab, route: &str) {
 /// Run one cell of the matrix and assert it is leak-free.
 pub fn run(route: &str, fault: Fault) {
     let label = format!("{route}-{fault:?}").to_lowercase();
-    let lab = matrix_lab(&label, route);
+    let switching = fault == Fault::ReloadSwitchRoute;
+    let lab = matrix_lab(&label, route == "tor" || (switching && other_route(route) == "tor"));
     let cfg = matrix_config(&lab, route);
-    lab.start_moat(&cfg);
-    assert_route_works(&lab, route);
+    if fault == Fault::TunnelAbsentAtStart {
+        lab.kill_wg_router();
+        lab.start_moat(&cfg);
+    } else {
+        lab.start_moat(&cfg);
+        assert_route_works(&lab, route);
+    }
     let d = lab.dev("speaker").clone();
 
     let cap = lab.capture_wan(&label);
@@ -136,6 +156,35 @@ pub fn run(route: &str, fault: Fault) {
             lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
             thread::sleep(BROKEN);
         }
+        Fault::ReloadSwitchRoute => {
+            let other = moat_config(&lab, &[(lab.dev("speaker"), other_route(route)), (lab.dev("laptop"), "direct")]);
+            for (text, what) in [(&other, other_route(route)), (&cfg, route)] {
+                let before = lab.moat_ruleset();
+                lab.write_moat_config(text);
+                lab.signal("moat", libc::SIGHUP);
+                let ok = lab.wait_for(&format!("ruleset switched to {what}"), RECOVER, || lab.moat_ruleset().is_some() && lab.moat_ruleset() != before);
+                if !ok {
+                    problems.push(format!("reload to route {what} did not change the ruleset"));
+                }
+                thread::sleep(BROKEN);
+            }
+        }
+        Fault::ReloadStorm => {
+            let changed = moat_config(&lab, &[(lab.dev("speaker"), route), (lab.dev("laptop"), "block")]);
+            for i in 0..6 {
+                lab.write_moat_config(if i % 2 == 0 { &changed } else { &cfg });
+                lab.signal("moat", libc::SIGHUP);
+                thread::sleep(Duration::from_millis(100));
+            }
+            thread::sleep(BROKEN);
+            if !lab.running("moat") {
+                problems.push(format!("moat exited during a reload storm; log:\n{}", lab.proc_log("moat")));
+            }
+        }
+        Fault::TunnelAbsentAtStart => {
+            thread::sleep(BROKEN);
+            lab.start_wg_router();
+        }
     }
     lab.note("=== fault applied; waiting for recovery ===");
     if !matches!(fault, Fault::None | Fault::ReloadInvalid) {
@@ -186,7 +235,7 @@ pub const KINDS: &[(&str, &[Traffic])] = &[
 /// Each traffic kind alone, steady state: zero packets outside the tunnel for each.
 pub fn run_kinds(route: &str) {
     let label = format!("{route}-kinds");
-    let lab = matrix_lab(&label, route);
+    let lab = matrix_lab(&label, route == "tor");
     lab.start_moat(&matrix_config(&lab, route));
     assert_route_works(&lab, route);
     let d = lab.dev("speaker").clone();
