@@ -240,13 +240,17 @@ struct Zone {
 }
 
 impl Zone {
+    /// Whether the zone holds `dev`. Without `/etc/config/network`, a network entry is taken to name the
+    /// device of the same name (true of `proto wireguard` interfaces, the usual tunnel setup).
     fn covers(&self, network: Option<&Package>, dev: &str) -> bool {
         self.devices.iter().any(|p| dev_matches(p, dev))
-            || network.is_some_and(|n| {
-                self.networks
+            || match network {
+                Some(n) => self
+                    .networks
                     .iter()
-                    .any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev))
-            })
+                    .any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev)),
+                None => self.networks.iter().any(|i| i == dev),
+            }
     }
 }
 
@@ -579,9 +583,9 @@ fn check_offload(model: &Model, fw: &Package, out: &mut Vec<Warning>) {
         }
         let a = addr("firewall", fw, idx);
         let which = match (sw, hw) {
-            (true, true) => "software and hardware flow offloading are",
-            (true, false) => "software flow offloading is",
-            (false, _) => "hardware flow offloading is requested (it only acts together with flow_offloading)",
+            (true, true) => "software and hardware flow offloading are enabled",
+            (true, false) => "software flow offloading is enabled",
+            (false, _) => "hardware flow offloading is set (it takes effect together with flow_offloading)",
         };
         let mut fix = Vec::new();
         if sw {
@@ -595,7 +599,7 @@ fn check_offload(model: &Model, fw: &Package, out: &mut Vec<Warning>) {
         let names: Vec<String> = affected.iter().take(5).map(|n| format!("'{}'", printable(n))).collect();
         out.push(Warning {
             message: format!(
-                "fw4 {which} enabled ({a}): once a TCP/UDP connection is offloaded, its packets skip the forward and \
+                "fw4 {which} ({a}): once a TCP/UDP connection is offloaded, its packets skip the forward and \
                  postrouting hooks where moat marks, drops and shapes them, so the kill switch, blocking and shaping \
                  stop applying to established connections of the {} protected device{} ({}{}). Turn offloading off:",
                 affected.len(),
@@ -1186,6 +1190,33 @@ mod tests {
         );
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
+    }
+
+    #[test]
+    fn hardware_offloading_alone_is_warned_too() {
+        let text = FW_VPN_ZONE.replacen(
+            "\toption forward\t\tREJECT\n",
+            "\toption forward\t\tREJECT\n\toption flow_offloading_hw 1\n",
+            1,
+        );
+        let w = check(&home(""), Some(&pkg(&text)), Some(&pkg(NET_WG)), None, None);
+        assert_eq!(w.len(), 1, "{w:#?}");
+        assert!(w[0].message.starts_with("fw4 hardware flow offloading is set (it takes effect together with flow_offloading) (firewall.@defaults[0]): once"), "{}", w[0]);
+        assert_eq!(w[0].fix[0], "uci set firewall.@defaults[0].flow_offloading_hw='0'");
+    }
+
+    #[test]
+    fn without_network_config_zone_networks_name_devices() {
+        // The guide-style zone lists network 'wg0'; with no /etc/config/network that still means device wg0.
+        assert_eq!(check(&home(""), Some(&pkg(FW_VPN_ZONE)), None, None, None), []);
+        let w = check(&home(""), Some(&pkg(FW_DEFAULT)), None, None, None);
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].fix
+                .contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()),
+            "{}",
+            w[0]
+        );
     }
 
     #[test]

@@ -1136,7 +1136,7 @@ impl Plan {
                 match q.backend {
                     QueueBackend::Nft => "nft queue statement (chain shape_queue above)",
                     QueueBackend::Iptables =>
-                        "xt NFQUEUE through iptables-restore --noflush (no nft queue statement in this kernel)",
+                        "xt NFQUEUE through iptables-restore --noflush (the probe found no nft queue statement)",
                 }
             );
         }
