@@ -1,0 +1,67 @@
+//! Leak matrix, route `tor`: every fault of issue 3 while the protected device sends every
+//! kind of traffic; pass = zero packets of the device on the WAN outside the tunnel.
+//! Needs root; run through scripts/test.sh (lab tests are limited to MOAT_LAB_PARALLEL=2 labs).
+
+mod lab;
+
+use lab::matrix::{run, run_kinds, Fault};
+
+#[test]
+fn tor_traffic_kinds_ipv6_dns_dot_quic() {
+    run_kinds("tor");
+}
+
+#[test]
+fn tor_steady() {
+    run("tor", Fault::None);
+}
+
+#[test]
+fn tor_tunnel_down_and_up() {
+    run("tor", Fault::TunnelDownUp);
+}
+
+#[test]
+fn tor_wireguard_go_killed_and_restarted() {
+    run("tor", Fault::WireguardKilled);
+}
+
+#[test]
+fn tor_moat_sigkill() {
+    run("tor", Fault::MoatSigkill);
+}
+
+#[test]
+fn tor_moat_restart() {
+    run("tor", Fault::MoatRestart);
+}
+
+#[test]
+fn tor_reload_changed_config() {
+    run("tor", Fault::ReloadChanged);
+}
+
+#[test]
+fn tor_reload_invalid_config() {
+    run("tor", Fault::ReloadInvalid);
+}
+
+#[test]
+fn tor_fw4_reload() {
+    run("tor", Fault::Fw4Reload);
+}
+
+#[test]
+fn tor_reload_switches_the_device_to_another_protected_route_and_back() {
+    run("tor", Fault::ReloadSwitchRoute);
+}
+
+#[test]
+fn tor_reload_storm() {
+    run("tor", Fault::ReloadStorm);
+}
+
+#[test]
+fn tor_tunnel_absent_when_moat_starts() {
+    run("tor", Fault::TunnelAbsentAtStart);
+}
