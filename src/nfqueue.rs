@@ -301,6 +301,29 @@ impl Queue {
         Ok(seq)
     }
 
+    /// Accept packet `id` with `payload` followed by zero bytes up to `pad_to` bytes in total
+    /// (padding past the IP length), built straight into the send buffer. Returns the sequence
+    /// number as [`Queue::verdict`] does.
+    pub fn accept_padded(&mut self, id: u32, payload: &[u8], pad_to: usize) -> io::Result<u32> {
+        let total = payload.len().max(pad_to);
+        if total > 65535 - 8 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload too long"));
+        }
+        let seq = self.start(NFQNL_MSG_VERDICT, libc::AF_UNSPEC as u8);
+        let mut vh = [0u8; 8];
+        vh[..4].copy_from_slice(&Verdict::Accept.code().to_be_bytes());
+        vh[4..].copy_from_slice(&id.to_be_bytes());
+        put_attr(&mut self.tx, NFQA_VERDICT_HDR, &vh);
+        self.tx.extend_from_slice(&((4 + total) as u16).to_ne_bytes());
+        self.tx.extend_from_slice(&NFQA_PAYLOAD.to_ne_bytes());
+        self.tx.extend_from_slice(payload);
+        crate::packet::extend_zeros(&mut self.tx, total - payload.len());
+        let align = (4 - self.tx.len() % 4) % 4;
+        crate::packet::extend_zeros(&mut self.tx, align);
+        self.send()?;
+        Ok(seq)
+    }
+
     /// Receive the next message (blocking unless the socket is non-blocking, in which case
     /// `WouldBlock` means nothing is waiting). `ENOBUFS` means the socket buffer overflowed and
     /// the kernel dropped queued packets (fail-closed); the caller logs it and goes on.

@@ -57,11 +57,33 @@ pub struct EngineStats {
     pub wake_late: super::DelayHistogram,
 }
 
+/// Hasher for kernel-assigned packet ids (sequential integers, not attacker-chosen): one
+/// multiplication instead of SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Held packets by id: the bytes of the IP datagram, nothing more.
+pub type HeldStore = HashMap<PacketId, Box<[u8]>, std::hash::BuildHasherDefault<IdHasher>>;
+
 struct Dev {
     spec: QueueSpec,
     queue: Queue,
     shaper: DeviceShaper,
-    held: HashMap<PacketId, Box<[u8]>>,
+    held: HeldStore,
     cover: Option<(Vec<u8>, Injector)>,
 }
 
@@ -215,7 +237,7 @@ impl ShapingEngine {
             };
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
             log::info!("shaping {} on queue {} (pad to {} bytes, {:?})", s.label, s.queue, s.config.pad_to, s.config.mode);
-            self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HashMap::new(), cover });
+            self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
         self.rearm();
         errors
@@ -323,11 +345,8 @@ impl ShapingEngine {
         for a in self.actions.drain(..) {
             let r = match a {
                 Action::Release { id, pad_to } => match d.held.remove(&id) {
-                    Some(b) => {
-                        let mut v = b.into_vec();
-                        v.resize(pad_to as usize, 0); // held bytes end at the IP length
-                        d.queue.verdict(id, Verdict::Accept, None, Some(&v)).map(|_| ())
-                    }
+                    // held bytes end at the IP length; the zeros go past it
+                    Some(b) => d.queue.accept_padded(id, &b, pad_to as usize).map(|_| ()),
                     None => Ok(()),
                 },
                 Action::Drop { id, .. } => {
