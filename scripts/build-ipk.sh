@@ -7,9 +7,10 @@
 #   mips_24kc mipsel_24kc aarch64_cortex-a53 aarch64_generic arm_cortex-a7_neon-vfpv4 x86_64
 # Output: DIR/moat_<version>-r<release>_<arch>.ipk (DIR defaults to dist/).
 #
-# The binary for each arch is taken from $MOAT_BIN_DIR/<rust-target>/release/moat
-# (MOAT_BIN_DIR defaults to $CARGO_TARGET_DIR, else target/); if it is not there,
-# `scripts/cross.sh <rust-target> build` is run to build it.
+# The binary for each arch is the static cross build made by
+# `scripts/cross.sh <rust-target> build` (cargo rebuilds only what changed, so an
+# up-to-date binary costs seconds). With MOAT_BIN_DIR set, the existing
+# $MOAT_BIN_DIR/<rust-target>/release/moat is used instead and nothing is built.
 #
 # The layout follows OpenWrt's scripts/ipkg-build: a gzip'd tar holding
 # ./debian-binary, ./data.tar.gz and ./control.tar.gz (in that order); every tar
@@ -85,7 +86,6 @@ fi
 case "$SOURCE_DATE_EPOCH" in ''|*[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;; esac
 export SOURCE_DATE_EPOCH
 
-bin_dir=${MOAT_BIN_DIR:-${CARGO_TARGET_DIR:-$root/target}}
 
 # --- one package --------------------------------------------------------------
 # Deterministic tar of the current directory's listed members, gzip'd to stdout.
@@ -97,12 +97,14 @@ det_tar() {
 build_one() {
 	local arch=$1 target bin work pkg installed_size
 	target=$(rust_target "$arch")
-	bin="$bin_dir/$target/release/moat"
-	if [ ! -f "$bin" ]; then
-		[ -x "$root/scripts/cross.sh" ] || die "no binary at $bin and no scripts/cross.sh to build it"
-		echo "build-ipk: building $target (not found at $bin)" >&2
-		CARGO_TARGET_DIR="$bin_dir" "$root/scripts/cross.sh" "$target" build >&2
-		[ -f "$bin" ] || die "scripts/cross.sh $target build left no binary at $bin"
+	if [ -n "${MOAT_BIN_DIR:-}" ]; then
+		bin="$MOAT_BIN_DIR/$target/release/moat"
+		[ -f "$bin" ] || die "no binary at $bin (MOAT_BIN_DIR is set)"
+	else
+		[ -x "$root/scripts/cross.sh" ] || die "scripts/cross.sh (the static cross build) is missing"
+		# cargo rebuilds only what changed: a no-op when the binary is up to date.
+		bin=$("$root/scripts/cross.sh" "$target" build | tail -n1)
+		[ -f "$bin" ] || die "scripts/cross.sh $target build left no binary at '$bin'"
 	fi
 
 	work=$(mktemp -d)
@@ -160,8 +162,9 @@ default_prerm $0 $@
 EOS
 	mk_define Package/moat/postinst >"$ctrl/postinst-pkg"
 	mk_define Package/moat/prerm >"$ctrl/prerm-pkg"
+	mk_define Package/moat/postrm >"$ctrl/postrm"
 	chmod 0644 "$ctrl/control" "$ctrl/conffiles"
-	chmod 0755 "$ctrl/postinst" "$ctrl/prerm" "$ctrl/postinst-pkg" "$ctrl/prerm-pkg" "$ctrl"
+	chmod 0755 "$ctrl/postinst" "$ctrl/prerm" "$ctrl/postinst-pkg" "$ctrl/prerm-pkg" "$ctrl/postrm" "$ctrl"
 	(cd "$ctrl" && det_tar .) >"$work/control.tar.gz"
 
 	printf '2.0\n' >"$work/debian-binary"
