@@ -6,3 +6,8 @@
 
 pub mod uci;
 pub mod model;
+pub mod shaper;
+pub mod packet;
+pub mod facts;
+pub mod plan;
+pub mod netlink;

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: moat <command> [options]
 
 commands:
-  check [--config FILE]   validate the configuration and print the plan it would apply
+  check [--config FILE] [--facts FILE]
+                          validate the configuration and print the plan it would apply
+                          (interfaces are probed read-only, or read from a facts file)
   help                    show this text
   version                 print the version
 
@@ -32,13 +34,15 @@ fn main() -> ExitCode {
 
 fn check(args: &[String]) -> ExitCode {
     let mut config = "/etc/config/moat".to_string();
+    let mut facts_file: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" | "-c" => match it.next() {
+            "--config" | "-c" | "--facts" => match it.next() {
+                Some(f) if a == "--facts" => facts_file = Some(f.clone()),
                 Some(f) => config = f.clone(),
                 None => {
-                    eprintln!("moat check: --config needs a file\n\n{USAGE}");
+                    eprintln!("moat check: {a} needs a file\n\n{USAGE}");
                     return ExitCode::from(2);
                 }
             },
@@ -48,17 +52,40 @@ fn check(args: &[String]) -> ExitCode {
             }
         }
     }
-    let text = match std::fs::read_to_string(&config) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("moat check: cannot read {config}: {e}");
+    let report = moat::model::check_file(&config);
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for e in &report.errors {
+        eprintln!("error: {e}");
+    }
+    let loaded = match report.into_result() {
+        Ok(l) => l,
+        Err(errors) => {
+            eprintln!("moat check: {config}: {} error(s)", errors.len());
             return ExitCode::from(1);
         }
     };
-    match moat::uci::parse(&config, &text) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
+    let facts = match &facts_file {
+        Some(f) => match std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}")).and_then(|t| moat::facts::Facts::parse(f, &t)) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("moat check: facts: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => moat::facts::Facts::probe(&moat::plan::interface_names(&loaded.model)),
+    };
+    match moat::plan::build(&loaded.model, &facts) {
+        Ok(plan) => {
+            print!("{}", plan.render());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {config}: {e}");
+            }
+            eprintln!("moat check: {config}: {} error(s)", errors.len());
             ExitCode::from(1)
         }
     }

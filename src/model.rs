@@ -4,7 +4,9 @@
 //! reach an nft script or a command line is held in a type whose constructor checks a strict
 //! grammar ([`IfName`], [`Name`], [`Mac`], `IpAddr`), so code downstream never has to quote.
 //!
-//! STATUS: types fixed; `from_uci` is being written (see the model issue work).
+//! Unknown options and section types become warnings ([`Loaded::warnings`]); wrong values and
+//! failed cross-checks become errors, all of them collected, each naming file, line, section
+//! and option. The rules are listed in README.md, section "Configuration reference".
 
 use std::fmt;
 use std::net::IpAddr;
@@ -14,7 +16,8 @@ use std::net::IpAddr;
 pub struct Diagnostic {
     /// Config file path.
     pub file: String,
-    /// 1-based line of the offending statement (the section's `config` line for missing options).
+    /// 1-based line of the offending statement (the section's `config` line for missing options);
+    /// 0 when the problem is about the whole file (unreadable).
     pub line: usize,
     /// UCI address of the section (`vpn`, `@device[0]`), if the problem is inside one.
     pub section: Option<String>,
@@ -25,13 +28,19 @@ pub struct Diagnostic {
 }
 
 impl fmt::Display for Diagnostic {
+    /// `file:line: section 'x' option 'y': message` (parts that are unknown are left out).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:", self.file, self.line)?;
+        f.write_str(&self.file)?;
+        if self.line != 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        let mut sep = ": ";
         if let Some(s) = &self.section {
-            write!(f, " section '{}'", s)?;
+            write!(f, "{}section '{}'", sep, s)?;
+            sep = " ";
         }
         if let Some(o) = &self.option {
-            write!(f, " option '{}'", o)?;
+            write!(f, "{}option '{}'", sep, o)?;
         }
         write!(f, ": {}", self.message)
     }
@@ -113,6 +122,9 @@ impl Mac {
         }
         if m[0] & 1 == 1 {
             return Err(format!("'{}' is a multicast/broadcast address, not a device", printable(s)));
+        }
+        if m == [0u8; 6] {
+            return Err(format!("'{}' is the all-zero address, not a device", printable(s)));
         }
         Ok(Mac(m))
     }
@@ -318,7 +330,1503 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Defaults and limits
+// ---------------------------------------------------------------------------------------------
+
+/// Default `fwmark_mask`: bits 24–27.
+pub const DEFAULT_FWMARK_MASK: u32 = 0x0f00_0000;
+/// Default `queue_base`.
+pub const DEFAULT_QUEUE_BASE: u16 = 4200;
+/// Default `table_base`.
+pub const DEFAULT_TABLE_BASE: u32 = 4200;
+/// Default `lan_device`.
+pub const DEFAULT_LAN_DEVICE: &str = "br-lan";
+/// Default Tor `trans_port`.
+pub const DEFAULT_TOR_TRANS_PORT: u16 = 9040;
+/// Default Tor `dns_port`.
+pub const DEFAULT_TOR_DNS_PORT: u16 = 9053;
+/// The fwmark bits OpenWrt's pbr package uses; moat's mask must not touch them.
+pub const PBR_MARK_MASK: u32 = 0x00ff_0000;
+/// The fwmark bits OpenWrt's mwan3 package uses (its default `mmx_mask`); moat's mask must not touch them.
+pub const MWAN3_MARK_MASK: u32 = 0x3f00;
+/// Smallest explicit `pad_to`.
+pub const PAD_TO_MIN: u16 = 64;
+/// Largest explicit `pad_to` (the largest multiple of 16 not above 1500).
+pub const PAD_TO_MAX: u16 = 1488;
+/// Highest shaper `rate` in packets per second.
+pub const RATE_MAX: u32 = 1000;
+/// Longest device display name, in characters.
+pub const DISPLAY_NAME_MAX: usize = 64;
+/// Highest routing table id / ip rule priority moat may use: priority 32766 is the kernel's
+/// `lookup main` rule, and moat's rules must come before it.
+pub const RULE_PRIORITY_MAX: u32 = 32765;
+/// Largest configuration file `load_file` reads (a UCI file is a few KB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+impl Default for Global {
+    fn default() -> Global {
+        Global {
+            enabled: true,
+            log_level: LogLevel::Info,
+            lan_devices: vec![IfName(DEFAULT_LAN_DEVICE.to_string())],
+            fwmark_mask: DEFAULT_FWMARK_MASK,
+            queue_base: DEFAULT_QUEUE_BASE,
+            table_base: DEFAULT_TABLE_BASE,
+        }
+    }
+}
+
+impl Default for TorTunnel {
+    fn default() -> TorTunnel {
+        TorTunnel { trans_port: DEFAULT_TOR_TRANS_PORT, dns_port: DEFAULT_TOR_DNS_PORT }
+    }
+}
+
+/// Number of distinct non-zero fwmark values the plan may use inside `fwmark_mask` for
+/// `tunnels` tunnels: one per tunnel, one for `block`, one for moat's own (injected/cover) packets.
+pub fn mark_values_needed(tunnels: usize) -> u32 {
+    tunnels as u32 + 2
+}
+
+/// Number of routing tables (and ip rule priorities) the plan may use from `table_base` for
+/// `tunnels` tunnels: one per tunnel plus one spare (e.g. a kill-switch table).
+pub fn tables_needed(tunnels: usize) -> u32 {
+    tunnels as u32 + 1
+}
+
+/// Number of NFQUEUE numbers the plan may use from `queue_base` for `devices` devices: one per
+/// device (an upper bound for one queue per shaped device).
+pub fn queues_needed(devices: usize) -> u32 {
+    devices as u32
+}
+
+impl Model {
+    /// [`mark_values_needed`] for this model. Validation guarantees `fwmark_mask` holds at least
+    /// this many non-zero values.
+    pub fn mark_values_needed(&self) -> u32 {
+        mark_values_needed(self.tunnels.len())
+    }
+    /// [`tables_needed`] for this model. Validation guarantees `table_base ..
+    /// table_base + tables_needed()` avoids 0 and 253–255 and stays ≤ [`RULE_PRIORITY_MAX`].
+    pub fn tables_needed(&self) -> u32 {
+        tables_needed(self.tunnels.len())
+    }
+    /// [`queues_needed`] for this model. Validation guarantees `queue_base .. queue_base +
+    /// queues_needed()` stays ≤ 65535.
+    pub fn queues_needed(&self) -> u32 {
+        queues_needed(self.devices.len())
+    }
+    /// The tunnel a device is routed into, if its route names one that exists.
+    pub fn device_tunnel(&self, d: &Device) -> Option<&Tunnel> {
+        match &d.route {
+            Route::Tunnel(n) => self.tunnel(n),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value grammars (pure; also usable by other modules)
+// ---------------------------------------------------------------------------------------------
+
+/// A UCI boolean: `0/1`, `no/yes`, `off/on`, `false/true`, `disabled/enabled`.
+pub fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "1" | "yes" | "on" | "true" | "enabled" => Ok(true),
+        "0" | "no" | "off" | "false" | "disabled" => Ok(false),
+        _ => Err(format!(
+            "'{}' is not a boolean (expected 0/1, no/yes, off/on, false/true or disabled/enabled)",
+            printable(s)
+        )),
+    }
+}
+
+/// A strict unsigned decimal integer `0..=max`: digits only (no sign, blanks or leading zeros),
+/// at most 10 digits.
+pub fn parse_uint(s: &str, max: u64) -> Result<u64, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 10
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && !(s.len() > 1 && s.starts_with('0'));
+    if !ok {
+        return Err(format!("'{}' is not a decimal integer (digits only, no sign or leading zeros)", printable(s)));
+    }
+    let v: u64 = s.parse().map_err(|_| format!("'{}' is not a decimal integer", printable(s)))?;
+    if v > max {
+        return Err(format!("{} is too large (at most {})", v, max));
+    }
+    Ok(v)
+}
+
+/// A 32-bit mask: strict decimal, or `0x` followed by 1–8 hex digits.
+pub fn parse_mask(s: &str) -> Result<u32, String> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if !h.is_empty() && h.len() <= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return u32::from_str_radix(h, 16).map_err(|_| format!("'{}' is not a 32-bit mask", printable(s)));
+        }
+        return Err(format!("'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)", printable(s)));
+    }
+    parse_uint(s, u32::MAX as u64)
+        .map(|v| v as u32)
+        .map_err(|_| format!("'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)", printable(s)))
+}
+
+/// A TCP/UDP port `1..=65535` (strict decimal).
+pub fn parse_port(s: &str) -> Result<u16, String> {
+    match parse_uint(s, 65535) {
+        Ok(0) => Err("port 0 is not usable (expected 1-65535)".to_string()),
+        Ok(v) => Ok(v as u16),
+        Err(_) => Err(format!("'{}' is not a port (expected 1-65535)", printable(s))),
+    }
+}
+
+/// An IPv4 or IPv6 address in the standard textual form (no zone id, brackets, prefix or port).
+pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.parse::<IpAddr>().map_err(|_| {
+        let hint = if s.contains('%') {
+            " (zone ids are not allowed)"
+        } else if s.contains('[') || s.contains(']') {
+            " (write it without brackets)"
+        } else if s.contains('/') {
+            " (an address, not a prefix)"
+        } else {
+            ""
+        };
+        format!("'{}' is not an IPv4 or IPv6 address{}", printable(s), hint)
+    })
+}
+
+/// An address that can be a real peer: not unspecified, loopback, multicast or broadcast.
+fn unicast_peer(ip: IpAddr) -> Result<IpAddr, String> {
+    let bad = match ip {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_loopback() || v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_loopback() || v6.is_multicast(),
+    };
+    if bad {
+        Err(format!("{} is not a unicast address of a remote host (unspecified, loopback, multicast or broadcast)", ip))
+    } else {
+        Ok(ip)
+    }
+}
+
+/// Bidirectional-text control characters (invisible reordering in terminals and UIs).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A device display name: 1–64 printable characters (no control or bidi-control characters,
+/// not only blanks). It is only ever shown to people, never put into nft text or commands.
+pub fn parse_display_name(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("a device name must not be empty".to_string());
+    }
+    if s.chars().count() > DISPLAY_NAME_MAX {
+        return Err(format!("'{}' is too long for a device name (at most {} characters)", printable(s), DISPLAY_NAME_MAX));
+    }
+    if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+        return Err(format!("'{}' contains control characters (device names must be printable)", printable(s)));
+    }
+    Ok(s.to_string())
+}
+
+/// `pad_to`: `auto` or a multiple of 16 in `PAD_TO_MIN..=PAD_TO_MAX` (WireGuard pads its
+/// plaintext to 16 bytes anyway, so other sizes would only waste bytes).
+pub fn parse_pad_to(s: &str) -> Result<PadTo, String> {
+    if s == "auto" {
+        return Ok(PadTo::Auto);
+    }
+    let v = parse_uint(s, u32::MAX as u64).map_err(|_| format!("'{}' is not 'auto' or a size in bytes", printable(s)))?;
+    if v < PAD_TO_MIN as u64 || v > PAD_TO_MAX as u64 || v % 16 != 0 {
+        return Err(format!(
+            "pad_to {} is out of range (expected auto or a multiple of 16 from {} to {})",
+            v, PAD_TO_MIN, PAD_TO_MAX
+        ));
+    }
+    Ok(PadTo::Bytes(v as u16))
+}
+
+fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+    match s {
+        "error" => Ok(LogLevel::Error),
+        "warn" => Ok(LogLevel::Warn),
+        "info" => Ok(LogLevel::Info),
+        "debug" => Ok(LogLevel::Debug),
+        _ => Err(format!("'{}' is not a log level (expected error, warn, info or debug)", printable(s))),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u32, String> {
+    match parse_uint(s, u32::MAX as u64) {
+        Ok(v) if (1..=RATE_MAX as u64).contains(&v) => Ok(v as u32),
+        Ok(v) => Err(format!("rate {} is out of range (expected 1-{} packets per second)", v, RATE_MAX)),
+        Err(_) => Err(format!("'{}' is not a rate (expected 1-{} packets per second)", printable(s), RATE_MAX)),
+    }
+}
+
+/// Is `m` a single run of consecutive one bits?
+fn contiguous(m: u32) -> bool {
+    if m == 0 {
+        return false;
+    }
+    let shifted = m >> m.trailing_zeros();
+    shifted & shifted.wrapping_add(1) == 0
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the model
+// ---------------------------------------------------------------------------------------------
+
+use crate::uci::{OptionValue, Package, Section, Value};
+
+/// A section being read, with its UCI address.
+struct Sec<'s> {
+    s: &'s Section,
+    addr: String,
+}
+
+/// Collects diagnostics while the model is built.
+struct Ctx<'a> {
+    file: &'a str,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Ctx<'_> {
+    fn diag(&self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_string(),
+            line,
+            section: sec.map(str::to_string),
+            option: opt.map(str::to_string),
+            message: msg,
+        }
+    }
+    fn error(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
+        let d = self.diag(line, sec, opt, msg);
+        self.errors.push(d);
+    }
+    fn warn(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
+        let d = self.diag(line, sec, opt, msg);
+        self.warnings.push(d);
+    }
+
+    /// The value of a single-valued option; `None` if absent or given as a list (an error).
+    fn single<'s>(&mut self, sec: &Sec<'s>, name: &str) -> Option<&'s Value> {
+        let o = sec.s.get(name)?;
+        match &o.value {
+            OptionValue::Single(v) => Some(v),
+            OptionValue::List(_) => {
+                self.error(
+                    o.line,
+                    Some(&sec.addr),
+                    Some(name),
+                    format!("takes a single value: write `option {} '...'`, not `list`", name),
+                );
+                None
+            }
+        }
+    }
+
+    /// A parsed single-valued option: `Ok(None)` if absent, `Err(())` if invalid (error recorded).
+    fn get<T>(
+        &mut self,
+        sec: &Sec<'_>,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<(T, usize)>, ()> {
+        let present = sec.s.get(name).is_some();
+        match self.single(sec, name) {
+            None if present => Err(()),
+            None => Ok(None),
+            Some(v) => match parse(&v.text) {
+                Ok(t) => Ok(Some((t, v.line))),
+                Err(m) => {
+                    self.error(v.line, Some(&sec.addr), Some(name), m);
+                    Err(())
+                }
+            },
+        }
+    }
+
+    /// A parsed option with a default: the default when absent or invalid (error recorded).
+    fn get_or<T>(&mut self, sec: &Sec<'_>, name: &str, default: T, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
+        match self.get(sec, name, parse) {
+            Ok(Some((v, _))) => v,
+            _ => default,
+        }
+    }
+
+    /// A required option: error naming the section's `config` line when absent.
+    fn required<T>(
+        &mut self,
+        sec: &Sec<'_>,
+        name: &str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<(T, usize)> {
+        match self.get(sec, name, parse) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                self.error(sec.s.line, Some(&sec.addr), Some(name), format!("missing: {}", what));
+                None
+            }
+            Err(()) => None,
+        }
+    }
+
+    /// Every item of an option that may be given as `list` (or a single `option`), each parsed;
+    /// `None` if absent. Invalid items are reported and left out.
+    fn list<T>(&mut self, sec: &Sec<'_>, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<Vec<(T, usize)>> {
+        let o = sec.s.get(name)?;
+        let mut out = Vec::new();
+        for v in o.values() {
+            match parse(&v.text) {
+                Ok(t) => out.push((t, v.line)),
+                Err(m) => self.error(v.line, Some(&sec.addr), Some(name), m),
+            }
+        }
+        Some(out)
+    }
+
+    /// Warn about options not in `known`; `other(name)` may explain a known-elsewhere option.
+    fn unknown_options(&mut self, sec: &Sec<'_>, known: &[&str], other: impl Fn(&str) -> Option<String>) {
+        for o in &sec.s.options {
+            if known.contains(&o.name.as_str()) {
+                continue;
+            }
+            let msg = other(&o.name).unwrap_or_else(|| {
+                format!("unknown option ignored (known here: {})", known.join(", "))
+            });
+            self.warn(o.line, Some(&sec.addr), Some(&o.name), msg);
+        }
+    }
+}
+
+/// Where the global options that take part in cross-checks were set.
+struct GlobalLines {
+    section: Option<String>,
+    line: usize,
+    fwmark_mask: usize,
+    queue_base: usize,
+    table_base: usize,
+}
+
+/// Per-device references checked after all sections are read.
+struct DeviceRefs {
+    /// All options of the device were valid.
+    ok: bool,
+    /// `route` was present and valid.
+    route_ok: bool,
+    route_line: usize,
+    shaper_line: usize,
+    /// Line of each entry of [`Device::macs`].
+    mac_lines: Vec<usize>,
+}
+
+const MAIN_OPTIONS: &[&str] = &["enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base"];
+const TUNNEL_TYPES: &str = "wireguard, interface or tor";
+const TUNNEL_OPTIONS: &[&str] =
+    &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all", "trans_port", "dns_port"];
+const WIREGUARD_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all"];
+const INTERFACE_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6"];
+const TOR_OPTIONS: &[&str] = &["type", "trans_port", "dns_port"];
+const SHAPER_OPTIONS: &[&str] = &["mode", "rate"];
+const DEVICE_OPTIONS: &[&str] = &["name", "mac", "route", "shaper", "enabled"];
+
+/// Everything validation found: the model (if there were no errors), the errors and the warnings.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The model; `None` when there are errors.
+    pub model: Option<Model>,
+    /// Errors, in line order.
+    pub errors: Vec<Diagnostic>,
+    /// Warnings, in line order (also collected when there are errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// The model and warnings, or the errors (the warnings are dropped in that case).
+    pub fn into_result(self) -> Result<Loaded, Vec<Diagnostic>> {
+        match self.model {
+            Some(model) if self.errors.is_empty() => Ok(Loaded { model, warnings: self.warnings }),
+            _ => Err(self.errors),
+        }
+    }
+}
+
 /// Build the model from a parsed package. On failure, every error found is returned.
-pub fn from_uci(_file: &str, _pkg: &crate::uci::Package) -> Result<Loaded, Vec<Diagnostic>> {
-    unimplemented!("model::from_uci is being written")
+///
+/// `file` is used in diagnostics only. Warnings (unknown options and section types, options
+/// that do not apply) never make loading fail. Use [`validate`] to get the warnings too when
+/// there are errors.
+pub fn from_uci(file: &str, pkg: &Package) -> Result<Loaded, Vec<Diagnostic>> {
+    validate(file, pkg).into_result()
+}
+
+/// Build the model from a parsed package, collecting every error and warning.
+pub fn validate(file: &str, pkg: &Package) -> Report {
+    let mut cx = Ctx { file, errors: Vec::new(), warnings: Vec::new() };
+    check_redeclared(&mut cx, pkg);
+
+    let mut global: Option<(Global, GlobalLines)> = None;
+    let mut tunnels: Vec<Tunnel> = Vec::new();
+    let mut tunnel_device_lines: Vec<usize> = Vec::new();
+    let mut shapers: Vec<Shaper> = Vec::new();
+    let mut devices: Vec<Device> = Vec::new();
+    let mut device_refs: Vec<DeviceRefs> = Vec::new();
+    let mut devices_ok = true;
+    // Names of every tunnel/shaper section, valid or not, so that a reference to an invalid
+    // section is not reported a second time as a reference to a missing one.
+    let mut tunnel_names: Vec<String> = Vec::new();
+    let mut shaper_names: Vec<String> = Vec::new();
+    for (i, s) in pkg.sections.iter().enumerate() {
+        let sec = Sec { s, addr: pkg.address(i) };
+        match s.stype.as_str() {
+            "moat" => {
+                if let Some((_, first)) = &global {
+                    let first_name = first.section.clone().unwrap_or_default();
+                    let first_line = first.line;
+                    cx.error(
+                        s.line,
+                        Some(&sec.addr),
+                        None,
+                        format!(
+                            "a second 'moat' section; only one is allowed (the first is '{}' at line {})",
+                            first_name, first_line
+                        ),
+                    );
+                    continue;
+                }
+                global = Some(read_global(&mut cx, &sec));
+            }
+            "tunnel" => {
+                tunnel_names.extend(s.name.clone());
+                if let Some((t, dl)) = read_tunnel(&mut cx, &sec) {
+                    tunnels.push(t);
+                    tunnel_device_lines.push(dl);
+                }
+            }
+            "shaper" => {
+                shaper_names.extend(s.name.clone());
+                if let Some(sh) = read_shaper(&mut cx, &sec) {
+                    shapers.push(sh);
+                }
+            }
+            "device" => {
+                let (d, r) = read_device(&mut cx, &sec);
+                devices_ok &= r.ok;
+                devices.push(d);
+                device_refs.push(r);
+            }
+            other => cx.warn(
+                s.line,
+                Some(&sec.addr),
+                None,
+                format!("unknown section type '{}' ignored (known: moat, tunnel, shaper, device)", printable(other)),
+            ),
+        }
+    }
+
+    let (global, glines) = global.unwrap_or_else(|| {
+        (Global::default(), GlobalLines { section: None, line: 0, fwmark_mask: 0, queue_base: 0, table_base: 0 })
+    });
+
+    // Tunnels: one device per tunnel, and never a LAN device.
+    for i in 0..tunnels.len() {
+        let dev = match &tunnels[i].kind {
+            TunnelKind::WireGuard(l) | TunnelKind::Interface(l) => &l.device,
+            TunnelKind::Tor(_) => continue,
+        };
+        let line = tunnel_device_lines[i];
+        let name = tunnels[i].name.to_string();
+        for j in 0..i {
+            if let TunnelKind::WireGuard(l) | TunnelKind::Interface(l) = &tunnels[j].kind {
+                if &l.device == dev {
+                    cx.error(
+                        line,
+                        Some(&name),
+                        Some("device"),
+                        format!(
+                            "device '{}' is already used by tunnel '{}' (line {}); each tunnel needs its own device",
+                            dev, tunnels[j].name, tunnel_device_lines[j]
+                        ),
+                    );
+                }
+            }
+        }
+        if global.lan_devices.contains(dev) {
+            cx.error(line, Some(&name), Some("device"), format!("device '{}' is also a lan_device; a tunnel cannot be a LAN interface", dev));
+        }
+    }
+
+    // Devices: references and MAC uniqueness.
+    let mut seen_macs: Vec<(Mac, String, usize)> = Vec::new();
+    for (d, r) in devices.iter().zip(&device_refs) {
+        let tunnel = match &d.route {
+            _ if !r.route_ok => None,
+            Route::Tunnel(n) => match tunnels.iter().find(|t| &t.name == n) {
+                Some(t) => Some(t),
+                None if tunnel_names.iter().any(|t| t == n.as_str()) => None, // invalid, reported
+                None => {
+                    let known: Vec<String> = tunnel_names.iter().map(|t| format!("'{}'", t)).collect();
+                    cx.error(
+                        r.route_line,
+                        Some(&d.section),
+                        Some("route"),
+                        format!(
+                            "route '{}' names no tunnel section (expected direct, block{}{})",
+                            n,
+                            if known.is_empty() { "" } else { " or one of " },
+                            known.join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(sn) = &d.shaper {
+            if !shaper_names.iter().any(|s| s == sn.as_str()) {
+                cx.error(r.shaper_line, Some(&d.section), Some("shaper"), format!("shaper '{}' names no shaper section", sn));
+            }
+            match (&d.route, tunnel.map(|t| &t.kind)) {
+                (_, Some(TunnelKind::WireGuard(l))) => {
+                    if !matches!(l.cover_dst, Some(IpAddr::V4(_))) {
+                        cx.error(
+                            r.shaper_line,
+                            Some(&d.section),
+                            Some("shaper"),
+                            format!(
+                                "tunnel '{}' has no IPv4 cover_dst (nor an IPv4 dns to default to); shaped devices need one",
+                                tunnel.map(|t| t.name.to_string()).unwrap_or_default()
+                            ),
+                        );
+                    }
+                }
+                (Route::Tunnel(n), Some(kind)) => {
+                    let ty = if matches!(kind, TunnelKind::Tor(_)) { "tor" } else { "interface" };
+                    cx.error(
+                        r.shaper_line,
+                        Some(&d.section),
+                        Some("shaper"),
+                        format!("a shaper needs a wireguard tunnel route, but tunnel '{}' is of type {}", n, ty),
+                    );
+                }
+                (Route::Tunnel(_), None) => {} // the missing or invalid tunnel is already reported
+                _ if !r.route_ok => {}
+                (Route::Direct, _) | (Route::Block, _) => cx.error(
+                    r.shaper_line,
+                    Some(&d.section),
+                    Some("shaper"),
+                    format!(
+                        "a shaper needs a wireguard tunnel route, but the route is {}",
+                        if d.route == Route::Direct { "direct" } else { "block" }
+                    ),
+                ),
+            }
+        }
+        let mac_opt = d.section.clone();
+        for (m, &line) in d.macs.iter().zip(&r.mac_lines) {
+            if let Some((_, other, oline)) = seen_macs.iter().find(|(x, _, _)| x == m) {
+                let msg = if *other == mac_opt {
+                    format!("MAC {} is listed twice in this device (also line {})", m, oline)
+                } else {
+                    format!("MAC {} is already listed in device section '{}' (line {}); a MAC can belong to one device only", m, other, oline)
+                };
+                cx.error(line, Some(&d.section), Some("mac"), msg);
+            } else {
+                seen_macs.push((*m, mac_opt.clone(), line));
+            }
+        }
+    }
+
+    check_budgets(&mut cx, &global, &glines, tunnel_names.len().max(tunnels.len()), devices.len());
+    let model = Model { global, tunnels, shapers, devices };
+
+    cx.errors.sort_by_key(|d| d.line);
+    cx.warnings.sort_by_key(|d| d.line);
+    let ok = cx.errors.is_empty() && devices_ok;
+    debug_assert!(ok || !cx.errors.is_empty(), "an invalid device must have reported an error");
+    Report { model: ok.then_some(model), errors: cx.errors, warnings: cx.warnings }
+}
+
+/// A named section declared twice is merged by UCI (and takes the type of the last declaration),
+/// which silently mixes two sections. Detect it: an option set after a later section began.
+fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
+    for (i, s) in pkg.sections.iter().enumerate() {
+        let Some(name) = &s.name else { continue };
+        let Some(next) = pkg.sections.get(i + 1) else { continue };
+        let late = s.options.iter().flat_map(|o| o.values()).map(|v| v.line).filter(|&l| l > next.line).min();
+        if let Some(l) = late {
+            cx.error(
+                l,
+                Some(name),
+                None,
+                format!(
+                    "section name '{}' is declared more than once (first at line {}, again before line {}); \
+                     UCI merges such sections into one of type '{}', so give each section its own name",
+                    name,
+                    s.line,
+                    l,
+                    printable(&s.stype)
+                ),
+            );
+        }
+    }
+}
+
+fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
+    cx.unknown_options(sec, MAIN_OPTIONS, |_| None);
+    let d = Global::default();
+    let mut lines =
+        GlobalLines { section: Some(sec.addr.clone()), line: sec.s.line, fwmark_mask: sec.s.line, queue_base: sec.s.line, table_base: sec.s.line };
+    let enabled = cx.get_or(sec, "enabled", d.enabled, parse_bool);
+    let log_level = cx.get_or(sec, "log_level", d.log_level, parse_log_level);
+    let lan_devices = match cx.list(sec, "lan_device", IfName::new) {
+        None => d.lan_devices.clone(),
+        Some(items) => {
+            let mut out: Vec<IfName> = Vec::new();
+            for (n, line) in items {
+                if out.contains(&n) {
+                    cx.warn(line, Some(&sec.addr), Some("lan_device"), format!("'{}' is listed twice", n));
+                } else {
+                    out.push(n);
+                }
+            }
+            // `list lan_device ''` gives one empty item, which IfName rejects: the list can only
+            // end up empty when that error has been reported.
+            out
+        }
+    };
+    let fwmark_mask = match cx.get(sec, "fwmark_mask", parse_mask) {
+        Ok(Some((v, l))) => {
+            lines.fwmark_mask = l;
+            v
+        }
+        _ => d.fwmark_mask,
+    };
+    let queue_base = match cx.get(sec, "queue_base", |s| parse_uint(s, u16::MAX as u64)) {
+        Ok(Some((v, l))) => {
+            lines.queue_base = l;
+            v as u16
+        }
+        _ => d.queue_base,
+    };
+    let table_base = match cx.get(sec, "table_base", |s| parse_uint(s, u32::MAX as u64)) {
+        Ok(Some((v, l))) => {
+            lines.table_base = l;
+            v as u32
+        }
+        _ => d.table_base,
+    };
+    (Global { enabled, log_level, lan_devices, fwmark_mask, queue_base, table_base }, lines)
+}
+
+/// The section name of a `tunnel`/`shaper` section, validated.
+fn section_name(cx: &mut Ctx<'_>, sec: &Sec<'_>, kind: &str, referrer: &str) -> Option<Name> {
+    let Some(n) = &sec.s.name else {
+        cx.error(sec.s.line, Some(&sec.addr), None, format!("a {} section needs a name (devices refer to it in '{}')", kind, referrer));
+        return None;
+    };
+    match Name::new(n) {
+        Ok(n) => Some(n),
+        Err(m) => {
+            cx.error(sec.s.line, Some(&sec.addr), None, m);
+            None
+        }
+    }
+}
+
+fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, usize)> {
+    let name = section_name(cx, sec, "tunnel", "route");
+    if let Some(n) = &name {
+        if n.as_str() == "direct" || n.as_str() == "block" {
+            cx.error(sec.s.line, Some(&sec.addr), None, format!("'{}' is a reserved route name; call the tunnel something else", n));
+        }
+    }
+    let ty = cx.required(sec, "type", &format!("the tunnel type ({})", TUNNEL_TYPES), |s| match s {
+        "wireguard" | "interface" | "tor" => Ok(s.to_string()),
+        _ => Err(format!("'{}' is not a tunnel type (expected {})", printable(s), TUNNEL_TYPES)),
+    });
+    let Some((ty, _)) = ty else {
+        cx.unknown_options(sec, TUNNEL_OPTIONS, |_| None);
+        return None;
+    };
+    let allowed = match ty.as_str() {
+        "wireguard" => WIREGUARD_OPTIONS,
+        "interface" => INTERFACE_OPTIONS,
+        _ => TOR_OPTIONS,
+    };
+    cx.unknown_options(sec, allowed, |o| {
+        TUNNEL_OPTIONS.contains(&o).then(|| format!("option does not apply to a tunnel of type {} (ignored)", ty))
+    });
+    let mut device_line = sec.s.line;
+    let kind = if ty == "tor" {
+        let d = TorTunnel::default();
+        let tp = cx.get(sec, "trans_port", parse_port);
+        let dp = cx.get(sec, "dns_port", parse_port);
+        let (Ok(tp), Ok(dp)) = (tp, dp) else { return None };
+        let t = TorTunnel {
+            trans_port: tp.map(|(v, _)| v).unwrap_or(d.trans_port),
+            dns_port: dp.map(|(v, _)| v).unwrap_or(d.dns_port),
+        };
+        if t.trans_port == t.dns_port {
+            let line = dp.map(|(_, l)| l).or(tp.map(|(_, l)| l)).unwrap_or(sec.s.line);
+            cx.error(line, Some(&sec.addr), Some("dns_port"), format!("dns_port and trans_port are both {}; Tor needs two different ports", t.dns_port));
+            return None;
+        }
+        TunnelKind::Tor(t)
+    } else {
+        let wg = ty == "wireguard";
+        let device = cx.required(sec, "device", "the tunnel's network device (e.g. wg0)", IfName::new);
+        let ipv6 = cx.get_or(sec, "ipv6", false, parse_bool);
+        let dns = match cx.get(sec, "dns", |s| parse_ip(s).and_then(unicast_peer)) {
+            Ok(Some((ip, line))) => {
+                if ip.is_ipv6() && !ipv6 {
+                    cx.error(line, Some(&sec.addr), Some("dns"), format!("{} is IPv6 but the tunnel does not carry IPv6 (ipv6 '0')", ip));
+                    None
+                } else {
+                    Some(ip)
+                }
+            }
+            Ok(None) => None,
+            Err(()) => return None,
+        };
+        let (pad_to, cover_dst, pad_all) = if wg {
+            let pad_to = cx.get(sec, "pad_to", parse_pad_to);
+            let cover = cx.get(sec, "cover_dst", |s| {
+                let ip = parse_ip(s).and_then(unicast_peer)?;
+                if ip.is_ipv4() {
+                    Ok(ip)
+                } else {
+                    Err(format!("{} is IPv6; cover packets are IPv4 (expected an IPv4 address)", ip))
+                }
+            });
+            let pad_all = cx.get(sec, "pad_all", parse_bool);
+            let (Ok(pad_to), Ok(cover), Ok(pad_all)) = (pad_to, cover, pad_all) else { return None };
+            let cover_dst = cover.map(|(ip, _)| ip).or(dns.filter(IpAddr::is_ipv4));
+            (pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto), cover_dst, pad_all.map(|(v, _)| v).unwrap_or(true))
+        } else {
+            (PadTo::Auto, None, false)
+        };
+        let (device, dl) = device?;
+        device_line = dl;
+        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all };
+        if wg {
+            TunnelKind::WireGuard(l)
+        } else {
+            TunnelKind::Interface(l)
+        }
+    };
+    Some((Tunnel { name: name?, kind, line: sec.s.line }, device_line))
+}
+
+fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
+    let name = section_name(cx, sec, "shaper", "shaper");
+    let mode = cx.required(sec, "mode", "the shaping mode (constant or stochastic)", |s| match s {
+        "constant" | "stochastic" => Ok(s.to_string()),
+        _ => Err(format!("'{}' is not a shaping mode (expected constant or stochastic)", printable(s))),
+    });
+    let rate = cx.required(sec, "rate", "the rate in packets per second (1-1000)", parse_rate);
+    let Some((mode, _)) = mode else {
+        cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
+        return None;
+    };
+    let mode = if mode == "constant" {
+        cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
+        ShaperMode::Constant(ConstantParams { rate: rate?.0 })
+    } else {
+        ShaperMode::Stochastic(read_stochastic(cx, sec, rate?.0)?)
+    };
+    Some(Shaper { name: name?, mode, line: sec.s.line })
+}
+
+/// The options of `mode stochastic`. Extension point: the shaping work adds its parameters
+/// here (and to the known-option list) as further fields of [`StochasticParams`].
+fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<StochasticParams> {
+    cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
+    Some(StochasticParams { rate })
+}
+
+/// Read a device section. Always returns what could be read, so that cross-checks (MAC
+/// uniqueness, references) also cover devices with errors; `DeviceRefs::ok` tells.
+fn read_device(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Device, DeviceRefs) {
+    cx.unknown_options(sec, DEVICE_OPTIONS, |_| None);
+    let mut ok = true;
+    if let Some(n) = &sec.s.name {
+        if let Err(m) = Name::new(n) {
+            cx.error(sec.s.line, Some(&sec.addr), None, m);
+            ok = false;
+        }
+    }
+    let name = match cx.get(sec, "name", parse_display_name) {
+        Ok(Some((n, _))) => n,
+        Ok(None) => sec.addr.clone(),
+        Err(()) => {
+            ok = false;
+            String::new()
+        }
+    };
+    let macs: Vec<(Mac, usize)> = match cx.list(sec, "mac", Mac::parse) {
+        None => {
+            cx.error(sec.s.line, Some(&sec.addr), Some("mac"), "missing: at least one MAC address (list mac 'aa:bb:cc:dd:ee:ff')".to_string());
+            ok = false;
+            Vec::new()
+        }
+        Some(items) => {
+            if items.len() != sec.s.get("mac").map(|o| o.values().len()).unwrap_or(0) {
+                ok = false;
+            }
+            items
+        }
+    };
+    let route = cx.required(sec, "route", "where the traffic goes (direct, block or a tunnel section name)", |s| match s {
+        "direct" => Ok(Route::Direct),
+        "block" => Ok(Route::Block),
+        _ => Name::new(s)
+            .map(Route::Tunnel)
+            .map_err(|_| format!("'{}' is not a route (expected direct, block or a tunnel section name)", printable(s))),
+    });
+    let shaper = match cx.get(sec, "shaper", Name::new) {
+        Ok(s) => s,
+        Err(()) => {
+            ok = false;
+            None
+        }
+    };
+    let enabled = match cx.get(sec, "enabled", parse_bool) {
+        Ok(v) => v.map(|(b, _)| b).unwrap_or(true),
+        Err(()) => {
+            ok = false;
+            true
+        }
+    };
+    let route_ok = route.is_some();
+    let (route, route_line) = route.unwrap_or((Route::Block, sec.s.line));
+    let shaper_line = shaper.as_ref().map(|(_, l)| *l).unwrap_or(sec.s.line);
+    (
+        Device {
+            section: sec.addr.clone(),
+            name,
+            macs: macs.iter().map(|(m, _)| *m).collect(),
+            route,
+            shaper: shaper.map(|(s, _)| s),
+            enabled,
+            line: sec.s.line,
+        },
+        DeviceRefs {
+            ok: ok && route_ok,
+            route_ok,
+            route_line,
+            shaper_line,
+            mac_lines: macs.iter().map(|(_, l)| *l).collect(),
+        },
+    )
+}
+
+/// Check the mark, table and queue ranges against what the model needs.
+/// `tunnels` and `devices` count the sections (valid or not).
+fn check_budgets(cx: &mut Ctx<'_>, g: &Global, gl: &GlobalLines, tunnels: usize, devices: usize) {
+    let marks_needed = mark_values_needed(tunnels) as u64;
+    let tables_needed = tables_needed(tunnels) as u64;
+    let queues_needed = queues_needed(devices) as u64;
+    let sec = gl.section.as_deref();
+    let mask = g.fwmark_mask;
+    if mask == 0 {
+        cx.error(gl.fwmark_mask, sec, Some("fwmark_mask"), "the mask is zero; moat needs some mark bits".to_string());
+    } else if !contiguous(mask) {
+        cx.error(gl.fwmark_mask, sec, Some("fwmark_mask"), format!("0x{:08x} is not one contiguous run of bits (e.g. 0x0f000000)", mask));
+    } else {
+        if mask & PBR_MARK_MASK != 0 {
+            cx.error(
+                gl.fwmark_mask,
+                sec,
+                Some("fwmark_mask"),
+                format!("0x{:08x} overlaps the bits pbr uses (0x{:08x})", mask, PBR_MARK_MASK),
+            );
+        }
+        if mask & MWAN3_MARK_MASK != 0 {
+            cx.error(
+                gl.fwmark_mask,
+                sec,
+                Some("fwmark_mask"),
+                format!("0x{:08x} overlaps the bits mwan3 uses (0x{:08x})", mask, MWAN3_MARK_MASK),
+            );
+        }
+        let bits = mask.count_ones();
+        let values: u64 = (1u64 << bits) - 1;
+        let need = marks_needed;
+        if values < need {
+            cx.error(
+                gl.fwmark_mask,
+                sec,
+                Some("fwmark_mask"),
+                format!(
+                    "0x{:08x} has {} bits ({} non-zero values) but {} tunnels need {} mark values; widen the mask",
+                    mask,
+                    bits,
+                    values,
+                    tunnels,
+                    need
+                ),
+            );
+        }
+    }
+    let tb = g.table_base as u64;
+    let tlast = tb + tables_needed - 1;
+    if tb == 0 {
+        cx.error(gl.table_base, sec, Some("table_base"), "table 0 is reserved (expected 1-32765, avoiding 253-255)".to_string());
+    } else if tlast > RULE_PRIORITY_MAX as u64 {
+        cx.error(
+            gl.table_base,
+            sec,
+            Some("table_base"),
+            format!(
+                "tables/priorities {}-{} would reach past {}: moat's ip rules must come before the main table's rule (32766)",
+                tb, tlast, RULE_PRIORITY_MAX
+            ),
+        );
+    } else if tb <= 255 && tlast >= 253 {
+        cx.error(
+            gl.table_base,
+            sec,
+            Some("table_base"),
+            format!("tables {}-{} would include 253-255 (the kernel's default, main and local tables)", tb, tlast),
+        );
+    }
+    let qn = queues_needed;
+    if qn > 0 && g.queue_base as u64 + qn - 1 > u16::MAX as u64 {
+        cx.error(
+            gl.queue_base,
+            sec,
+            Some("queue_base"),
+            format!("queues {}-{} would pass 65535 ({} devices need a queue each)", g.queue_base, g.queue_base as u64 + qn - 1, qn),
+        );
+    }
+}
+
+/// Read, parse and validate a configuration file.
+///
+/// A file that cannot be read, is larger than [`MAX_FILE_BYTES`], is not UTF-8 or is not valid
+/// UCI syntax gives exactly one diagnostic.
+pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<Loaded, Vec<Diagnostic>> {
+    check_file(path).into_result()
+}
+
+/// Like [`load_file`], but returns the warnings also when there are errors (for `moat check`).
+pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
+    use std::io::Read;
+    let path = path.as_ref();
+    let file = path.display().to_string();
+    let whole = |line: usize, message: String| Report {
+        model: None,
+        errors: vec![Diagnostic { file: file.clone(), line, section: None, option: None, message }],
+        warnings: Vec::new(),
+    };
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        return whole(0, format!("cannot read the configuration: {}", e));
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return whole(0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let upto = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..upto].iter().filter(|&&b| b == b'\n').count();
+            return whole(line, "the file is not valid UTF-8".to_string());
+        }
+    };
+    match crate::uci::parse(&file, &text) {
+        Ok(pkg) => validate(&file, &pkg),
+        Err(e) => whole(e.line, e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &str) -> Report {
+        let pkg = crate::uci::parse("t.conf", text).expect("test config must be valid UCI");
+        validate("t.conf", &pkg)
+    }
+
+    fn ok(text: &str) -> Loaded {
+        match report(text).into_result() {
+            Ok(l) => l,
+            Err(e) => panic!("expected a valid model, got errors: {:#?}", e),
+        }
+    }
+
+    /// Exactly one error, on `line`, about `option`, whose message contains `needle`.
+    fn one_error(text: &str, line: usize, option: Option<&str>, needle: &str) -> Diagnostic {
+        let r = report(text);
+        assert!(r.model.is_none(), "model must be refused");
+        assert_eq!(r.errors.len(), 1, "expected one error, got {:#?}", r.errors);
+        let e = r.errors[0].clone();
+        assert_eq!(e.line, line, "{e}");
+        assert_eq!(e.option.as_deref(), option, "{e}");
+        assert!(e.message.contains(needle), "message {:?} lacks {:?}", e.message, needle);
+        e
+    }
+
+    const WG: &str = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n";
+
+    // ----- grammars -----
+
+    #[test]
+    fn booleans_accept_every_uci_spelling() {
+        for t in ["1", "yes", "on", "true", "enabled"] {
+            assert_eq!(parse_bool(t), Ok(true), "{t}");
+        }
+        for f in ["0", "no", "off", "false", "disabled"] {
+            assert_eq!(parse_bool(f), Ok(false), "{f}");
+        }
+        for bad in ["", "2", "Yes", "TRUE", " 1", "1 ", "y", "1;"] {
+            assert!(parse_bool(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_strict_decimal() {
+        assert_eq!(parse_uint("0", 10), Ok(0));
+        assert_eq!(parse_uint("4200", 65535), Ok(4200));
+        assert_eq!(parse_uint("4294967295", u32::MAX as u64), Ok(u32::MAX as u64));
+        for bad in ["", "+1", "-1", " 1", "1 ", "01", "1_000", "1e3", "0x10", "12345678901", "１"] {
+            assert!(parse_uint(bad, u64::MAX).is_err(), "{bad:?}");
+        }
+        assert!(parse_uint("65536", 65535).unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn masks_accept_hex_and_decimal() {
+        assert_eq!(parse_mask("0x0f000000"), Ok(0x0f00_0000));
+        assert_eq!(parse_mask("0XF"), Ok(0xf));
+        assert_eq!(parse_mask("251658240"), Ok(0x0f00_0000));
+        for bad in ["0x", "0x123456789", "0x0f00 0000", "-0x1", "0xg", "0x0f000000;", "4294967296"] {
+            assert!(parse_mask(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ports_are_1_to_65535() {
+        assert_eq!(parse_port("1"), Ok(1));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "-1", "9040 ", "80;", ""] {
+            assert!(parse_port(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_use_std_grammar_without_zones_or_brackets() {
+        assert!(parse_ip("10.64.0.1").unwrap().is_ipv4());
+        assert!(parse_ip("fd00::53").unwrap().is_ipv6());
+        assert!(parse_ip("fe80::1%br-lan").unwrap_err().contains("zone"));
+        assert!(parse_ip("[fd00::53]").unwrap_err().contains("brackets"));
+        assert!(parse_ip("10.0.0.0/8").unwrap_err().contains("prefix"));
+        for bad in ["", "10.64.0", "10.64.0.1 ", "010.64.0.1", "10.64.0.1:53", "$(reboot)", "::ffff:1.2.3.4;"] {
+            assert!(parse_ip(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn interface_names() {
+        assert!(IfName::new("wg0").is_ok());
+        assert!(IfName::new("br-lan.10").is_ok());
+        assert!(IfName::new("a23456789012345").is_ok(), "15 bytes is the kernel's limit");
+        for bad in ["", ".", "..", "a234567890123456", "wg/0", "wg 0", "wg0;", "wg0'", "wg\u{0}0", "wg0\n", "wgö"] {
+            assert!(IfName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn section_names() {
+        assert!(Name::new("vpn_2").is_ok());
+        assert!(Name::new(&"a".repeat(32)).is_ok());
+        for bad in ["", "vp-n", "a b", &"a".repeat(33)] {
+            assert!(Name::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(Mac::parse("AA:bb:CC:00:11:22").unwrap().to_string(), "aa:bb:cc:00:11:22");
+        assert_eq!(Mac::parse("aa-bb-cc-00-11-22").unwrap(), Mac([0xaa, 0xbb, 0xcc, 0, 0x11, 0x22]));
+        assert!(Mac::parse("01:00:5e:00:00:01").unwrap_err().contains("multicast"));
+        assert!(Mac::parse("ff:ff:ff:ff:ff:ff").unwrap_err().contains("multicast"));
+        assert!(Mac::parse("00:00:00:00:00:00").unwrap_err().contains("all-zero"));
+        for bad in ["aa:bb:cc:00:11:22:33", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2", "aa:bb-cc:00:11:22", "aabbcc001122", "aa:bb:cc:00:11:2g", " aa:bb:cc:00:11:22"] {
+            assert!(Mac::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(parse_display_name("Bob's \"sleep\" monitor ☾").unwrap(), "Bob's \"sleep\" monitor ☾");
+        assert!(parse_display_name(&"é".repeat(64)).is_ok(), "64 characters, not bytes");
+        assert!(parse_display_name(&"a".repeat(65)).unwrap_err().contains("too long"));
+        assert!(parse_display_name("a\tb").unwrap_err().contains("control"));
+        assert!(parse_display_name("a\u{0}b").unwrap_err().contains("control"));
+        assert!(parse_display_name("evil\u{202e}gpj.exe").unwrap_err().contains("control"));
+        assert!(parse_display_name("  ").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn pad_to_grammar() {
+        assert_eq!(parse_pad_to("auto"), Ok(PadTo::Auto));
+        assert_eq!(parse_pad_to("64"), Ok(PadTo::Bytes(64)));
+        assert_eq!(parse_pad_to("1488"), Ok(PadTo::Bytes(1488)));
+        for bad in ["48", "1000", "1500", "1504", "Auto", "", "0x400"] {
+            assert!(parse_pad_to(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn contiguous_masks() {
+        for m in [1u32, 0x0f00_0000, 0xff00_0000, 0x8000_0000, u32::MAX, 0x3f00] {
+            assert!(contiguous(m), "{m:#x}");
+        }
+        for m in [0u32, 0x0f0f_0000, 0x8000_0001, 0x5] {
+            assert!(!contiguous(m), "{m:#x}");
+        }
+    }
+
+    #[test]
+    fn printable_escapes_and_caps() {
+        assert_eq!(printable("a\nb\u{0}"), "a\\nb\\0");
+        let long = printable(&"x".repeat(4096));
+        assert!(long.chars().count() <= 65 && long.ends_with('…'));
+    }
+
+    #[test]
+    fn whole_file_diagnostics_have_no_line() {
+        let d = Diagnostic { file: "f".into(), line: 0, section: None, option: None, message: "m".into() };
+        assert_eq!(d.to_string(), "f: m");
+        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: None, message: "m".into() };
+        assert_eq!(d.to_string(), "f:2: m");
+        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: Some("o".into()), message: "m".into() };
+        assert_eq!(d.to_string(), "f:2: option 'o': m");
+        let d = Diagnostic { file: "f".into(), line: 3, section: Some("vpn".into()), option: Some("dns".into()), message: "m".into() };
+        assert_eq!(d.to_string(), "f:3: section 'vpn' option 'dns': m");
+    }
+
+    // ----- defaults -----
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let l = ok("");
+        assert_eq!(l.model.global, Global::default());
+        assert!(l.model.tunnels.is_empty() && l.model.devices.is_empty());
+        let g = &l.model.global;
+        assert!(g.enabled);
+        assert_eq!(g.log_level, LogLevel::Info);
+        assert_eq!(g.lan_devices, vec![IfName::new("br-lan").unwrap()]);
+        assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0x0f00_0000, 4200, 4200));
+    }
+
+    #[test]
+    fn tunnel_and_device_defaults() {
+        let l = ok(&format!(
+            "{WG}config tunnel 'tor'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n"
+        ));
+        let m = &l.model;
+        let TunnelKind::WireGuard(w) = &m.tunnels[0].kind else { panic!() };
+        assert_eq!(w.pad_to, PadTo::Auto);
+        assert!(!w.ipv6);
+        assert!(w.pad_all);
+        assert_eq!(w.cover_dst, Some("10.64.0.1".parse().unwrap()), "cover_dst defaults to dns");
+        assert_eq!(m.tunnels[1].kind, TunnelKind::Tor(TorTunnel { trans_port: 9040, dns_port: 9053 }));
+        let d = &m.devices[0];
+        assert!(d.enabled);
+        assert_eq!(d.name, "@device[0]", "an unnamed device is shown by its section address");
+        assert_eq!(d.route, Route::Tunnel(Name::new("vpn").unwrap()));
+        assert_eq!(d.shaper, None);
+        assert_eq!(m.device_tunnel(d).unwrap().name.as_str(), "vpn");
+    }
+
+    #[test]
+    fn every_global_option_is_read() {
+        let l = ok("config moat 'main'\n\toption enabled 'off'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-iot'\n\toption fwmark_mask '0xf0000000'\n\toption queue_base '100'\n\toption table_base '300'\n");
+        let g = &l.model.global;
+        assert!(!g.enabled);
+        assert_eq!(g.log_level, LogLevel::Debug);
+        assert_eq!(g.lan_devices.len(), 2);
+        assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0xf000_0000, 100, 300));
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn shaper_modes() {
+        let l = ok("config shaper 'a'\n\toption mode 'constant'\n\toption rate '1'\nconfig shaper 'b'\n\toption mode 'stochastic'\n\toption rate '1000'\n");
+        assert_eq!(l.model.shapers[0].mode, ShaperMode::Constant(ConstantParams { rate: 1 }));
+        assert!(matches!(l.model.shapers[1].mode, ShaperMode::Stochastic(StochasticParams { rate: 1000, .. })));
+        one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '1001'\n", 3, Some("rate"), "1-1000");
+        one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '0'\n", 3, Some("rate"), "1-1000");
+        one_error("config shaper 'a'\n\toption mode 'cbr'\n\toption rate '5'\n", 2, Some("mode"), "constant or stochastic");
+        one_error("config shaper 'a'\n\toption mode 'constant'\n", 1, Some("rate"), "missing");
+        one_error("config shaper\n\toption mode 'constant'\n\toption rate '5'\n", 1, None, "needs a name");
+    }
+
+    // ----- warnings -----
+
+    #[test]
+    fn unknown_options_and_types_are_warnings() {
+        let l = ok(&format!("{WG}\toption mtu '1420'\nconfig frob 'x'\n\toption y '1'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption colour 'red'\n"));
+        let w: Vec<(usize, Option<&str>)> = l.warnings.iter().map(|d| (d.line, d.option.as_deref())).collect();
+        assert_eq!(w, vec![(5, Some("mtu")), (6, None), (11, Some("colour"))]);
+        assert!(l.warnings[1].message.contains("unknown section type 'frob'"));
+    }
+
+    #[test]
+    fn options_of_another_tunnel_type_are_warnings() {
+        let l = ok("config tunnel 'o'\n\toption type 'interface'\n\toption device 'tun0'\n\toption pad_to '128'\n\toption trans_port '1'\n");
+        assert_eq!(l.warnings.len(), 2);
+        assert!(l.warnings.iter().all(|w| w.message.contains("does not apply to a tunnel of type interface")));
+    }
+
+    #[test]
+    fn warnings_survive_errors() {
+        let r = report("config moat 'main'\n\toption typo '1'\n\toption log_level 'loud'\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.warnings.len(), 1);
+        assert_eq!(r.warnings[0].option.as_deref(), Some("typo"));
+    }
+
+    // ----- errors -----
+
+    #[test]
+    fn wrong_values_name_line_section_and_option() {
+        let e = one_error("config moat 'main'\n\toption enabled 'maybe'\n", 2, Some("enabled"), "not a boolean");
+        assert_eq!(e.section.as_deref(), Some("main"));
+        assert_eq!(e.file, "t.conf");
+        one_error("config moat 'main'\n\toption log_level 'loud'\n", 2, Some("log_level"), "error, warn, info or debug");
+        one_error("config moat 'main'\n\tlist lan_device ''\n", 2, Some("lan_device"), "interface name");
+        one_error("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n", 3, Some("lan_device"), "interface name");
+    }
+
+    #[test]
+    fn all_errors_are_collected() {
+        let r = report("config moat 'main'\n\toption enabled 'x'\n\toption queue_base '-1'\nconfig tunnel 'vpn'\n\toption type 'gre'\nconfig device\n\tlist mac 'zz'\n\toption route 'block'\n");
+        let lines: Vec<usize> = r.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 5, 7]);
+    }
+
+    #[test]
+    fn single_options_given_as_list() {
+        one_error("config moat 'main'\n\tlist log_level 'info'\n", 2, Some("log_level"), "single value");
+    }
+
+    #[test]
+    fn two_main_sections() {
+        one_error("config moat 'main'\nconfig moat 'other'\n", 2, None, "only one is allowed");
+        one_error("config moat\nconfig moat\n", 2, None, "only one is allowed");
+    }
+
+    #[test]
+    fn redeclared_section_name_across_types() {
+        let e = one_error(
+            "config tunnel 'vpn'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig tunnel 'vpn'\n\toption trans_port '9100'\n",
+            7,
+            None,
+            "declared more than once",
+        );
+        assert_eq!(e.section.as_deref(), Some("vpn"));
+    }
+
+    #[test]
+    fn tunnel_rules() {
+        one_error("config tunnel 'vpn'\n\toption device 'wg0'\n", 1, Some("type"), "missing");
+        one_error("config tunnel 'vpn'\n\toption type 'gre'\n", 2, Some("type"), "wireguard, interface or tor");
+        one_error("config tunnel 'vpn'\n\toption type 'wireguard'\n", 1, Some("device"), "missing");
+        one_error("config tunnel\n\toption type 'tor'\n", 1, None, "needs a name");
+        one_error("config tunnel 'direct'\n\toption type 'tor'\n", 1, None, "reserved");
+        one_error("config tunnel 'block'\n\toption type 'tor'\n", 1, None, "reserved");
+        one_error(&format!("config tunnel '{}'\n\toption type 'tor'\n", "t".repeat(33)), 1, None, "1-32");
+    }
+
+    #[test]
+    fn dns_and_cover_dst() {
+        one_error(&format!("{WG}\toption ipv6 '0'\n").replace("10.64.0.1", "fd00::53"), 4, Some("dns"), "does not carry IPv6");
+        let l = ok(&format!("{WG}\toption ipv6 '1'\n").replace("10.64.0.1", "fd00::53"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!(w.cover_dst, None, "an IPv6 dns is no cover destination");
+        one_error(&WG.replace("10.64.0.1", "127.0.0.1"), 4, Some("dns"), "unicast");
+        one_error(&WG.replace("10.64.0.1", "0.0.0.0"), 4, Some("dns"), "unicast");
+        one_error(&WG.replace("10.64.0.1", "224.0.0.251"), 4, Some("dns"), "unicast");
+        one_error(&format!("{WG}\toption cover_dst 'fd00::1'\n"), 5, Some("cover_dst"), "IPv4");
+        one_error(&format!("{WG}\toption cover_dst '255.255.255.255'\n"), 5, Some("cover_dst"), "unicast");
+        let l = ok(&format!("{WG}\toption cover_dst '10.64.0.9'\n"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!(w.cover_dst, Some("10.64.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn pad_to_in_config() {
+        one_error(&format!("{WG}\toption pad_to '1500'\n"), 5, Some("pad_to"), "multiple of 16");
+        one_error(&format!("{WG}\toption pad_to '32'\n"), 5, Some("pad_to"), "multiple of 16");
+        let l = ok(&format!("{WG}\toption pad_to '1280'\n\toption pad_all '0'\n"));
+        let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
+        assert_eq!((w.pad_to, w.pad_all), (PadTo::Bytes(1280), false));
+    }
+
+    #[test]
+    fn tor_ports() {
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9053'\n", 3, Some("dns_port"), "different ports");
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '9040'\n", 3, Some("dns_port"), "different ports");
+        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '0'\n", 3, Some("dns_port"), "port");
+        let l = ok("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9140'\n\toption dns_port '9153'\n");
+        assert_eq!(l.model.tunnels[0].kind, TunnelKind::Tor(TorTunnel { trans_port: 9140, dns_port: 9153 }));
+    }
+
+    #[test]
+    fn two_tunnels_on_one_device() {
+        let e = one_error(
+            &format!("{WG}config tunnel 'vpn2'\n\toption type 'interface'\n\toption device 'wg0'\n"),
+            7,
+            Some("device"),
+            "already used by tunnel 'vpn' (line 3)",
+        );
+        assert_eq!(e.section.as_deref(), Some("vpn2"));
+    }
+
+    #[test]
+    fn tunnel_on_a_lan_device() {
+        one_error("config tunnel 'x'\n\toption type 'interface'\n\toption device 'br-lan'\n", 3, Some("device"), "lan_device");
+    }
+
+    #[test]
+    fn mac_in_two_devices_names_both() {
+        let e = one_error(
+            "config device 'a'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\toption name 'B'\n\tlist mac 'AA-BB-CC-00-11-22'\n\toption route 'block'\n",
+            6,
+            Some("mac"),
+            "already listed in device section 'a' (line 2)",
+        );
+        assert_eq!(e.section.as_deref(), Some("@device[1]"));
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n", 3, Some("mac"), "twice");
+    }
+
+    #[test]
+    fn mac_clash_is_found_even_if_the_device_has_other_errors() {
+        let r = report("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption enabled 'perhaps'\n");
+        let got: Vec<(usize, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.option.as_deref())).collect();
+        assert_eq!(got, vec![(4, Some("route")), (5, Some("mac")), (6, Some("enabled"))]);
+    }
+
+    #[test]
+    fn device_rules() {
+        one_error("config device\n\toption route 'direct'\n", 1, Some("mac"), "missing");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n", 1, Some("route"), "missing");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n", 3, Some("route"), "names no tunnel section");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'v p n'\n", 3, Some("route"), "not a route");
+        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled '2'\n", 4, Some("enabled"), "boolean");
+        let l = ok("config device\n\toption mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled 'no'\n");
+        assert!(!l.model.devices[0].enabled);
+        assert_eq!(l.model.devices[0].macs.len(), 1, "a single `option mac` is accepted too");
+    }
+
+    #[test]
+    fn references_to_an_invalid_tunnel_are_not_reported_twice() {
+        let r = report("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0;'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n\toption shaper 's'\nconfig shaper 's'\n\toption mode 'constant'\n\toption rate '9999'\n");
+        let got: Vec<(usize, Option<&str>)> = r.errors.iter().map(|e| (e.line, e.option.as_deref())).collect();
+        assert_eq!(got, vec![(3, Some("device")), (10, Some("rate"))]);
+    }
+
+    #[test]
+    fn shaper_references() {
+        let dev = |route: &str, shaper: &str| format!("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route '{route}'\n\toption shaper '{shaper}'\n");
+        let sh = "config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n";
+        // fine: wireguard route with a shaper; device lines start at 8
+        let l = ok(&format!("{WG}{sh}{}", dev("vpn", "steady")));
+        assert_eq!(l.model.devices[0].shaper, Some(Name::new("steady").unwrap()));
+        one_error(&format!("{WG}{sh}{}", dev("vpn", "nope")), 11, Some("shaper"), "names no shaper section");
+        one_error(&format!("{WG}{sh}{}", dev("direct", "steady")), 11, Some("shaper"), "route is direct");
+        one_error(&format!("{WG}{sh}{}", dev("block", "steady")), 11, Some("shaper"), "route is block");
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
+        one_error(&format!("{tor}{sh}{}", dev("tor", "steady")), 9, Some("shaper"), "type tor");
+        let ifc = "config tunnel 'o'\n\toption type 'interface'\n\toption device 'tun0'\n";
+        one_error(&format!("{ifc}{sh}{}", dev("o", "steady")), 10, Some("shaper"), "type interface");
+        let nodns = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n";
+        one_error(&format!("{nodns}{sh}{}", dev("vpn", "steady")), 10, Some("shaper"), "cover_dst");
+        // a disabled device is still checked
+        one_error(&format!("{WG}{sh}{}\toption enabled '0'\n", dev("direct", "steady")), 11, Some("shaper"), "route is direct");
+    }
+
+    // ----- marks, tables, queues -----
+
+    fn main_with(opt: &str, val: &str) -> String {
+        format!("config moat 'main'\n\toption {opt} '{val}'\n")
+    }
+
+    #[test]
+    fn fwmark_mask_rules() {
+        one_error(&main_with("fwmark_mask", "0"), 2, Some("fwmark_mask"), "zero");
+        one_error(&main_with("fwmark_mask", "0x0f0f0000"), 2, Some("fwmark_mask"), "contiguous");
+        one_error(&main_with("fwmark_mask", "0x00f00000"), 2, Some("fwmark_mask"), "pbr");
+        one_error(&main_with("fwmark_mask", "0x00000f00"), 2, Some("fwmark_mask"), "mwan3");
+        one_error(&main_with("fwmark_mask", "0x01000000"), 2, Some("fwmark_mask"), "widen");
+        ok(&format!("{}{WG}", main_with("fwmark_mask", "0x03000000"))); // 3 values: block, own, vpn
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
+        one_error(&format!("{}{WG}{tor}", main_with("fwmark_mask", "0x03000000")), 2, Some("fwmark_mask"), "2 tunnels need 4");
+        ok(&main_with("fwmark_mask", "0xf0000000"));
+        ok(&main_with("fwmark_mask", "0x000000ff"));
+        ok(&main_with("fwmark_mask", "0x0000c000"));
+    }
+
+    #[test]
+    fn default_mask_is_checked_against_many_tunnels() {
+        let mut text = String::new();
+        for i in 0..14 {
+            text += &format!("config tunnel 't{i}'\n\toption type 'interface'\n\toption device 'tun{i}'\n");
+        }
+        let e = one_error(&text, 0, Some("fwmark_mask"), "14 tunnels need 16 mark values");
+        assert_eq!(e.section, None);
+    }
+
+    #[test]
+    fn table_base_rules() {
+        one_error(&main_with("table_base", "0"), 2, Some("table_base"), "reserved");
+        one_error(&main_with("table_base", "253"), 2, Some("table_base"), "253-255");
+        one_error(&main_with("table_base", "255"), 2, Some("table_base"), "253-255");
+        ok(&main_with("table_base", "252")); // one table (252) without tunnels
+        one_error(&format!("{}{WG}", main_with("table_base", "252")), 2, Some("table_base"), "253-255");
+        ok(&main_with("table_base", "256"));
+        ok(&main_with("table_base", "32765"));
+        one_error(&format!("{}{WG}", main_with("table_base", "32765")), 2, Some("table_base"), "32766");
+        one_error(&main_with("table_base", "4294967295"), 2, Some("table_base"), "32766");
+        one_error(&main_with("table_base", "4294967296"), 2, Some("table_base"), "too large");
+    }
+
+    #[test]
+    fn queue_base_rules() {
+        ok(&main_with("queue_base", "0"));
+        ok(&main_with("queue_base", "65535"));
+        one_error(&main_with("queue_base", "65536"), 2, Some("queue_base"), "too large");
+        let devs = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:23'\n\toption route 'direct'\n";
+        ok(&format!("{}{devs}", main_with("queue_base", "65534")));
+        one_error(&format!("{}{devs}", main_with("queue_base", "65535")), 2, Some("queue_base"), "65535");
+    }
+
+    #[test]
+    fn budgets_agree_with_model_methods() {
+        let l = ok(&format!("{WG}config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n"));
+        assert_eq!(l.model.mark_values_needed(), 3);
+        assert_eq!(l.model.tables_needed(), 2);
+        assert_eq!(l.model.queues_needed(), 1);
+    }
+
+    #[test]
+    fn hostile_values_never_reach_the_model() {
+        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg\u{0}0", "wg0 ", "wg/0"] {
+            let text = format!("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n", v.replace('"', "\\\""));
+            let r = report(&text);
+            assert_eq!(r.errors.len(), 1, "{v:?}: {:#?}", r.errors);
+            assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")), "{v:?}");
+        }
+    }
 }

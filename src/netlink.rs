@@ -1,0 +1,541 @@
+//! A small rtnetlink client (libc only): address dumps, policy-routing rules and routes, and a
+//! link/address monitor socket for the daemon's event loop.
+//!
+//! Why netlink instead of running `ip`: OpenWrt's busybox `ip` has no `ip rule`, so the shell
+//! route needs the ip-full package; netlink needs nothing, reports errors precisely, and the
+//! same socket family already carries the link events the daemon waits for.
+//!
+//! Every rule and route moat adds carries the routing protocol number [`PROTO_MOAT`], so moat
+//! can find and remove exactly its own entries (also those left by a previous run) without
+//! remembering them.
+//!
+//! Netlink headers and integer attributes are in host byte order; addresses are raw bytes in
+//! network order — both handled with `to_ne_bytes`/octets so the code is endian-correct.
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `rtm_protocol`/`FRA_PROTOCOL` value marking rules and routes as moat's own.
+pub const PROTO_MOAT: u8 = 77;
+
+const NLMSG_HDRLEN: usize = 16;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_ACK: u16 = 0x4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+
+const RTM_NEWLINK: u16 = 16;
+const RTM_DELLINK: u16 = 17;
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_DELROUTE: u16 = 25;
+const RTM_GETROUTE: u16 = 26;
+const RTM_NEWRULE: u16 = 32;
+const RTM_DELRULE: u16 = 33;
+const RTM_GETRULE: u16 = 34;
+
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MTU: u16 = 4;
+const RTA_OIF: u16 = 4;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+const FRA_PRIORITY: u16 = 6;
+const FRA_FWMARK: u16 = 10;
+const FRA_TABLE: u16 = 15;
+const FRA_FWMASK: u16 = 16;
+const FRA_PROTOCOL: u16 = 21;
+
+const RTN_UNICAST: u8 = 1;
+const RTN_UNREACHABLE: u8 = 7;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RT_SCOPE_LINK: u8 = 253;
+const RT_TABLE_UNSPEC: u8 = 0;
+const FR_ACT_TO_TBL: u8 = 1;
+
+/// Multicast groups for [`Socket::open`]: link changes.
+pub const RTMGRP_LINK: u32 = 0x1;
+/// IPv4 address changes.
+pub const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+/// IPv6 address changes.
+pub const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+
+/// An address on an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// Interface name.
+    pub ifname: String,
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+/// A link as reported by the kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// Interface index.
+    pub index: i32,
+    /// Interface name.
+    pub name: String,
+    /// IFF_UP.
+    pub up: bool,
+    /// MTU.
+    pub mtu: u32,
+}
+
+/// A notification from a monitor socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A link appeared or changed.
+    Link(LinkInfo),
+    /// A link disappeared.
+    LinkGone(String),
+    /// An address was added or removed somewhere.
+    Addr,
+}
+
+/// A policy-routing rule: `fwmark mark/mask lookup table priority prio`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rule {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// fwmark value.
+    pub mark: u32,
+    /// fwmark mask.
+    pub mask: u32,
+    /// Routing table.
+    pub table: u32,
+    /// Rule priority.
+    pub priority: u32,
+}
+
+/// A default route in a table: via a device, or unreachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    /// `AF_INET` or `AF_INET6`.
+    pub family: u8,
+    /// Routing table.
+    pub table: u32,
+    /// Output interface index; `None` = unreachable route.
+    pub oif: Option<i32>,
+    /// Route metric.
+    pub metric: u32,
+}
+
+/// A NETLINK_ROUTE socket.
+pub struct Socket {
+    fd: OwnedFd,
+    seq: u32,
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+struct Msg {
+    buf: Vec<u8>,
+}
+
+impl Msg {
+    fn new(ty: u16, flags: u16, payload: &[u8]) -> Msg {
+        let mut buf = vec![0u8; NLMSG_HDRLEN];
+        buf[4..6].copy_from_slice(&ty.to_ne_bytes());
+        buf[6..8].copy_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
+        buf.extend_from_slice(payload);
+        buf.resize(align4(buf.len()), 0);
+        Msg { buf }
+    }
+    fn attr(&mut self, ty: u16, data: &[u8]) -> &mut Msg {
+        let len = (4 + data.len()) as u16;
+        self.buf.extend_from_slice(&len.to_ne_bytes());
+        self.buf.extend_from_slice(&ty.to_ne_bytes());
+        self.buf.extend_from_slice(data);
+        self.buf.resize(align4(self.buf.len()), 0);
+        self
+    }
+    fn u32(&mut self, ty: u16, v: u32) -> &mut Msg {
+        self.attr(ty, &v.to_ne_bytes())
+    }
+    fn finish(&mut self, seq: u32) -> &[u8] {
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        &self.buf
+    }
+}
+
+fn rd_u16(b: &[u8], o: usize) -> u16 {
+    u16::from_ne_bytes([b[o], b[o + 1]])
+}
+fn rd_u32(b: &[u8], o: usize) -> u32 {
+    u32::from_ne_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+/// Iterate over netlink messages in a datagram: (type, whole message).
+fn messages(buf: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off + NLMSG_HDRLEN <= buf.len() {
+        let len = rd_u32(buf, off) as usize;
+        if len < NLMSG_HDRLEN || off + len > buf.len() {
+            break;
+        }
+        out.push((rd_u16(buf, off + 4), &buf[off..off + len]));
+        off += align4(len);
+    }
+    out
+}
+
+/// Iterate over attributes after a fixed header of `hdr` bytes: (type, data).
+fn attrs(msg: &[u8], hdr: usize) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    let mut off = NLMSG_HDRLEN + align4(hdr);
+    while off + 4 <= msg.len() {
+        let len = rd_u16(msg, off) as usize;
+        if len < 4 || off + len > msg.len() {
+            break;
+        }
+        out.push((rd_u16(msg, off + 2) & 0x3fff, &msg[off + 4..off + len]));
+        off += align4(len);
+    }
+    out
+}
+
+fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+impl Socket {
+    /// Open a NETLINK_ROUTE socket subscribed to `groups` (0 for a request-only socket).
+    pub fn open(groups: u32) -> io::Result<Socket> {
+        // SAFETY: plain socket(2)/bind(2) calls with a zeroed sockaddr_nl.
+        unsafe {
+            let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = OwnedFd::from_raw_fd(fd);
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+            sa.nl_groups = groups;
+            if libc::bind(fd.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as u32) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(Socket { fd, seq: 1 })
+        }
+    }
+
+    fn send(&mut self, msg: &mut Msg) -> io::Result<u32> {
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let b = msg.finish(seq);
+        // SAFETY: sending an initialised buffer of b.len() bytes.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), b.as_ptr() as *const libc::c_void, b.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(seq)
+    }
+
+    /// Receive one datagram (blocking unless the socket is non-blocking).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: receiving into a buffer we own.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// Send a request with NLM_F_ACK and wait for its ack; a netlink error becomes an io::Error.
+    fn request(&mut self, mut msg: Msg) -> io::Result<()> {
+        let seq = self.send(&mut msg)?;
+        let mut buf = vec![0u8; 8192];
+        loop {
+            let n = self.recv(&mut buf)?;
+            for (ty, m) in messages(&buf[..n]) {
+                if rd_u32(m, 8) != seq {
+                    continue;
+                }
+                if ty == NLMSG_ERROR && m.len() >= NLMSG_HDRLEN + 4 {
+                    let err = rd_u32(m, NLMSG_HDRLEN) as i32;
+                    return if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) };
+                }
+            }
+        }
+    }
+
+    /// Send a dump request and collect every reply message (type, bytes).
+    fn dump(&mut self, mut msg: Msg) -> io::Result<Vec<(u16, Vec<u8>)>> {
+        let seq = self.send(&mut msg)?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 32768];
+        loop {
+            let n = self.recv(&mut buf)?;
+            for (ty, m) in messages(&buf[..n]) {
+                if rd_u32(m, 8) != seq {
+                    continue;
+                }
+                match ty {
+                    NLMSG_DONE => return Ok(out),
+                    NLMSG_ERROR => {
+                        let err = rd_u32(m, NLMSG_HDRLEN) as i32;
+                        if err != 0 {
+                            return Err(io::Error::from_raw_os_error(-err));
+                        }
+                    }
+                    _ => out.push((ty, m.to_vec())),
+                }
+            }
+        }
+    }
+
+    /// All links.
+    pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
+        let ifi = [0u8; 16];
+        let msgs = self.dump(Msg::new(RTM_GETLINK, NLM_F_DUMP, &ifi))?;
+        Ok(msgs.iter().filter(|(t, _)| *t == RTM_NEWLINK).filter_map(|(_, m)| parse_link(m)).collect())
+    }
+
+    /// All addresses (IPv4 and IPv6).
+    pub fn addrs(&mut self) -> io::Result<Vec<AddrInfo>> {
+        let links = self.links()?;
+        let ifa = [0u8; 8];
+        let msgs = self.dump(Msg::new(RTM_GETADDR, NLM_F_DUMP, &ifa))?;
+        let mut out = Vec::new();
+        for (ty, m) in &msgs {
+            if *ty != RTM_NEWADDR || m.len() < NLMSG_HDRLEN + 8 {
+                continue;
+            }
+            let family = m[NLMSG_HDRLEN];
+            let prefix = m[NLMSG_HDRLEN + 1];
+            let index = rd_u32(m, NLMSG_HDRLEN + 4) as i32;
+            let mut addr = None;
+            for (at, d) in attrs(m, 8) {
+                // IFA_LOCAL is the local address on point-to-point links; prefer it.
+                if at == IFA_LOCAL || (at == IFA_ADDRESS && addr.is_none()) {
+                    addr = parse_ip(family, d);
+                }
+            }
+            let name = links.iter().find(|l| l.index == index).map(|l| l.name.clone());
+            if let (Some(addr), Some(ifname)) = (addr, name) {
+                out.push(AddrInfo { ifname, addr, prefix });
+            }
+        }
+        Ok(out)
+    }
+
+    fn rule_msg(ty: u16, flags: u16, r: &Rule) -> Msg {
+        // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action
+        let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, 0, 0, FR_ACT_TO_TBL];
+        let mut m = Msg::new(ty, flags, &hdr);
+        m.u32(FRA_PRIORITY, r.priority).u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask).u32(FRA_TABLE, r.table);
+        m.attr(FRA_PROTOCOL, &[PROTO_MOAT]);
+        m
+    }
+
+    /// Add a rule (an identical existing rule is not an error).
+    pub fn add_rule(&mut self, r: &Rule) -> io::Result<()> {
+        match self.request(Self::rule_msg(RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r)) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            x => x,
+        }
+    }
+
+    /// Delete a rule.
+    pub fn del_rule(&mut self, r: &Rule) -> io::Result<()> {
+        self.request(Self::rule_msg(RTM_DELRULE, NLM_F_ACK, r))
+    }
+
+    /// moat's rules currently installed (those carrying [`PROTO_MOAT`]) of one family.
+    pub fn moat_rules(&mut self, family: u8) -> io::Result<Vec<Rule>> {
+        let hdr = [family, 0, 0, 0, 0, 0, 0, 0];
+        let msgs = self.dump(Msg::new(RTM_GETRULE, NLM_F_DUMP, &hdr))?;
+        let mut out = Vec::new();
+        for (ty, m) in &msgs {
+            if *ty != RTM_NEWRULE || m.len() < NLMSG_HDRLEN + 8 {
+                continue;
+            }
+            let mut r = Rule { family: m[NLMSG_HDRLEN], mark: 0, mask: 0xffff_ffff, table: m[NLMSG_HDRLEN + 4] as u32, priority: 0 };
+            let mut proto = 0u8;
+            for (at, d) in attrs(m, 8) {
+                match at {
+                    FRA_PRIORITY if d.len() >= 4 => r.priority = rd_u32(d, 0),
+                    FRA_FWMARK if d.len() >= 4 => r.mark = rd_u32(d, 0),
+                    FRA_FWMASK if d.len() >= 4 => r.mask = rd_u32(d, 0),
+                    FRA_TABLE if d.len() >= 4 => r.table = rd_u32(d, 0),
+                    FRA_PROTOCOL if !d.is_empty() => proto = d[0],
+                    _ => {}
+                }
+            }
+            if proto == PROTO_MOAT {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn route_msg(ty: u16, flags: u16, r: &Route) -> Msg {
+        // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32)
+        let (scope, rtype) = if r.oif.is_some() { (RT_SCOPE_LINK, RTN_UNICAST) } else { (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE) };
+        let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, PROTO_MOAT, scope, rtype, 0, 0, 0, 0];
+        let mut m = Msg::new(ty, flags, &hdr);
+        m.u32(RTA_TABLE, r.table).u32(RTA_PRIORITY, r.metric);
+        if let Some(oif) = r.oif {
+            m.u32(RTA_OIF, oif as u32);
+        }
+        m
+    }
+
+    /// Add a route (an identical existing route is not an error).
+    pub fn add_route(&mut self, r: &Route) -> io::Result<()> {
+        match self.request(Self::route_msg(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r)) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+            x => x,
+        }
+    }
+
+    /// Delete a route.
+    pub fn del_route(&mut self, r: &Route) -> io::Result<()> {
+        self.request(Self::route_msg(RTM_DELROUTE, NLM_F_ACK, r))
+    }
+
+    /// moat's routes currently installed (protocol [`PROTO_MOAT`]) of one family.
+    pub fn moat_routes(&mut self, family: u8) -> io::Result<Vec<Route>> {
+        let hdr = [family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let msgs = self.dump(Msg::new(RTM_GETROUTE, NLM_F_DUMP, &hdr))?;
+        let mut out = Vec::new();
+        for (ty, m) in &msgs {
+            if *ty != RTM_NEWROUTE || m.len() < NLMSG_HDRLEN + 12 {
+                continue;
+            }
+            let b = &m[NLMSG_HDRLEN..];
+            if b[5] != PROTO_MOAT || b[1] != 0 {
+                continue;
+            }
+            let mut r = Route { family: b[0], table: b[4] as u32, oif: None, metric: 0 };
+            for (at, d) in attrs(m, 12) {
+                match at {
+                    RTA_TABLE if d.len() >= 4 => r.table = rd_u32(d, 0),
+                    RTA_PRIORITY if d.len() >= 4 => r.metric = rd_u32(d, 0),
+                    RTA_OIF if d.len() >= 4 => r.oif = Some(rd_u32(d, 0) as i32),
+                    _ => {}
+                }
+            }
+            if b[7] == RTN_UNREACHABLE {
+                r.oif = None;
+            }
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Read pending notifications from a monitor socket (non-blocking read of one datagram).
+    pub fn events(&self) -> io::Result<Vec<Event>> {
+        let mut buf = vec![0u8; 32768];
+        // SAFETY: MSG_DONTWAIT recv into our buffer.
+        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock { Ok(Vec::new()) } else { Err(e) };
+        }
+        let mut out = Vec::new();
+        for (ty, m) in messages(&buf[..n as usize]) {
+            match ty {
+                RTM_NEWLINK => out.extend(parse_link(m).map(Event::Link)),
+                RTM_DELLINK => out.extend(parse_link(m).map(|l| Event::LinkGone(l.name))),
+                RTM_NEWADDR | RTM_DELADDR => out.push(Event::Addr),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_link(m: &[u8]) -> Option<LinkInfo> {
+    if m.len() < NLMSG_HDRLEN + 16 {
+        return None;
+    }
+    let index = rd_u32(m, NLMSG_HDRLEN + 4) as i32;
+    let flags = rd_u32(m, NLMSG_HDRLEN + 8);
+    let mut name = None;
+    let mut mtu = 0;
+    for (at, d) in attrs(m, 16) {
+        match at {
+            IFLA_IFNAME => name = Some(cstr(d)),
+            IFLA_MTU if d.len() >= 4 => mtu = rd_u32(d, 0),
+            _ => {}
+        }
+    }
+    Some(LinkInfo { index, name: name?, up: flags & libc::IFF_UP as u32 != 0, mtu })
+}
+
+fn parse_ip(family: u8, d: &[u8]) -> Option<IpAddr> {
+    match (family as i32, d.len()) {
+        (libc::AF_INET, 4) => Some(IpAddr::from([d[0], d[1], d[2], d[3]])),
+        (libc::AF_INET6, 16) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(d);
+            Some(IpAddr::from(a))
+        }
+        _ => None,
+    }
+}
+
+/// Dump all addresses with a fresh socket.
+pub fn dump_addrs() -> io::Result<Vec<AddrInfo>> {
+    Socket::open(0)?.addrs()
+}
+
+/// Interface index by name (`None` if it does not exist).
+pub fn ifindex(name: &str) -> Option<i32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_layout_is_aligned_and_native_endian() {
+        let mut m = Msg::new(RTM_NEWRULE, NLM_F_ACK, &[2, 0, 0, 0, 0, 0, 0, 1]);
+        m.u32(FRA_FWMARK, 0x0100_0000).attr(FRA_PROTOCOL, &[PROTO_MOAT]);
+        let b = m.finish(7).to_vec();
+        assert_eq!(b.len(), 16 + 8 + 8 + 8);
+        assert_eq!(rd_u32(&b, 0) as usize, b.len());
+        assert_eq!(rd_u16(&b, 4), RTM_NEWRULE);
+        assert_eq!(rd_u32(&b, 8), 7);
+        let a = attrs(&b, 8);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].0, FRA_FWMARK);
+        assert_eq!(rd_u32(a[0].1, 0), 0x0100_0000);
+        assert_eq!(a[1], (FRA_PROTOCOL, &[PROTO_MOAT][..]));
+    }
+
+    #[test]
+    fn loopback_is_listed() {
+        let mut s = Socket::open(0).expect("netlink socket");
+        let links = s.links().unwrap();
+        assert!(links.iter().any(|l| l.name == "lo" && l.index > 0), "{links:?}");
+    }
+}

@@ -1,0 +1,181 @@
+//! Golden tests of `moat check`: `tests/golden/<case>.conf` (+ `<case>.facts`, default
+//! `default.facts`) must print exactly `tests/golden/<case>.plan`. `UPDATE_GOLDEN=1` rewrites
+//! the .plan files. A second test loads every golden nft script with `nft -c -f` (and the
+//! iptables queue scripts with `iptables-restore --test`) in a fresh network namespace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn cases() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(golden_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".conf")).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Run `moat check` for a case; the output is stdout, then stderr and the exit code.
+fn run_check(case: &str) -> String {
+    let dir = golden_dir();
+    let facts = if dir.join(format!("{case}.facts")).exists() { format!("{case}.facts") } else { "default.facts".into() };
+    let out = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .current_dir(&dir)
+        .args(["check", "--config", &format!("{case}.conf"), "--facts", &facts])
+        .output()
+        .expect("run moat");
+    let mut s = String::from_utf8(out.stdout).unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    if !err.is_empty() {
+        s.push_str("== stderr ==\n");
+        s.push_str(&err);
+    }
+    s.push_str(&format!("== exit {} ==\n", out.status.code().unwrap_or(-1)));
+    s
+}
+
+#[test]
+fn golden_check_output() {
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let cases = cases();
+    assert!(cases.len() >= 7, "golden cases missing: {cases:?}");
+    let mut failed = Vec::new();
+    for case in &cases {
+        let got = run_check(case);
+        let path = golden_dir().join(format!("{case}.plan"));
+        if update {
+            std::fs::write(&path, &got).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing; run with UPDATE_GOLDEN=1", path.display()));
+        if got != want {
+            eprintln!("--- {case}: expected\n{want}\n--- got\n{got}");
+            failed.push(case.clone());
+        }
+    }
+    assert!(failed.is_empty(), "golden mismatch: {failed:?} (UPDATE_GOLDEN=1 to accept)");
+}
+
+/// The text between a `== title ==` header line (prefix match) and the next `== ` header.
+fn section<'a>(plan: &'a str, title: &str) -> Option<&'a str> {
+    let start = plan.find(&format!("== {title}"))?;
+    let body = &plan[start..];
+    let body = &body[body.find('\n')? + 1..];
+    let end = body.find("\n== ").map_or(body.len(), |e| e + 1);
+    Some(&body[..end])
+}
+
+/// The iptables-restore scripts of a plan: (program, script).
+fn ipt_scripts(plan: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = plan.lines();
+    while let Some(l) = lines.next() {
+        if let Some((prog, _)) = l.split_once(" --noflush <<EOF") {
+            let mut body = String::new();
+            for b in lines.by_ref() {
+                if b == "EOF" {
+                    break;
+                }
+                body.push_str(b);
+                body.push('\n');
+            }
+            out.push((prog.to_string(), body));
+        }
+    }
+    out
+}
+
+/// A network namespace that is deleted on drop (also on panic).
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("moat-gold-{}-{tag}", std::process::id());
+        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("`ip` (iproute2) is required for this test");
+        assert!(st.success(), "ip netns add {name} failed");
+        Netns(name)
+    }
+    fn run(&self, prog: &str, args: &[&str], stdin: &str) -> (bool, String) {
+        use std::io::Write;
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", &self.0, prog])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
+        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let o = c.wait_with_output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn require(tool: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false)
+        || Path::new("/usr/sbin").join(tool).is_file();
+    assert!(found, "`{tool}` is required by this test and is not installed (apt-get install nftables iptables iproute2)");
+}
+
+#[test]
+fn golden_nft_scripts_load_in_a_netns() {
+    require("nft");
+    require("ip");
+    require("iptables-restore");
+    let ns = Netns::new("nft");
+    // Does this kernel have the nft queue statement? (It decides what a `queue num` line must do.)
+    let probe = "table inet moat_probe { chain c { type filter hook postrouting priority 0; queue num 0; } }\n";
+    let (kernel_has_queue, _) = ns.run("nft", &["-c", "-f", "-"], probe);
+    let mut checked = 0;
+    for case in cases() {
+        let plan = std::fs::read_to_string(golden_dir().join(format!("{case}.plan"))).unwrap();
+        let Some(script) = section(&plan, "nft script") else {
+            assert!(plan.contains("== exit 1 =="), "{case}: no nft script but not an error case");
+            continue;
+        };
+        let has_queue = script.contains(" queue num ");
+        if has_queue && !kernel_has_queue {
+            // Must fail exactly on the queue statement; everything else must load.
+            let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
+            assert!(!ok && msg.contains("queue num"), "{case}: expected only the queue statement to be refused: {msg}");
+            let without: String = script.lines().filter(|l| !l.contains(" queue num ")).map(|l| format!("{l}\n")).collect();
+            let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], &without);
+            assert!(ok, "{case}: nft script (queue lines removed) does not load: {msg}\n{without}");
+        } else {
+            let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
+            assert!(ok, "{case}: nft script does not load: {msg}\n{script}");
+        }
+        // Load it for real twice (the create/delete/re-create dance must work on an existing table).
+        if !has_queue || kernel_has_queue {
+            for _ in 0..2 {
+                let (ok, msg) = ns.run("nft", &["-f", "-"], script);
+                assert!(ok, "{case}: nft -f failed: {msg}");
+            }
+            let (ok, listing) = ns.run("nft", &["list", "ruleset"], "");
+            let creates = script.contains("table inet moat {");
+            assert!(ok && listing.contains("table inet moat") == creates, "{case}: {listing}");
+            let (ok, msg) = ns.run("nft", &["-f", "-"], "table inet moat\ndelete table inet moat\n");
+            assert!(ok, "{msg}");
+        }
+        for (prog, body) in ipt_scripts(&plan) {
+            let full = body.replace("COMMIT\n", "-I POSTROUTING 1 -j MOAT_QUEUE\nCOMMIT\n");
+            let (ok, msg) = ns.run(&prog, &["--test", "--noflush"], &full);
+            assert!(ok, "{case}: {prog} refuses the queue rules: {msg}\n{full}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 6, "only {checked} scripts checked");
+}
