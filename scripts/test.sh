@@ -1,6 +1,72 @@
 #!/usr/bin/env bash
-# Run every test of the project. Installs what it needs (apt, pip, cargo pieces) itself.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# Run every test of the project (what CI runs, through .ci/run). Installs whatever is missing first: the
+# apt/pip/cargo lists live in scripts/install-deps.sh (add your packages THERE).
+#
+# Stages: deps, host `cargo test` (unit + integration tests; the lab tests need root), then the unit tests
+# cross-compiled and run under qemu-user for mips (big-endian) and mipsel, then a static release build for
+# mipsel (checks static linking, soft-float and prints the size). Every stage runs even if an earlier one
+# failed (except deps); the script exits non-zero if any failed.
+#
+#   MOAT_TEST_STAGES="host mips"  run only these stages (deps always runs)
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
 export RUST_BACKTRACE=0
-cargo test --locked
+
+stages=${MOAT_TEST_STAGES:-"host mips mipsel mipsel-release"}
+log=$(mktemp "${TMPDIR:-/tmp}/moat-test.XXXXXX")
+trap 'rm -f "$log"' EXIT
+summary=()
+failed=0
+
+# run_stage NAME CMD... : run, tee the output into $log, record "PASS/FAIL NAME (seconds)".
+run_stage() {
+	local name=$1 start rc
+	shift
+	echo "=== stage $name: $*"
+	start=$(date +%s)
+	"$@" 2>&1 | tee -a "$log"
+	rc=${PIPESTATUS[0]}
+	local line
+	line=$(printf '%-15s %4s s  %s' "$name" "$(($(date +%s) - start))" "$*")
+	if [ "$rc" -eq 0 ]; then
+		summary+=("PASS  $line")
+	else
+		summary+=("FAIL  $line (exit $rc)")
+		failed=$((failed + 1))
+	fi
+	return "$rc"
+}
+
+# shellcheck source=install-deps.sh
+source "$root/scripts/install-deps.sh"
+if ! run_stage deps ensure_all; then
+	printf '%s\n' "${summary[@]}"
+	echo "test.sh: installing the dependencies failed; nothing else ran" >&2
+	exit 1
+fi
+
+for s in $stages; do
+	case "$s" in
+		host) run_stage host cargo test --locked ;;
+		mips | mipsel) run_stage "$s" scripts/cross.sh "$s" test ;;
+		mipsel-release) run_stage mipsel-release scripts/cross.sh mipsel build ;;
+		*) echo "test.sh: unknown stage '$s'" >&2; summary+=("FAIL  unknown stage $s"); failed=$((failed + 1)) ;;
+	esac
+done
+
+# Test counts over all stages, from cargo's own "test result:" lines.
+passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+tfailed=$(grep -oE '; [0-9]+ failed;' "$log" | awk '{s += $2} END {print s + 0}')
+ignored=$(grep -oE '; [0-9]+ ignored;' "$log" | awk '{s += $2} END {print s + 0}')
+
+echo
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+grep -E '^cross.sh: [a-z0-9_-]+: [0-9]+ bytes' "$log" | sed 's/^cross.sh: /size: /'
+echo "(tests: $ignored ignored, summed over all stages)"
+echo "tests: $passed passed, $tfailed failed"
+if [ "$failed" -ne 0 ]; then
+	echo "test.sh: $failed stage(s) FAILED" >&2
+	exit 1
+fi

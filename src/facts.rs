@@ -1,8 +1,8 @@
 //! Interface facts: what the system looks like, as far as the plan needs to know.
 //!
 //! [`Facts`] is plain data. It comes either from probing the live system read-only
-//! ([`Facts::probe`]: `/sys/class/net`, an rtnetlink address dump, a `nft -c` check for the
-//! `queue` statement) or from a small `key=value` file ([`Facts::parse`]) so that `moat check`
+//! ([`Facts::probe`]: rtnetlink link and address dumps, a `nft -c` check for the `queue`
+//! statement) or from a small `key=value` file ([`Facts::parse`]) so that `moat check`
 //! and the golden tests are deterministic.
 //!
 //! Facts file format (one record per line, `#` comments, blank lines ignored):
@@ -109,22 +109,24 @@ impl Facts {
 
     /// Probe the live system read-only for the given interfaces (others are not looked at).
     ///
-    /// Interface state and MTU come from `/sys/class/net/<if>/{flags,mtu}`, addresses from an
-    /// rtnetlink dump, `nft_queue` from a `nft -c` (check only, nothing is changed) of a
-    /// throwaway table holding a `queue` rule.
+    /// Interface state (IFF_UP), MTU and addresses come from rtnetlink dumps, `nft_queue` from
+    /// a `nft -c` (check only, nothing is changed) of a throwaway table holding a `queue` rule.
     pub fn probe(names: &[&IfName]) -> Facts {
-        let mut facts = Facts { nft_queue: probe_nft_queue(), ..Facts::default() };
-        let addrs = crate::netlink::dump_addrs().unwrap_or_default();
+        Facts::probe_with(names, probe_nft_queue())
+    }
+
+    /// [`Facts::probe`] with the `nft_queue` answer supplied (the daemon probes it once).
+    pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
+        let mut facts = Facts { nft_queue, ..Facts::default() };
+        // rtnetlink answers for the caller's network namespace even where /sys was not
+        // remounted (e.g. `nsenter --net`), so links come from netlink, not /sys/class/net.
+        let Ok(mut nl) = crate::netlink::Socket::open(0) else { return facts };
+        let links = nl.links().unwrap_or_default();
+        let addrs = nl.addrs().unwrap_or_default();
         for n in names {
-            let base = format!("/sys/class/net/{}", n.as_str());
-            let flags = match std::fs::read_to_string(format!("{base}/flags")) {
-                Ok(f) => f,
-                Err(_) => continue, // does not exist
-            };
-            let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
-            let mtu = std::fs::read_to_string(format!("{base}/mtu")).ok().and_then(|m| m.trim().parse().ok()).unwrap_or(0);
+            let Some(l) = links.iter().find(|l| l.name == n.as_str()) else { continue };
             let ifaddrs = addrs.iter().filter(|a| a.ifname == n.as_str()).map(|a| (a.addr, a.prefix)).collect();
-            facts.interfaces.insert(n.as_str().to_string(), Iface { up: flags & 1 == 1, mtu, addrs: ifaddrs });
+            facts.interfaces.insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs });
         }
         facts
     }
@@ -189,5 +191,21 @@ mod tests {
         assert!(e.contains("interface=NAME"), "{e}");
         assert!(Facts::parse("x", "interface=a addr=10.0.0.1/33").is_err());
         assert!(Facts::parse("x", "bogus").is_err());
+    }
+}
+
+#[cfg(test)]
+mod probe_tests {
+    use super::*;
+
+    #[test]
+    fn probe_sees_loopback_and_not_a_missing_interface() {
+        let lo = IfName::new("lo").unwrap();
+        let none = IfName::new("moatnone0").unwrap();
+        let f = Facts::probe_with(&[&lo, &none], false);
+        let l = f.iface(&lo).expect("lo exists");
+        assert!(l.up && l.mtu > 0);
+        assert!(l.addrs.iter().any(|(a, _)| a.is_loopback()), "{l:?}");
+        assert!(f.iface(&none).is_none());
     }
 }

@@ -8,6 +8,13 @@ commands:
   check [--config FILE] [--facts FILE]
                           validate the configuration and print the plan it would apply
                           (interfaces are probed read-only, or read from a facts file)
+  run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS]
+                          the daemon: apply the plan and keep it true (SIGHUP reloads;
+                          SIGTERM removes moat's rules and routes, keeping protected devices
+                          blocked for --hold seconds, default 15, so a restart never leaks)
+  cleanup                 remove everything moat added, at once (for package removal)
+  status [--state-dir DIR]
+                          print the daemon's status (exit 0 running, 3 not running)
   help                    show this text
   version                 print the version
 
@@ -17,6 +24,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
+        Some("run") => run(&args[1..]),
+        Some("status") => status(&args[1..]),
+        Some("cleanup") => cleanup(&args[1..]),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -86,6 +96,69 @@ fn check(args: &[String]) -> ExitCode {
                 eprintln!("error: {config}: {e}");
             }
             eprintln!("moat check: {config}: {} error(s)", errors.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parse `--config`, `--state-dir`, `--stderr` for `run`/`status`.
+fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat::daemon::Options, ExitCode> {
+    let mut o = moat::daemon::Options {
+        config: "/etc/config/moat".to_string(),
+        state_dir: moat::daemon::DEFAULT_STATE_DIR.into(),
+        stderr: false,
+        hold_secs: moat::plan::HOLD_SECS,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--config" | "-c" if allow_config => match it.next() {
+                Some(f) => o.config = f.clone(),
+                None => return Err(usage_error(cmd, "--config needs a file")),
+            },
+            "--state-dir" => match it.next() {
+                Some(d) => o.state_dir = d.into(),
+                None => return Err(usage_error(cmd, "--state-dir needs a directory")),
+            },
+            "--stderr" if allow_config => o.stderr = true,
+            "--hold" if allow_config => match it.next().and_then(|v| v.parse().ok()) {
+                Some(v) => o.hold_secs = v,
+                None => return Err(usage_error(cmd, "--hold needs a number of seconds")),
+            },
+            other => return Err(usage_error(cmd, &format!("unknown argument '{other}'"))),
+        }
+    }
+    Ok(o)
+}
+
+fn usage_error(cmd: &str, msg: &str) -> ExitCode {
+    eprintln!("moat {cmd}: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn run(args: &[String]) -> ExitCode {
+    match daemon_options("run", args, true) {
+        Ok(o) => ExitCode::from(moat::daemon::run(o, None)),
+        Err(c) => c,
+    }
+}
+
+fn status(args: &[String]) -> ExitCode {
+    match daemon_options("status", args, false) {
+        Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
+        Err(c) => c,
+    }
+}
+
+fn cleanup(args: &[String]) -> ExitCode {
+    if let Some(a) = args.first() {
+        return usage_error("cleanup", &format!("unknown argument '{a}'"));
+    }
+    let r = moat::netlink::Socket::open(0).map_err(|e| format!("netlink: {e}")).and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moat cleanup: {e}");
             ExitCode::from(1)
         }
     }

@@ -240,11 +240,23 @@ pub struct ConstantParams {
     pub rate: u32,
 }
 
-/// Parameters of `mode stochastic` (defined by the shaping work).
+/// Parameters of `mode stochastic` (STP-style decoy periods; see `crate::shaper`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StochasticParams {
-    /// `rate`: rate cap, packets per second.
+    /// `rate`: rate cap for cover packets, packets per second.
     pub rate: u32,
+    /// `decoys`: expected decoy activity periods per idle hour (0-360, default 6; 0 = pad only).
+    pub decoys: u32,
+    /// `budget`: cover traffic budget in MB (10^6 bytes) per day (0-100000, default 50).
+    pub budget_mb: u32,
+    /// `decoy_rate`: decoy packet rate until the device's own activity has been seen, packets/s
+    /// (1-`rate`, default min(5, rate)).
+    pub decoy_rate: u32,
+    /// `decoy_duration`: decoy length until the device's own activity has been seen, seconds
+    /// (1-3600, default 20). `decoys` × `decoy_duration` must stay below an hour.
+    pub decoy_duration: u32,
+    /// `idle_gap`: seconds of silence that end an activity period (1-600, default 5).
+    pub idle_gap: u32,
 }
 
 /// The shaping mode of a `config shaper` section.
@@ -384,39 +396,42 @@ impl Default for TorTunnel {
     }
 }
 
-/// Number of distinct non-zero fwmark values the plan may use inside `fwmark_mask` for
-/// `tunnels` tunnels: one per tunnel, one for `block`, one for moat's own (injected/cover) packets.
-pub fn mark_values_needed(tunnels: usize) -> u32 {
-    tunnels as u32 + 2
-}
-
-/// Number of routing tables (and ip rule priorities) the plan may use from `table_base` for
-/// `tunnels` tunnels: one per tunnel plus one spare (e.g. a kill-switch table).
-pub fn tables_needed(tunnels: usize) -> u32 {
-    tunnels as u32 + 1
-}
-
-/// Number of NFQUEUE numbers the plan may use from `queue_base` for `devices` devices: one per
-/// device (an upper bound for one queue per shaped device).
-pub fn queues_needed(devices: usize) -> u32 {
-    devices as u32
-}
-
 impl Model {
-    /// [`mark_values_needed`] for this model. Validation guarantees `fwmark_mask` holds at least
-    /// this many non-zero values.
+    /// The devices moat acts on (`enabled 1`), in file order.
+    pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.iter().filter(|d| d.enabled)
+    }
+    /// Mark values the plan uses inside `fwmark_mask` (its layout: one value per route in use -
+    /// each tunnel an enabled device is routed into, and `block` if an enabled device uses it -
+    /// then one per enabled shaped device). Validation guarantees the mask holds this many
+    /// non-zero values.
     pub fn mark_values_needed(&self) -> u32 {
-        mark_values_needed(self.tunnels.len())
+        let routes = self
+            .tunnels
+            .iter()
+            .filter(|t| self.active_devices().any(|d| d.route == Route::Tunnel(t.name.clone())))
+            .count()
+            + usize::from(self.active_devices().any(|d| d.route == Route::Block));
+        (routes + self.active_devices().filter(|d| d.shaper.is_some()).count()) as u32
     }
-    /// [`tables_needed`] for this model. Validation guarantees `table_base ..
-    /// table_base + tables_needed()` avoids 0 and 253–255 and stays ≤ [`RULE_PRIORITY_MAX`].
+    /// Routing tables (= ip rule priorities) the plan uses from `table_base`: one per
+    /// `wireguard`/`interface` tunnel. Validation guarantees `table_base .. table_base +
+    /// max(1, tables_needed())` avoids 0 and 253–255 and ends at [`RULE_PRIORITY_MAX`] at most.
     pub fn tables_needed(&self) -> u32 {
-        tables_needed(self.tunnels.len())
+        self.tunnels.iter().filter(|t| !matches!(t.kind, TunnelKind::Tor(_))).count() as u32
     }
-    /// [`queues_needed`] for this model. Validation guarantees `queue_base .. queue_base +
-    /// queues_needed()` stays ≤ 65535.
+    /// NFQUEUE numbers the plan uses from `queue_base`: one per enabled shaped device, plus one
+    /// pad queue per wireguard tunnel with `pad_all 1` that has an enabled shaped device.
+    /// Validation guarantees they all fit in 0..=65535.
     pub fn queues_needed(&self) -> u32 {
-        queues_needed(self.devices.len())
+        let shaped: Vec<&Device> = self.active_devices().filter(|d| d.shaper.is_some()).collect();
+        let pad = self
+            .tunnels
+            .iter()
+            .filter(|t| matches!(&t.kind, TunnelKind::WireGuard(l) if l.pad_all))
+            .filter(|t| shaped.iter().any(|d| d.route == Route::Tunnel(t.name.clone())))
+            .count();
+        (shaped.len() + pad) as u32
     }
     /// The tunnel a device is routed into, if its route names one that exists.
     pub fn device_tunnel(&self, d: &Device) -> Option<&Tunnel> {
@@ -640,6 +655,10 @@ impl Ctx<'_> {
         match self.single(sec, name) {
             None if present => Err(()),
             None => Ok(None),
+            Some(v) if !v.is_utf8() => {
+                self.error(v.line, Some(&sec.addr), Some(name), format!("'{}' is not valid UTF-8", printable(&v.text)));
+                Err(())
+            }
             Some(v) => match parse(&v.text) {
                 Ok(t) => Ok(Some((t, v.line))),
                 Err(m) => {
@@ -682,9 +701,19 @@ impl Ctx<'_> {
         let o = sec.s.get(name)?;
         let mut out = Vec::new();
         for v in o.values() {
+            if !v.is_utf8() {
+                self.error(v.line, Some(&sec.addr), Some(name), format!("'{}' is not valid UTF-8", printable(&v.text)));
+                continue;
+            }
             match parse(&v.text) {
                 Ok(t) => out.push((t, v.line)),
-                Err(m) => self.error(v.line, Some(&sec.addr), Some(name), m),
+                Err(mut m) => {
+                    let parts: Vec<&str> = v.text.split_whitespace().collect();
+                    if parts.len() > 1 && parts.iter().all(|p| parse(p).is_ok()) {
+                        m.push_str(&format!("; write one `list {} '...'` line per value", name));
+                    }
+                    self.error(v.line, Some(&sec.addr), Some(name), m)
+                }
             }
         }
         Some(out)
@@ -942,8 +971,10 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
         }
     }
 
-    check_budgets(&mut cx, &global, &glines, tunnel_names.len().max(tunnels.len()), devices.len());
+    let valid_devices: Vec<Device> =
+        devices.iter().zip(&device_refs).filter(|(_, r)| r.ok).map(|(d, _)| d.clone()).collect();
     let model = Model { global, tunnels, shapers, devices };
+    check_budgets(&mut cx, &Model { devices: valid_devices, ..model.clone() }, &glines);
 
     cx.errors.sort_by_key(|d| d.line);
     cx.warnings.sort_by_key(|d| d.line);
@@ -952,8 +983,10 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
     Report { model: ok.then_some(model), errors: cx.errors, warnings: cx.warnings }
 }
 
-/// A named section declared twice is merged by UCI (and takes the type of the last declaration),
-/// which silently mixes two sections. Detect it: an option set after a later section began.
+/// A named section declared twice is merged by UCI (a second declaration with another type is a
+/// UCI syntax error), which silently mixes two sections. Detect it: an option set after a later
+/// section began. (A redeclaration right after the first, or one without options, is invisible
+/// in the parsed package and harmless.)
 fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
     for (i, s) in pkg.sections.iter().enumerate() {
         let Some(name) = &s.name else { continue };
@@ -966,11 +999,8 @@ fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
                 None,
                 format!(
                     "section name '{}' is declared more than once (first at line {}, again before line {}); \
-                     UCI merges such sections into one of type '{}', so give each section its own name",
-                    name,
-                    s.line,
-                    l,
-                    printable(&s.stype)
+                     UCI merges the declarations into one section, so give each section its own name",
+                    name, s.line, l
                 ),
             );
         }
@@ -1146,8 +1176,46 @@ fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
 /// The options of `mode stochastic`. Extension point: the shaping work adds its parameters
 /// here (and to the known-option list) as further fields of [`StochasticParams`].
 fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<StochasticParams> {
-    cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
-    Some(StochasticParams { rate })
+    const STOCHASTIC_OPTIONS: &[&str] = &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
+    cx.unknown_options(sec, STOCHASTIC_OPTIONS, |_| None);
+    let range = |name: &'static str, lo: u64, hi: u64, unit: &'static str| {
+        move |s: &str| match parse_uint(s, u32::MAX as u64) {
+            Ok(v) if (lo..=hi).contains(&v) => Ok(v as u32),
+            _ => Err(format!("'{}' is not a valid {} (expected {}-{} {})", printable(s), name, lo, hi, unit)),
+        }
+    };
+    let mut ok = true;
+    let mut get = |cx: &mut Ctx<'_>, name: &str, default: u32, parse: &dyn Fn(&str) -> Result<u32, String>| {
+        match cx.get(sec, name, parse) {
+            Ok(Some((v, line))) => (v, Some(line)),
+            Ok(None) => (default, None),
+            Err(()) => {
+                ok = false;
+                (default, None)
+            }
+        }
+    };
+    let (decoys, _) = get(cx, "decoys", 6, &range("decoy count", 0, 360, "per idle hour"));
+    let (budget_mb, _) = get(cx, "budget", 50, &range("budget", 0, 100_000, "MB per day"));
+    let (decoy_rate, rate_line) = get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
+    let (decoy_duration, dur_line) = get(cx, "decoy_duration", 20, &range("decoy duration", 1, 3600, "seconds"));
+    let (idle_gap, _) = get(cx, "idle_gap", 5, &range("idle gap", 1, 600, "seconds"));
+    if decoy_rate > rate {
+        let line = rate_line.unwrap_or(sec.s.line);
+        cx.error(line, Some(&sec.addr), Some("decoy_rate"), format!("decoy_rate {} is above the rate cap {}", decoy_rate, rate));
+        ok = false;
+    }
+    if decoys as u64 * decoy_duration as u64 >= 3600 {
+        let line = dur_line.unwrap_or(sec.s.line);
+        cx.error(
+            line,
+            Some(&sec.addr),
+            Some("decoy_duration"),
+            format!("{} decoys of {} s do not fit in an idle hour (decoys × decoy_duration must be below 3600)", decoys, decoy_duration),
+        );
+        ok = false;
+    }
+    ok.then_some(StochasticParams { rate, decoys, budget_mb, decoy_rate, decoy_duration, idle_gap })
 }
 
 /// Read a device section. Always returns what could be read, so that cross-checks (MAC
@@ -1227,11 +1295,13 @@ fn read_device(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Device, DeviceRefs) {
 }
 
 /// Check the mark, table and queue ranges against what the model needs.
-/// `tunnels` and `devices` count the sections (valid or not).
-fn check_budgets(cx: &mut Ctx<'_>, g: &Global, gl: &GlobalLines, tunnels: usize, devices: usize) {
-    let marks_needed = mark_values_needed(tunnels) as u64;
-    let tables_needed = tables_needed(tunnels) as u64;
-    let queues_needed = queues_needed(devices) as u64;
+/// Uses the valid sections only: with invalid ones there are errors already, and the
+/// budgets are checked exactly once they are fixed.
+fn check_budgets(cx: &mut Ctx<'_>, m: &Model, gl: &GlobalLines) {
+    let g = &m.global;
+    let marks_needed = m.mark_values_needed() as u64;
+    let tables_needed = (m.tables_needed() as u64).max(1);
+    let queues_needed = m.queues_needed() as u64;
     let sec = gl.section.as_deref();
     let mask = g.fwmark_mask;
     if mask == 0 {
@@ -1264,12 +1334,8 @@ fn check_budgets(cx: &mut Ctx<'_>, g: &Global, gl: &GlobalLines, tunnels: usize,
                 sec,
                 Some("fwmark_mask"),
                 format!(
-                    "0x{:08x} has {} bits ({} non-zero values) but {} tunnels need {} mark values; widen the mask",
-                    mask,
-                    bits,
-                    values,
-                    tunnels,
-                    need
+                    "0x{:08x} has {} bits ({} non-zero values) but the routes in use and the shaped devices need {} mark values; widen the mask",
+                    mask, bits, values, need
                 ),
             );
         }
@@ -1302,15 +1368,20 @@ fn check_budgets(cx: &mut Ctx<'_>, g: &Global, gl: &GlobalLines, tunnels: usize,
             gl.queue_base,
             sec,
             Some("queue_base"),
-            format!("queues {}-{} would pass 65535 ({} devices need a queue each)", g.queue_base, g.queue_base as u64 + qn - 1, qn),
+            format!(
+                "queues {}-{} would pass 65535 (shaped devices and their tunnels' pad queues need {})",
+                g.queue_base,
+                g.queue_base as u64 + qn - 1,
+                qn
+            ),
         );
     }
 }
 
 /// Read, parse and validate a configuration file.
 ///
-/// A file that cannot be read, is larger than [`MAX_FILE_BYTES`], is not UTF-8 or is not valid
-/// UCI syntax gives exactly one diagnostic.
+/// A file that cannot be read, is larger than [`MAX_FILE_BYTES`], holds a NUL byte or is not
+/// valid UCI syntax gives exactly one diagnostic.
 pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<Loaded, Vec<Diagnostic>> {
     check_file(path).into_result()
 }
@@ -1320,30 +1391,38 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
     use std::io::Read;
     let path = path.as_ref();
     let file = path.display().to_string();
-    let whole = |line: usize, message: String| Report {
-        model: None,
-        errors: vec![Diagnostic { file: file.clone(), line, section: None, option: None, message }],
-        warnings: Vec::new(),
-    };
     let mut bytes = Vec::new();
     let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
     if let Err(e) = read {
-        return whole(0, format!("cannot read the configuration: {}", e));
+        return whole_file(&file, 0, format!("cannot read the configuration: {}", e));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return whole(0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
+        return whole_file(&file, 0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
     }
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let upto = e.utf8_error().valid_up_to();
-            let line = 1 + e.as_bytes()[..upto].iter().filter(|&&b| b == b'\n').count();
-            return whole(line, "the file is not valid UTF-8".to_string());
-        }
-    };
-    match crate::uci::parse(&file, &text) {
-        Ok(pkg) => validate(&file, &pkg),
-        Err(e) => whole(e.line, e.message),
+    check_bytes(&file, &bytes)
+}
+
+/// Parse and validate the bytes of a configuration file (`file` names it in diagnostics).
+///
+/// A NUL byte anywhere is refused first, naming its line: libuci silently drops the rest of a
+/// line after a NUL, so such a file would not mean what it shows. A UCI syntax error gives one
+/// diagnostic. Values that are not valid UTF-8 are errors of their option (see [`validate`]).
+pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        return whole_file(file, line, "NUL byte in the file (UCI would silently drop the rest of this line)".to_string());
+    }
+    match crate::uci::parse_bytes(file, bytes) {
+        Ok(pkg) => validate(file, &pkg),
+        Err(e) => whole_file(file, e.line, e.message),
+    }
+}
+
+fn whole_file(file: &str, line: usize, message: String) -> Report {
+    Report {
+        model: None,
+        errors: vec![Diagnostic { file: file.to_string(), line, section: None, option: None, message }],
+        warnings: Vec::new(),
     }
 }
 
@@ -1607,6 +1686,8 @@ mod tests {
         one_error("config moat 'main'\n\toption log_level 'loud'\n", 2, Some("log_level"), "error, warn, info or debug");
         one_error("config moat 'main'\n\tlist lan_device ''\n", 2, Some("lan_device"), "interface name");
         one_error("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n", 3, Some("lan_device"), "interface name");
+        one_error("config moat 'main'\n\toption lan_device 'br-lan br-iot'\n", 2, Some("lan_device"), "one `list lan_device '...'` line per value");
+        one_error("config device\n\toption mac 'aa:bb:cc:00:11:22 aa:bb:cc:00:11:23'\n\toption route 'direct'\n", 2, Some("mac"), "one `list mac");
     }
 
     #[test]
@@ -1763,41 +1844,68 @@ mod tests {
         format!("config moat 'main'\n\toption {opt} '{val}'\n")
     }
 
+    const SH: &str = "config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n";
+
+    /// A device section with MAC number `i`.
+    fn dev(i: usize, route: &str, shaper: Option<&str>) -> String {
+        let mut t = format!("config device\n\tlist mac 'aa:bb:cc:00:{:02x}:{:02x}'\n\toption route '{route}'\n", i / 256, i % 256);
+        if let Some(s) = shaper {
+            t += &format!("\toption shaper '{s}'\n");
+        }
+        t
+    }
+
     #[test]
     fn fwmark_mask_rules() {
         one_error(&main_with("fwmark_mask", "0"), 2, Some("fwmark_mask"), "zero");
         one_error(&main_with("fwmark_mask", "0x0f0f0000"), 2, Some("fwmark_mask"), "contiguous");
         one_error(&main_with("fwmark_mask", "0x00f00000"), 2, Some("fwmark_mask"), "pbr");
         one_error(&main_with("fwmark_mask", "0x00000f00"), 2, Some("fwmark_mask"), "mwan3");
-        one_error(&main_with("fwmark_mask", "0x01000000"), 2, Some("fwmark_mask"), "widen");
-        ok(&format!("{}{WG}", main_with("fwmark_mask", "0x03000000"))); // 3 values: block, own, vpn
-        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
-        one_error(&format!("{}{WG}{tor}", main_with("fwmark_mask", "0x03000000")), 2, Some("fwmark_mask"), "2 tunnels need 4");
         ok(&main_with("fwmark_mask", "0xf0000000"));
         ok(&main_with("fwmark_mask", "0x000000ff"));
         ok(&main_with("fwmark_mask", "0x0000c000"));
+        // One bit = one value: enough for one route in use, not for a route and a shaped device.
+        ok(&format!("{}{WG}{}", main_with("fwmark_mask", "0x01000000"), dev(1, "vpn", None)));
+        one_error(
+            &format!("{}{WG}{SH}{}", main_with("fwmark_mask", "0x01000000"), dev(1, "vpn", Some("steady"))),
+            2,
+            Some("fwmark_mask"),
+            "need 2 mark values",
+        );
+        // Two bits = three values: vpn, block, one shaped device; a second shaped device is too many.
+        let three = format!("{}{WG}{SH}{}{}", main_with("fwmark_mask", "0x03000000"), dev(1, "vpn", Some("steady")), dev(2, "block", None));
+        ok(&three);
+        one_error(&format!("{three}{}", dev(3, "vpn", Some("steady"))), 2, Some("fwmark_mask"), "need 4 mark values");
+        // Disabled devices use no marks.
+        ok(&format!("{three}{}\toption enabled '0'\n", dev(3, "vpn", Some("steady"))));
     }
 
     #[test]
-    fn default_mask_is_checked_against_many_tunnels() {
-        let mut text = String::new();
+    fn default_mask_holds_15_values() {
+        let mut text = format!("{WG}{SH}");
         for i in 0..14 {
-            text += &format!("config tunnel 't{i}'\n\toption type 'interface'\n\toption device 'tun{i}'\n");
+            text += &dev(i, "vpn", Some("steady"));
         }
-        let e = one_error(&text, 0, Some("fwmark_mask"), "14 tunnels need 16 mark values");
-        assert_eq!(e.section, None);
+        let l = ok(&text);
+        assert_eq!(l.model.mark_values_needed(), 15);
+        text += &dev(14, "vpn", Some("steady"));
+        let e = one_error(&text, 0, Some("fwmark_mask"), "need 16 mark values");
+        assert_eq!(e.section, None, "no main section: the default mask is at fault");
     }
 
     #[test]
     fn table_base_rules() {
+        let ifc = |n: usize| format!("config tunnel 't{n}'\n\toption type 'interface'\n\toption device 'tun{n}'\n");
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
         one_error(&main_with("table_base", "0"), 2, Some("table_base"), "reserved");
         one_error(&main_with("table_base", "253"), 2, Some("table_base"), "253-255");
         one_error(&main_with("table_base", "255"), 2, Some("table_base"), "253-255");
-        ok(&main_with("table_base", "252")); // one table (252) without tunnels
-        one_error(&format!("{}{WG}", main_with("table_base", "252")), 2, Some("table_base"), "253-255");
+        ok(&main_with("table_base", "252"));
+        ok(&format!("{}{}{tor}", main_with("table_base", "252"), ifc(0))); // tor needs no table
+        one_error(&format!("{}{}{}", main_with("table_base", "252"), ifc(0), ifc(1)), 2, Some("table_base"), "253-255");
         ok(&main_with("table_base", "256"));
-        ok(&main_with("table_base", "32765"));
-        one_error(&format!("{}{WG}", main_with("table_base", "32765")), 2, Some("table_base"), "32766");
+        ok(&format!("{}{}", main_with("table_base", "32765"), ifc(0)));
+        one_error(&format!("{}{}{}", main_with("table_base", "32765"), ifc(0), ifc(1)), 2, Some("table_base"), "32766");
         one_error(&main_with("table_base", "4294967295"), 2, Some("table_base"), "32766");
         one_error(&main_with("table_base", "4294967296"), 2, Some("table_base"), "too large");
     }
@@ -1807,22 +1915,68 @@ mod tests {
         ok(&main_with("queue_base", "0"));
         ok(&main_with("queue_base", "65535"));
         one_error(&main_with("queue_base", "65536"), 2, Some("queue_base"), "too large");
-        let devs = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:23'\n\toption route 'direct'\n";
-        ok(&format!("{}{devs}", main_with("queue_base", "65534")));
-        one_error(&format!("{}{devs}", main_with("queue_base", "65535")), 2, Some("queue_base"), "65535");
+        // One shaped device on a pad_all tunnel: its queue and the tunnel's pad queue.
+        let shaped = format!("{WG}{SH}{}", dev(1, "vpn", Some("steady")));
+        ok(&format!("{}{shaped}", main_with("queue_base", "65534")));
+        one_error(&format!("{}{shaped}", main_with("queue_base", "65535")), 2, Some("queue_base"), "65535");
+        let no_pad = format!("{WG}\toption pad_all '0'\n{SH}{}", dev(1, "vpn", Some("steady")));
+        ok(&format!("{}{no_pad}", main_with("queue_base", "65535")));
     }
 
     #[test]
-    fn budgets_agree_with_model_methods() {
-        let l = ok(&format!("{WG}config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n"));
-        assert_eq!(l.model.mark_values_needed(), 3);
+    fn budgets_follow_the_plan_layout() {
+        let tor = "config tunnel 'tor'\n\toption type 'tor'\n";
+        let unused = "config tunnel 'spare'\n\toption type 'interface'\n\toption device 'tun9'\n";
+        let l = ok(&format!(
+            "{WG}{tor}{unused}{SH}{}{}{}{}{}",
+            dev(1, "vpn", Some("steady")),
+            dev(2, "vpn", Some("steady")),
+            dev(3, "tor", None),
+            dev(4, "block", None),
+            dev(5, "direct", None)
+        ));
+        // routes in use: vpn, tor, block (not spare); plus two shaped devices
+        assert_eq!(l.model.mark_values_needed(), 5);
+        // vpn and spare have tables; tor has none
         assert_eq!(l.model.tables_needed(), 2);
-        assert_eq!(l.model.queues_needed(), 1);
+        // two shaped devices and vpn's pad queue
+        assert_eq!(l.model.queues_needed(), 3);
+        assert_eq!(l.model.active_devices().count(), 5);
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_at_their_line() {
+        let r = check_bytes("f", b"config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg\x000'\n");
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].line, 3);
+        assert!(r.errors[0].message.contains("NUL"));
+        // even in a comment: libuci would drop the rest of the line, so the file is not what it shows
+        assert_eq!(check_bytes("f", b"# x\x00\nconfig moat 'main'\n").errors[0].line, 1);
+    }
+
+    #[test]
+    fn non_utf8_values_are_errors_of_their_option() {
+        let r = check_bytes("f", b"config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg\xff'\n");
+        assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
+        assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")));
+        assert!(r.errors[0].message.contains("UTF-8"));
+        let r = check_bytes("f", b"config device\n\tlist mac '\xfe'\n\toption route 'direct'\n");
+        assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (2, Some("mac")));
+        // bytes in a comment are nobody's value
+        assert!(check_bytes("f", b"# caf\xe9\nconfig moat 'main'\n").errors.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_are_one_diagnostic() {
+        let r = check_bytes("f", b"config moat 'main'\n\toption enabled '1\n");
+        assert_eq!(r.errors.len(), 1);
+        assert!(r.model.is_none());
+        assert_eq!(r.errors[0].option, None);
     }
 
     #[test]
     fn hostile_values_never_reach_the_model() {
-        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg\u{0}0", "wg0 ", "wg/0"] {
+        for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg0 ", "wg/0", "wg\u{7f}"] {
             let text = format!("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n", v.replace('"', "\\\""));
             let r = report(&text);
             assert_eq!(r.errors.len(), 1, "{v:?}: {:#?}", r.errors);

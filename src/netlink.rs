@@ -343,8 +343,8 @@ impl Socket {
     }
 
     fn rule_msg(ty: u16, flags: u16, r: &Rule) -> Msg {
-        // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action
-        let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, 0, 0, FR_ACT_TO_TBL];
+        // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags (u32)
+        let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
         let mut m = Msg::new(ty, flags, &hdr);
         m.u32(FRA_PRIORITY, r.priority).u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask).u32(FRA_TABLE, r.table);
         m.attr(FRA_PROTOCOL, &[PROTO_MOAT]);
@@ -366,16 +366,16 @@ impl Socket {
 
     /// moat's rules currently installed (those carrying [`PROTO_MOAT`]) of one family.
     pub fn moat_rules(&mut self, family: u8) -> io::Result<Vec<Rule>> {
-        let hdr = [family, 0, 0, 0, 0, 0, 0, 0];
+        let hdr = [family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
         let msgs = self.dump(Msg::new(RTM_GETRULE, NLM_F_DUMP, &hdr))?;
         let mut out = Vec::new();
         for (ty, m) in &msgs {
-            if *ty != RTM_NEWRULE || m.len() < NLMSG_HDRLEN + 8 {
+            if *ty != RTM_NEWRULE || m.len() < NLMSG_HDRLEN + 12 {
                 continue;
             }
             let mut r = Rule { family: m[NLMSG_HDRLEN], mark: 0, mask: 0xffff_ffff, table: m[NLMSG_HDRLEN + 4] as u32, priority: 0 };
             let mut proto = 0u8;
-            for (at, d) in attrs(m, 8) {
+            for (at, d) in attrs(m, 12) {
                 match at {
                     FRA_PRIORITY if d.len() >= 4 => r.priority = rd_u32(d, 0),
                     FRA_FWMARK if d.len() >= 4 => r.mark = rd_u32(d, 0),
@@ -518,14 +518,14 @@ mod tests {
 
     #[test]
     fn message_layout_is_aligned_and_native_endian() {
-        let mut m = Msg::new(RTM_NEWRULE, NLM_F_ACK, &[2, 0, 0, 0, 0, 0, 0, 1]);
+        let mut m = Msg::new(RTM_NEWRULE, NLM_F_ACK, &[2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]);
         m.u32(FRA_FWMARK, 0x0100_0000).attr(FRA_PROTOCOL, &[PROTO_MOAT]);
         let b = m.finish(7).to_vec();
-        assert_eq!(b.len(), 16 + 8 + 8 + 8);
+        assert_eq!(b.len(), 16 + 12 + 8 + 8);
         assert_eq!(rd_u32(&b, 0) as usize, b.len());
         assert_eq!(rd_u16(&b, 4), RTM_NEWRULE);
         assert_eq!(rd_u32(&b, 8), 7);
-        let a = attrs(&b, 8);
+        let a = attrs(&b, 12);
         assert_eq!(a.len(), 2);
         assert_eq!(a[0].0, FRA_FWMARK);
         assert_eq!(rd_u32(a[0].1, 0), 0x0100_0000);

@@ -255,6 +255,47 @@ pub struct Plan {
 /// The nft script that removes moat's table (works whether or not it exists).
 pub const NFT_REMOVE: &str = "table inet moat\ndelete table inet moat\n";
 
+/// Seconds protected devices stay blocked after the daemon stops (SIGTERM), so that a restart
+/// (stop, then start) never lets their packets out in the clear.
+pub const HOLD_SECS: u32 = 15;
+
+/// The "hold" ruleset loaded when the daemon stops: it replaces the full table in one
+/// transaction and only drops forwarded packets (and rejects DNS/DoT to the router) from the
+/// protected devices' MACs, through a set whose elements expire after `secs` seconds. A new
+/// daemon replaces it atomically with the full table (no gap); if none comes, the elements
+/// expire and the table is inert (`moat cleanup` deletes it). `None` if nothing is protected.
+pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
+    let mut macs: Vec<String> = plan.devices.iter().filter(|d| d.mark != 0).flat_map(|d| d.macs.iter().map(|m| m.to_string())).collect();
+    if !plan.enabled || macs.is_empty() {
+        return None;
+    }
+    macs.sort();
+    macs.dedup();
+    let elems: Vec<String> = macs.iter().map(|m| format!("{m} timeout {secs}s")).collect();
+    let mut s = String::new();
+    let _ = writeln!(s, "# moat stopped: protected devices stay blocked for {secs}s (restart window), then released.");
+    let _ = writeln!(s, "table inet moat");
+    let _ = writeln!(s, "delete table inet moat");
+    let _ = writeln!(s, "table inet moat {{");
+    let _ = writeln!(s, "	set hold {{
+		type ether_addr; flags timeout;
+		elements = {{ {} }}
+	}}", elems.join(", "));
+    let _ = writeln!(s, "	chain hold_forward {{
+		type filter hook forward priority filter - 5; policy accept;
+		ether saddr @hold drop
+	}}");
+    let _ = writeln!(
+        s,
+        "	chain hold_input {{
+		type filter hook input priority filter - 5; policy accept;
+		ether saddr @hold meta l4proto {{ tcp, udp }} th dport {{ 53, 853 }} drop
+	}}"
+    );
+    let _ = writeln!(s, "}}");
+    Some(s)
+}
+
 fn hex(v: u32) -> String {
     format!("0x{v:08x}")
 }
@@ -729,6 +770,24 @@ impl RouteOp {
             Some(d) => format!("ip {} route add default dev {} table {}", fam(self.family), d, self.table),
             None => format!("ip {} route add unreachable default table {} metric {}", fam(self.family), self.table, self.metric),
         }
+    }
+}
+
+impl Plan {
+    /// The nft script with shaped devices' forwarding dropped — what the daemon loads when the
+    /// xt NFQUEUE rules cannot be installed, so shaped traffic never leaves unshaped.
+    /// `None` when there are no shaped devices.
+    pub fn nft_blocking_shaped(&self) -> Option<String> {
+        if self.queues.shaped.is_empty() {
+            return None;
+        }
+        let values: Vec<u32> = self.queues.shaped.iter().map(|q| q.mark).collect();
+        let rule = format!("\t\t{} drop comment \"shaped: queue rules missing, fail closed\"\n", mark_match(self.marks.mask, &values));
+        let anchor = "\t\ttype filter hook forward priority filter - 5; policy accept;\n";
+        let pos = self.nft.find(anchor)? + anchor.len();
+        let mut s = self.nft.clone();
+        s.insert_str(pos, &rule);
+        Some(s)
     }
 }
 

@@ -15,6 +15,11 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// stdout and stderr together (warnings may go to either; the plan goes to stdout).
+fn all_output(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
 fn tmp_config(name: &str, text: &str) -> String {
     let p = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("check_cli-{}-{}", std::process::id(), name));
     std::fs::write(&p, text).unwrap();
@@ -26,16 +31,16 @@ fn valid_example_exits_0() {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/moat.conf");
     let o = moat(&["check", "--config", ex.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("error:"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+    assert!(!all_output(&o).contains("error:"), "{}", all_output(&o));
+    assert!(!all_output(&o).contains("warning:"), "{}", all_output(&o));
 }
 
 #[test]
 fn warnings_are_printed_but_do_not_fail() {
     let f = tmp_config("warn.conf", "config moat 'main'\n\toption colour 'blue'\nconfig frob\n");
     let o = moat(&["check", "-c", &f]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let e = all_output(&o);
     assert!(e.contains(&format!("warning: {f}:2: section 'main' option 'colour': unknown option")), "{e}");
     assert!(e.contains(&format!("warning: {f}:3: section '@frob[0]': unknown section type")), "{e}");
 }
@@ -48,7 +53,7 @@ fn invalid_config_exits_1_listing_every_error() {
     );
     let o = moat(&["check", "--config", &f]);
     assert_eq!(o.status.code(), Some(1));
-    let e = stderr(&o);
+    let e = all_output(&o);
     assert!(e.contains(&format!("error: {f}:2: section 'main' option 'enabled': ")), "{e}");
     assert!(e.contains(&format!("error: {f}:5: section '@device[0]' option 'route': route 'nowhere' names no tunnel")), "{e}");
     assert!(e.contains(&format!("warning: {f}:6: section '@device[0]' option 'typo'")), "{e}");

@@ -179,3 +179,22 @@ fn golden_nft_scripts_load_in_a_netns() {
     }
     assert!(checked >= 6, "only {checked} scripts checked");
 }
+
+#[test]
+fn fallback_and_hold_scripts_load_in_a_netns() {
+    require("nft");
+    require("ip");
+    let ns = Netns::new("fb");
+    let dir = golden_dir();
+    let model = moat::model::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
+    let facts = moat::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap()).unwrap();
+    let plan = moat::plan::build(&model, &facts).unwrap();
+    let fallback = plan.nft_blocking_shaped().expect("shaped case has a fallback");
+    let hold = moat::plan::hold_script(&plan, 15).expect("shaped case protects devices");
+    for (what, script) in [("fallback", &fallback), ("hold", &hold), ("full", &plan.nft)] {
+        let (ok, msg) = ns.run("nft", &["-f", "-"], script);
+        assert!(ok, "{what} script does not load: {msg}\n{script}");
+    }
+    let (_, listing) = ns.run("nft", &["list", "table", "inet", "moat"], "");
+    assert!(listing.contains("chain classify"), "the full script replaced the hold: {listing}");
+}

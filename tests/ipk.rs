@@ -74,19 +74,6 @@ fn unpack(path: &Path) -> (Vec<TarEntry>, Vec<TarEntry>, Vec<TarEntry>) {
     (outer, control, data)
 }
 
-const GENERIC_POSTINST: &str = "#!/bin/sh
-[ \"${IPKG_NO_SCRIPT}\" = \"1\" ] && exit 0
-[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
-. ${IPKG_INSTROOT}/lib/functions.sh
-default_postinst $0 $@
-";
-
-const GENERIC_PRERM: &str = "#!/bin/sh
-[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
-. ${IPKG_INSTROOT}/lib/functions.sh
-default_prerm $0 $@
-";
-
 /// data.tar.gz members in archive order: (name, mode, source file in openwrt/moat/files).
 const DATA: &[(&str, u32, Option<&str>)] = &[
     ("./", 0o755, None),

@@ -214,12 +214,14 @@ fn init_reload_starts_a_stopped_daemon_without_a_signal() {
 }
 
 #[test]
-fn init_stop_kills_then_cleans_up_and_extra_commands_call_moat() {
+fn init_stop_asks_procd_to_stop_and_extra_commands_call_moat() {
     let t = router();
     let r = t.path();
+    // Stop is SIGTERM through procd (the daemon holds protected devices briefly, so a restart
+    // never leaks); it must not remove everything behind a restart's back.
     sh_ok(r, "/etc/init.d/moat stop", &[]);
     assert_eq!(procd_log(r), ["procd_kill [moat] []"]);
-    assert_eq!(lines(&r.join("tmp/moat.log")), ["moat cleanup"]);
+    assert!(lines(&r.join("tmp/moat.log")).is_empty());
 
     clear_logs(r);
     sh_ok(r, "/etc/init.d/moat check", &[]);
@@ -348,4 +350,51 @@ fn uci_defaults_fills_in_missing_settings_once_and_keeps_user_values() {
         assert!(state.contains(&kept.to_string()), "{} lost: {:?}", kept, state);
     }
     assert!(!state.iter().any(|l| l == "moat.main.lan_device=br-lan"), "{:?}", state);
+}
+
+/// Store the maintainer scripts as opkg does for an installed package (live system).
+fn opkg_info(r: &Path) {
+    let info = r.join("usr/lib/opkg/info");
+    write(&info.join("moat.postinst"), GENERIC_POSTINST);
+    write(&info.join("moat.prerm"), GENERIC_PRERM);
+    write(&info.join("moat.postinst-pkg"), &makefile_define("Package/moat/postinst"));
+    write(&info.join("moat.prerm-pkg"), &makefile_define("Package/moat/prerm"));
+    for f in ["moat.postinst", "moat.prerm", "moat.postinst-pkg", "moat.prerm-pkg"] {
+        fs::set_permissions(info.join(f), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    write(
+        &info.join("moat.list"),
+        "/usr/sbin/moat\n/etc/config/moat\n/etc/init.d/moat\n/etc/hotplug.d/iface/70-moat\n\
+         /etc/uci-defaults/90-moat\n/etc/capabilities/moat.json\n",
+    );
+}
+
+#[test]
+fn live_postinst_migrates_enables_starts_and_prerm_stops_and_cleans_up() {
+    let t = router();
+    let r = t.path();
+    opkg_info(r);
+
+    // opkg install on the router: postinst = default_postinst.
+    let out = sh_ok(r, "/usr/lib/opkg/info/moat.postinst configure", &[]);
+    assert!(!r.join("etc/uci-defaults/90-moat").exists(), "uci-defaults must run once and be deleted");
+    assert!(lines(&r.join("tmp/uci.log")).iter().any(|l| l == "uci -q commit moat"));
+    assert!(r.join("etc/rc.d/S21moat").exists(), "not enabled");
+    assert_eq!(procd_log(r), START_CALLS, "not started");
+    assert!(!out.contains("no device is protected"), "the sample config protects a device: {}", out);
+
+    // opkg remove on the router: prerm = default_prerm.
+    clear_logs(r);
+    let out = sh_ok(r, "/usr/lib/opkg/info/moat.prerm remove", &[]);
+    assert!(out.contains("moat: removed"), "{}", out);
+    assert_eq!(lines(&r.join("tmp/moat.log")), ["moat cleanup"], "cleanup must run after the stop");
+    let log = procd_log(r);
+    assert_eq!(log.first().map(String::as_str), Some("procd_kill [moat] []"));
+    assert!(log.iter().all(|l| l == "procd_kill [moat] []"), "{:?}", log);
+    assert!(!r.join("etc/rc.d/S21moat").exists() && !r.join("etc/rc.d/K91moat").exists(), "not disabled");
+
+    // With the shipped config (no device) the postinst says what to do next.
+    write(&r.join("etc/config/moat"), &fs::read_to_string(pkg_file("moat.config")).unwrap());
+    let out = sh_ok(r, ". /lib/functions.sh; . /usr/lib/opkg/info/moat.postinst-pkg", &[]);
+    assert!(out.contains("no device is protected yet"), "{}", out);
 }

@@ -249,3 +249,33 @@ fn plan_is_deterministic() {
     assert_eq!(a, b);
     assert_eq!(a.render(), b.render());
 }
+
+#[test]
+fn hold_script_blocks_only_protected_macs_with_a_timeout() {
+    let p = build(&readme_model(), &facts(false)).unwrap();
+    let h = hold_script(&p, 15).unwrap();
+    let lines: Vec<&str> = h.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(&lines[..3], &["table inet moat", "delete table inet moat", "table inet moat {"]);
+    for mac in ["aa:bb:cc:00:11:22 timeout 15s", "aa:bb:cc:00:11:33 timeout 15s", "aa:bb:cc:00:11:44 timeout 15s"] {
+        assert!(h.contains(mac), "{mac} missing:\n{h}");
+    }
+    assert!(!h.contains("aa:bb:cc:00:11:55"), "direct device must not be held");
+    assert!(h.contains("ether saddr @hold drop"));
+    let mut m = readme_model();
+    for d in &mut m.devices {
+        d.route = Route::Direct;
+        d.shaper = None;
+    }
+    assert_eq!(hold_script(&build(&m, &facts(false)).unwrap(), 15), None);
+}
+
+#[test]
+fn blocking_shaped_fallback_drops_exactly_the_shaped_devices() {
+    let p = build(&readme_model(), &facts(false)).unwrap();
+    let b = p.nft_blocking_shaped().unwrap();
+    assert!(b.contains("\t\tmeta mark & 0x0f000000 == 0x04000000 drop comment \"shaped: queue rules missing, fail closed\"\n"), "{b}");
+    assert_eq!(b.len(), p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1);
+    let mut m = readme_model();
+    m.devices[0].shaper = None;
+    assert_eq!(build(&m, &facts(false)).unwrap().nft_blocking_shaped(), None);
+}

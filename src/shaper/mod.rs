@@ -100,6 +100,26 @@ pub struct Config {
     pub mode: Mode,
 }
 
+impl Config {
+    /// The shaper configuration for a validated `config shaper` section and a resolved pad size.
+    pub fn from_model(mode: &crate::model::ShaperMode, pad_to: u16) -> Config {
+        use crate::model::ShaperMode as M;
+        let mode = match mode {
+            M::Constant(c) => Mode::Constant(ConstantConfig::with_rate(c.rate)),
+            M::Stochastic(p) => Mode::Stochastic(StochasticConfig {
+                decoys_per_hour: p.decoys,
+                rate_cap: p.rate,
+                budget_bytes_per_day: p.budget_mb as u64 * 1_000_000,
+                default_rate: p.decoy_rate,
+                default_duration_s: p.decoy_duration,
+                max_duration_s: StochasticConfig::default().max_duration_s,
+                idle_gap: p.idle_gap as u64 * SECOND,
+            }),
+        };
+        Config { pad_to, mode }
+    }
+}
+
 /// Minimum sensible `pad_to`: an IPv6 header.
 pub const MIN_PAD_TO: u16 = 40;
 

@@ -12,7 +12,7 @@ pub fn fixtures() -> Vec<(PathBuf, usize, Option<String>)> {
         if p.extension().and_then(|x| x.to_str()) != Some("conf") {
             continue;
         }
-        let text = String::from_utf8(std::fs::read(&p).unwrap()).unwrap();
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
         let exp = text
             .lines()
             .find_map(|l| l.strip_prefix("# expect: line "))

@@ -96,6 +96,21 @@ pub fn makefile_define(name: &str) -> String {
     mk[i..end].replace("$$", "$") + "\n"
 }
 
+/// The postinst OpenWrt puts in every ipk (package-pack.mk).
+pub const GENERIC_POSTINST: &str = "#!/bin/sh
+[ \"${IPKG_NO_SCRIPT}\" = \"1\" ] && exit 0
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_postinst $0 $@
+";
+
+/// The prerm OpenWrt puts in every ipk (package-pack.mk).
+pub const GENERIC_PRERM: &str = "#!/bin/sh
+[ -s ${IPKG_INSTROOT}/lib/functions.sh ] || exit 0
+. ${IPKG_INSTROOT}/lib/functions.sh
+default_prerm $0 $@
+";
+
 /// Copy a file, keeping `mode`.
 pub fn install(src: &Path, dst: &Path, mode: u32) {
     fs::create_dir_all(dst.parent().unwrap()).unwrap();

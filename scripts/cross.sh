@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Cross-build moat for router SoCs, or run its unit tests there under qemu-user.
+#
+#   scripts/cross.sh <target> build   static, stripped release binary; prints its path last
+#   scripts/cross.sh <target> test    cargo test --lib --bins for <target>, run under qemu-user
+#   scripts/cross.sh <target> path    print where `build` puts the binary (builds nothing)
+#
+# <target>: mips | mipsel | aarch64 | armv7 | x86_64, or the full Rust triple. Extra arguments go to cargo.
+#
+# Toolchain (installed if missing, see scripts/install-deps.sh): Debian rustc-web/cargo-web/rust-web-src
+# (compiler + std sources; std is built for the target with -Zbuild-std, allowed by RUSTC_BOOTSTRAP=1),
+# PyPI ziglang + cargo-zigbuild (zig links against its own musl), Debian qemu-user-static (runs tests).
+# Per-target rustflags and qemu runners are in .cargo/config.toml.
+#
+# Output goes to ${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/cross}/<triple>/release/moat: a target
+# dir of its own, so the Debian toolchain never invalidates the host (rustup) build's artifacts.
+#
+# Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
+# and dropping it halves the size (mipsel 515 KB -> 247 KB) while panics still print their message and location.
+# -Cpanic=immediate-abort would save ~110 KB more but a panic would then die silently; not worth it for a
+# daemon whose crash reason must reach the log.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+usage() {
+	echo "usage: scripts/cross.sh <mips|mipsel|aarch64|armv7|x86_64|TRIPLE> <build|test|path> [cargo args...]" >&2
+	exit 2
+}
+[ $# -ge 2 ] || usage
+target_arg=$1 action=$2
+shift 2
+
+# triple, what `file` says about the machine, ELF class, endianness
+case "$target_arg" in
+	mips | mips-unknown-linux-musl)
+		triple=mips-unknown-linux-musl machine=", MIPS," bits=32 endian=MSB ;;
+	mipsel | mipsel-unknown-linux-musl)
+		triple=mipsel-unknown-linux-musl machine=", MIPS," bits=32 endian=LSB ;;
+	aarch64 | arm64 | aarch64-unknown-linux-musl)
+		triple=aarch64-unknown-linux-musl machine=", ARM aarch64," bits=64 endian=LSB ;;
+	armv7 | arm | armv7-unknown-linux-musleabihf)
+		triple=armv7-unknown-linux-musleabihf machine=", ARM, EABI5" bits=32 endian=LSB ;;
+	x86_64 | x86-64 | amd64 | x86_64-unknown-linux-musl)
+		triple=x86_64-unknown-linux-musl machine=", x86-64," bits=64 endian=LSB ;;
+	*) echo "cross.sh: unknown target '$target_arg'" >&2; usage ;;
+esac
+
+target_dir="${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross}"
+bin="$target_dir/$triple/release/moat"
+case "$action" in
+	path) echo "$bin"; exit 0 ;;
+	build | test) ;;
+	*) usage ;;
+esac
+
+# --- toolchain -------------------------------------------------------------------------------------------------
+# shellcheck source=install-deps.sh
+source "$root/scripts/install-deps.sh"
+ensure_apt "${MOAT_CROSS_APT_PACKAGES[@]}"
+ensure_pip
+
+rustc_pkg=$(dpkg-query -W -f='${Version}' rustc-web)
+src_pkg=$(dpkg-query -W -f='${Version}' rust-web-src)
+if [ "$rustc_pkg" != "$src_pkg" ]; then
+	echo "cross.sh: rustc-web $rustc_pkg and rust-web-src $src_pkg differ; -Zbuild-std needs matching std sources" >&2
+	exit 1
+fi
+zig_ver=$(python3 -m ziglang version)
+czb_ver=$(cargo-zigbuild --version | awk '{print $2}')
+qemu_ver=$(qemu-mips-static --version | awk 'NR==1{print $3}')
+echo "cross.sh: toolchain: $(/usr/bin/rustc --version) [Debian rustc-web $rustc_pkg, unpinnable]," \
+	"zig $zig_ver, cargo-zigbuild $czb_ver, qemu-user $qemu_ver" >&2
+
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO=/usr/bin/cargo
+export PATH="/usr/bin:$PATH"        # cargo-zigbuild runs `cargo`: make it Debian's, not rustup's proxy
+export RUSTC_BOOTSTRAP=1            # allows -Zbuild-std on the stable Debian compiler
+export RUST_BACKTRACE=0             # backtraces under qemu make panicking tests ~10x slower
+export CARGO_TARGET_DIR="$target_dir"
+
+start=$(date +%s)
+if [ "$action" = test ]; then
+	# Unit tests only: the integration tests need root, namespaces and the host's tools.
+	cargo-zigbuild test --locked --target "$triple" -Zbuild-std --lib --bins "$@"
+	echo "cross.sh: $triple unit tests passed under qemu in $(($(date +%s) - start)) s" >&2
+	exit 0
+fi
+
+cargo-zigbuild zigbuild --locked --release --target "$triple" \
+	-Zbuild-std=std,panic_abort -Zbuild-std-features= "$@"
+
+# --- verify the artifact ---------------------------------------------------------------------------------------
+fail() { echo "cross.sh: $bin: $*" >&2; exit 1; }
+desc=$(file -b "$bin")
+case "$desc" in "ELF $bits-bit $endian "*) ;; *) fail "expected ELF $bits-bit $endian, got: $desc" ;; esac
+case "$desc" in *"$machine"*) ;; *) fail "expected machine '$machine', got: $desc" ;; esac
+case "$desc" in *"statically linked"* | *"static-pie linked"*) ;; *) fail "not static: $desc" ;; esac
+# (outputs captured first: `readelf | grep -q` can die of SIGPIPE under pipefail)
+phdrs=$(readelf -lW "$bin") dyn=$(readelf -dW "$bin") sects=$(readelf -SW "$bin") attrs=$(readelf -A "$bin")
+[[ $phdrs != *INTERP* ]] || fail "has a program interpreter (dynamic)"
+[[ $dyn != *NEEDED* ]] || fail "needs shared libraries"
+[[ $sects != *.symtab* ]] || fail "not stripped"
+abi=""
+case "$triple" in
+	mips*)
+		[[ $attrs == *"FP ABI: Soft float"* ]] || fail "not soft-float (OpenWrt's 24kc targets need soft-float)"
+		abi=", soft-float" ;;
+	armv7*)
+		[[ $attrs == *"Tag_ABI_VFP_args: VFP registers"* ]] || fail "not hard-float (musleabihf)"
+		abi=", hard-float" ;;
+esac
+size=$(stat -c %s "$bin")
+echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, built in $(($(date +%s) - start)) s" >&2
+echo "cross.sh: $desc" >&2
+echo "$bin"

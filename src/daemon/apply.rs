@@ -1,0 +1,257 @@
+//! Effects: make the kernel match a [`Plan`], or remove everything moat added.
+//!
+//! - nft: the plan's script goes to `nft -f -` on stdin, one transaction (the old table stays
+//!   in force until the new one commits, or stays entirely if the script fails).
+//! - ip rules/routes: rtnetlink ([`crate::netlink`]); every entry carries moat's protocol
+//!   number, so syncing is "add what is missing, then delete what is moat's and not wanted",
+//!   which also cleans up after a previous run that was killed.
+//! - xt NFQUEUE rules (when the kernel has no nft `queue`): `iptables-restore --noflush` of the
+//!   plan's `MOAT_QUEUE` chain, plus the jump from mangle POSTROUTING when missing.
+//!
+//! Order on apply: queue rules, nft, rules, routes — at every step a protected device's packets
+//! are either handled by the new plan or dropped (marked packets with no rule yet go to the
+//! main table and meet the nft kill switch). Order on removal: nft first (marking stops), then
+//! rules, routes, queue rules.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::facts::Facts;
+use crate::netlink::{self, Route, Rule, Socket};
+use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
+
+/// Run a program with `input` on stdin; Ok(()) on exit status 0, else its stderr.
+pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), String> {
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).map_err(|e| format!("{prog}: writing stdin: {e}"))?;
+    }
+    let out = child.wait_with_output().map_err(|e| format!("{prog}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+fn run_quiet(prog: &str, args: &[&str]) -> bool {
+    Command::new(prog).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Load an nft script in one transaction.
+pub fn nft(script: &str) -> Result<(), String> {
+    run_with_stdin("nft", &["-f", "-"], script)
+}
+
+/// Whether `table inet moat` exists.
+pub fn nft_table_present() -> bool {
+    run_quiet("nft", &["list", "table", "inet", "moat"])
+}
+
+/// The desired netlink rules of a plan.
+pub fn desired_rules(plan: &Plan) -> Vec<Rule> {
+    plan.rules.iter().map(|r| Rule { family: r.family, mark: r.mark, mask: r.mask, table: r.table, priority: r.priority }).collect()
+}
+
+/// The desired netlink routes of a plan, given which tunnel devices are up now (a `dev` route
+/// can only exist while its device is up; the unreachable route is always there).
+pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
+    let mut out = Vec::new();
+    for r in &plan.routes {
+        match &r.device {
+            None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
+            Some(d) => {
+                if facts.iface(d).is_some_and(|i| i.up) {
+                    if let Some(idx) = netlink::ifindex(d.as_str()) {
+                        out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Make moat's rules equal `want` (add missing first, then delete stale).
+pub fn sync_rules(nl: &mut Socket, want: &[Rule]) -> Result<(), String> {
+    let mut errs = Vec::new();
+    for fam in [AF_INET, AF_INET6] {
+        let have = match nl.moat_rules(fam) {
+            Ok(h) => h,
+            Err(e) => {
+                if fam == AF_INET || want.iter().any(|r| r.family == fam) {
+                    errs.push(format!("listing rules: {e}"));
+                }
+                continue;
+            }
+        };
+        for r in want.iter().filter(|r| r.family == fam) {
+            if !have.contains(r) {
+                if let Err(e) = nl.add_rule(r) {
+                    errs.push(format!("adding rule fwmark 0x{:08x}/0x{:08x} table {}: {e}", r.mark, r.mask, r.table));
+                }
+            }
+        }
+        for r in have.iter().filter(|r| !want.contains(r)) {
+            if let Err(e) = nl.del_rule(r) {
+                errs.push(format!("deleting rule fwmark 0x{:08x} table {}: {e}", r.mark, r.table));
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Make moat's routes equal `want` (add missing first, then delete stale).
+pub fn sync_routes(nl: &mut Socket, want: &[Route]) -> Result<(), String> {
+    let mut errs = Vec::new();
+    for fam in [AF_INET, AF_INET6] {
+        let have = match nl.moat_routes(fam) {
+            Ok(h) => h,
+            Err(e) => {
+                if fam == AF_INET || want.iter().any(|r| r.family == fam) {
+                    errs.push(format!("listing routes: {e}"));
+                }
+                continue;
+            }
+        };
+        for r in want.iter().filter(|r| r.family == fam) {
+            if !have.contains(r) {
+                if let Err(e) = nl.add_route(r) {
+                    errs.push(format!("adding route in table {} ({}): {e}", r.table, r.oif.map_or("unreachable".into(), |i| format!("oif {i}"))));
+                }
+            }
+        }
+        for r in have.iter().filter(|r| !want.contains(r)) {
+            if let Err(e) = nl.del_route(r) {
+                // A dev route vanishes by itself when its link goes down; not an error.
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    errs.push(format!("deleting route in table {}: {e}", r.table));
+                }
+            }
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Install the plan's xt NFQUEUE rules (iptables backend) or remove ours (otherwise).
+pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
+    if plan.queues.backend != QueueBackend::Iptables || plan.queues.iptables.is_empty() {
+        remove_queue_rules();
+        return Ok(());
+    }
+    for (restore, body) in &plan.queues.iptables {
+        let ipt = if restore.starts_with("ip6") { "ip6tables" } else { "iptables" };
+        let hooked = run_quiet(ipt, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
+        let script = if hooked { body.clone() } else { body.replace("COMMIT\n", &format!("-I POSTROUTING 1 -j {IPT_CHAIN}\nCOMMIT\n")) };
+        run_with_stdin(restore, &["-w", "--noflush"], &script)?;
+    }
+    Ok(())
+}
+
+/// Remove moat's xt NFQUEUE chain and its hook (best effort; absent is fine).
+pub fn remove_queue_rules() {
+    for ipt in ["iptables", "ip6tables"] {
+        // Read-only look first (listing with `iptables -L` may create the mangle table).
+        let present = Command::new(format!("{ipt}-save"))
+            .args(["-t", "mangle"])
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with(&format!(":{IPT_CHAIN} "))));
+        if !present {
+            continue;
+        }
+        while run_quiet(ipt, &["-w", "-t", "mangle", "-D", "POSTROUTING", "-j", IPT_CHAIN]) {}
+        run_quiet(ipt, &["-w", "-t", "mangle", "-F", IPT_CHAIN]);
+        run_quiet(ipt, &["-w", "-t", "mangle", "-X", IPT_CHAIN]);
+    }
+}
+
+/// Apply a whole plan. Returns the errors (the nft step failing leaves the old table intact).
+pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), String> {
+    if !plan.enabled {
+        return remove_all(nl);
+    }
+    let mut errs = Vec::new();
+    let mut script = &plan.nft;
+    let fallback;
+    if let Err(e) = sync_queue_rules(plan) {
+        errs.push(format!("{e} (shaped devices are blocked until the queue rules load)"));
+        if let Some(f) = plan.nft_blocking_shaped() {
+            fallback = f;
+            script = &fallback;
+        }
+    }
+    nft(script)?;
+    if let Err(e) = sync_rules(nl, &desired_rules(plan)) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_routes(nl, &desired_routes(plan, facts)) {
+        errs.push(e);
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Remove everything moat added: its nft table, rules, routes and queue rules.
+pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
+    let mut errs = Vec::new();
+    if let Err(e) = nft(NFT_REMOVE) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_rules(nl, &[]) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_routes(nl, &[]) {
+        errs.push(e);
+    }
+    remove_queue_rules();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}
+
+/// Stop: swap the full table for the hold table ([`hold_script`]: protected MACs stay blocked
+/// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
+/// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
+pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
+    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
+    let Some(hold) = hold else { return remove_all(nl) };
+    let mut errs = Vec::new();
+    if let Err(e) = nft(&hold) {
+        errs.push(e);
+        if let Err(e) = nft(NFT_REMOVE) {
+            errs.push(e);
+        }
+    }
+    if let Err(e) = sync_rules(nl, &[]) {
+        errs.push(e);
+    }
+    if let Err(e) = sync_routes(nl, &[]) {
+        errs.push(e);
+    }
+    remove_queue_rules();
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("; "))
+    }
+}

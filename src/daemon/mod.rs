@@ -1,0 +1,424 @@
+//! `moat run`: the daemon.
+//!
+//! One thread, one `poll(2)` loop over: a signalfd (SIGHUP = reload, SIGTERM/SIGINT = stop), an
+//! rtnetlink monitor socket (link up/down, addresses), the file descriptors of an optional
+//! [`Engine`] (the shaping queue engine), and timers (event debounce, a periodic check that the
+//! kernel state is still what the plan says, the engine's own deadlines). No async runtime.
+//!
+//! The daemon "converges": probe facts, build the plan from the current model, and make the
+//! kernel match it ([`apply`]). Because the rules are kernel state, they stay in force if the
+//! daemon is killed: protected devices stay marked and their packets keep meeting the kill
+//! switch (and, for shaped devices, a queue nobody reads, which drops). `enabled '0'` removes
+//! what moat added; SIGTERM removes it too but first swaps the table for a short-lived "hold"
+//! ([`crate::plan::hold_script`]) so that a restart never lets protected devices out in the
+//! clear; `moat cleanup` removes everything at once (package removal).
+
+pub mod apply;
+pub mod logging;
+pub mod status;
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ::log::{debug, error, info, warn};
+
+use crate::facts::Facts;
+use crate::model::Model;
+use crate::netlink::{self, Event, Socket};
+use crate::plan::{self, Plan};
+
+/// Default state directory (status file).
+pub const DEFAULT_STATE_DIR: &str = "/var/run/moat";
+/// How often the kernel state is re-checked without any event.
+pub const VERIFY_EVERY: Duration = Duration::from_secs(30);
+/// Quiet time after a netlink event before converging (events come in bursts).
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// Command-line options of `moat run`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Config file.
+    pub config: String,
+    /// Where `status.json` goes.
+    pub state_dir: PathBuf,
+    /// Log to stderr even if `/dev/log` exists.
+    pub stderr: bool,
+    /// Seconds protected devices stay blocked after SIGTERM ([`crate::plan::HOLD_SECS`]).
+    pub hold_secs: u32,
+}
+
+/// A component driven by the event loop — the shaping queue engine implements this.
+pub trait Engine {
+    /// File descriptors to poll for readability.
+    fn fds(&self) -> Vec<RawFd>;
+    /// One of [`Engine::fds`] is readable.
+    fn readable(&mut self, fd: RawFd, now: Instant);
+    /// The earliest instant the engine wants [`Engine::tick`], if any.
+    fn next_deadline(&self) -> Option<Instant>;
+    /// A deadline passed.
+    fn tick(&mut self, now: Instant);
+    /// A plan was applied (or re-applied): open/close queues to match `plan.queues`.
+    /// An error is logged and shown in the status; the queues stay fail-closed regardless.
+    fn plan_applied(&mut self, plan: &Plan) -> Result<(), String>;
+    /// The daemon stops: release everything.
+    fn shutdown(&mut self);
+    /// Extra status (JSON object text) for `moat status`, e.g. per-device counters.
+    fn status_json(&self) -> Option<String> {
+        None
+    }
+}
+
+struct Daemon {
+    opts: Options,
+    model: Model,
+    nft_queue: bool,
+    nl: Socket,
+    facts: Facts,
+    applied: Option<Plan>,
+    last_error: Option<String>,
+    applied_at: u64,
+    engine: Option<Box<dyn Engine>>,
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn load(config: &str) -> Result<Model, ()> {
+    match crate::model::load_file(config) {
+        Ok(l) => {
+            for w in &l.warnings {
+                warn!("{w}");
+            }
+            Ok(l.model)
+        }
+        Err(errs) => {
+            for e in &errs {
+                error!("{e}");
+            }
+            Err(())
+        }
+    }
+}
+
+impl Daemon {
+    fn probe(&self, model: &Model) -> Facts {
+        Facts::probe_with(&plan::interface_names(model), self.nft_queue)
+    }
+
+    /// Build the plan for `model` on the current system and apply it. On a plan error nothing
+    /// is touched. `force` re-loads the nft script even if unchanged.
+    fn converge(&mut self, model: &Model, force: bool) -> Result<(), String> {
+        let facts = self.probe(model);
+        let plan = plan::build(model, &facts).map_err(|e| e.join("; "))?;
+        let same_nft = self.applied.as_ref().is_some_and(|p| p.nft == plan.nft);
+        let changed = self.applied.as_ref() != Some(&plan);
+        let result = if !plan.enabled {
+            apply::remove_all(&mut self.nl)
+        } else if force || !same_nft || self.last_error.is_some() {
+            apply::apply(&plan, &facts, &mut self.nl)
+        } else {
+            // Same ruleset: keep routes/rules/queue rules true (e.g. a tunnel came back up).
+            let mut errs = Vec::new();
+            if changed {
+                if let Err(e) = apply::sync_queue_rules(&plan) {
+                    errs.push(e);
+                }
+            }
+            if let Err(e) = apply::sync_rules(&mut self.nl, &apply::desired_rules(&plan)) {
+                errs.push(e);
+            }
+            if let Err(e) = apply::sync_routes(&mut self.nl, &apply::desired_routes(&plan, &facts)) {
+                errs.push(e);
+            }
+            if errs.is_empty() {
+                Ok(())
+            } else {
+                Err(errs.join("; "))
+            }
+        };
+        if force || changed {
+            if let Some(e) = self.engine.as_mut() {
+                if let Err(x) = e.plan_applied(&plan) {
+                    error!("queue engine: {x}");
+                }
+            }
+            for n in &plan.notes {
+                info!("{n}");
+            }
+        }
+        if result.is_ok() && (force || changed) {
+            info!(
+                "applied: {} device(s) protected, {} route(s), {} ip rule(s), {} shaped",
+                plan.devices.iter().filter(|d| d.mark != 0).count(),
+                plan.classes.len(),
+                plan.rules.len(),
+                plan.queues.shaped.len()
+            );
+            self.applied_at = now_unix();
+        }
+        // nft failing leaves the old table: only remember the plan if its nft part is in force.
+        let nft_in_force = match &result {
+            Ok(()) => true,
+            Err(e) => !e.starts_with("nft "),
+        };
+        if nft_in_force {
+            self.applied = Some(plan);
+        }
+        self.facts = facts;
+        result
+    }
+
+    fn write_status(&self, state: status::State) {
+        let mut json = status::render(
+            std::process::id(),
+            &self.opts.config,
+            state,
+            self.applied.as_ref(),
+            &self.facts,
+            self.last_error.as_deref(),
+            self.applied_at,
+        );
+        if let Some(extra) = self.engine.as_ref().and_then(|e| e.status_json()) {
+            // Insert the engine's object as a last field.
+            if let Some(pos) = json.rfind("\n}") {
+                json.insert_str(pos, &format!(",\n  \"engine\": {extra}"));
+            }
+        }
+        if let Err(e) = status::write(&self.opts.state_dir, &json) {
+            warn!("cannot write status to {}: {e}", self.opts.state_dir.display());
+        }
+    }
+
+    fn current_state(&self) -> status::State {
+        match (&self.last_error, self.applied.as_ref().map(|p| p.enabled)) {
+            (_, Some(false)) => status::State::Disabled,
+            (Some(_), _) => status::State::Degraded,
+            (None, _) => status::State::Running,
+        }
+    }
+
+    fn step(&mut self, force: bool) {
+        let model = self.model.clone();
+        match self.converge(&model, force) {
+            Ok(()) => {
+                if self.last_error.take().is_some() {
+                    info!("recovered: kernel state matches the plan");
+                }
+            }
+            Err(e) => {
+                error!("{e}");
+                self.last_error = Some(e);
+            }
+        }
+        self.write_status(self.current_state());
+    }
+
+    fn reload(&mut self) {
+        info!("reload: reading {}", self.opts.config);
+        let Ok(model) = load(&self.opts.config) else {
+            error!("reload: invalid configuration; the running state is unchanged");
+            return;
+        };
+        self.nft_queue = crate::facts::probe_nft_queue();
+        let facts = self.probe(&model);
+        if let Err(errs) = plan::build(&model, &facts) {
+            for e in &errs {
+                error!("{}: {e}", self.opts.config);
+            }
+            error!("reload: configuration cannot be applied; the running state is unchanged");
+            return;
+        }
+        logging::set_level(model.global.log_level);
+        self.model = model;
+        self.step(true);
+    }
+}
+
+/// Signals handled through the signalfd.
+const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT];
+
+fn signalfd() -> std::io::Result<RawFd> {
+    // SAFETY: building a sigset and blocking it for this (single) thread, then signalfd(2).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+}
+
+fn read_signals(fd: RawFd) -> Vec<u32> {
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: reading whole signalfd_siginfo records into a zeroed struct.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let sz = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = unsafe { libc::read(fd, &mut info as *mut _ as *mut libc::c_void, sz) };
+        if n != sz as isize {
+            break;
+        }
+        out.push(info.ssi_signo);
+    }
+    out
+}
+
+/// Run the daemon until SIGTERM/SIGINT. Returns the process exit code.
+///
+/// An invalid configuration at start exits with 1 *without touching* the kernel: whatever a
+/// previous run left (if anything) stays in force, so protected devices stay blocked.
+pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
+    logging::init(opts.stderr, crate::model::LogLevel::Info);
+    let Ok(model) = load(&opts.config) else {
+        error!("{}: invalid configuration; nothing changed", opts.config);
+        return 1;
+    };
+    logging::set_level(model.global.log_level);
+    let sfd = match signalfd() {
+        Ok(f) => f,
+        Err(e) => {
+            error!("signalfd: {e}");
+            return 1;
+        }
+    };
+    let groups = netlink::RTMGRP_LINK | netlink::RTMGRP_IPV4_IFADDR | netlink::RTMGRP_IPV6_IFADDR;
+    let (mon, nl) = match (Socket::open(groups), Socket::open(0)) {
+        (Ok(m), Ok(n)) => (m, n),
+        (Err(e), _) | (_, Err(e)) => {
+            error!("netlink: {e}");
+            return 1;
+        }
+    };
+    let mut d = Daemon {
+        opts,
+        model,
+        nft_queue: crate::facts::probe_nft_queue(),
+        nl,
+        facts: Facts::default(),
+        applied: None,
+        last_error: None,
+        applied_at: 0,
+        engine,
+    };
+    info!("starting (pid {}, config {}, nft queue statement: {})", std::process::id(), d.opts.config, if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" });
+    d.step(true);
+
+    let mut next_verify = Instant::now() + VERIFY_EVERY;
+    let mut dirty_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let mut deadline = next_verify;
+        if let Some(t) = dirty_at {
+            deadline = deadline.min(t);
+        }
+        if let Some(t) = d.engine.as_ref().and_then(|e| e.next_deadline()) {
+            deadline = deadline.min(t);
+        }
+        let timeout = deadline.saturating_duration_since(now);
+        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
+        let mut fds = vec![
+            libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&mon), events: libc::POLLIN, revents: 0 },
+        ];
+        let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
+        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        // SAFETY: fds is a valid array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            continue;
+        }
+        let now = Instant::now();
+        if fds[0].revents != 0 {
+            for sig in read_signals(sfd) {
+                match sig as libc::c_int {
+                    libc::SIGHUP => d.reload(),
+                    _ => {
+                        info!(
+                            "signal {sig}: stopping; removing moat's rules and routes, protected devices stay blocked for {}s (restart window)",
+                            d.opts.hold_secs
+                        );
+                        if let Some(e) = d.engine.as_mut() {
+                            e.shutdown();
+                        }
+                        let r = apply::stop(d.applied.as_ref(), d.opts.hold_secs, &mut d.nl);
+                        if let Err(e) = &r {
+                            error!("stop: {e}");
+                        }
+                        d.applied = None;
+                        d.last_error = r.err();
+                        d.write_status(status::State::Stopped);
+                        info!("stopped");
+                        return 0;
+                    }
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            match mon.events() {
+                Ok(evs) => {
+                    let names = plan::interface_names(&d.model);
+                    for ev in &evs {
+                        let relevant = match ev {
+                            Event::Link(l) => names.iter().any(|n| n.as_str() == l.name),
+                            Event::LinkGone(n) => names.iter().any(|x| x.as_str() == n),
+                            Event::Addr => true,
+                        };
+                        if relevant {
+                            debug!("netlink: {ev:?}");
+                            dirty_at.get_or_insert(now + DEBOUNCE);
+                        }
+                    }
+                }
+                Err(e) => {
+                    // ENOBUFS: events were lost; re-check everything.
+                    warn!("netlink monitor: {e}; re-checking");
+                    dirty_at.get_or_insert(now);
+                }
+            }
+        }
+        for (i, fd) in engine_fds.iter().enumerate() {
+            if fds[2 + i].revents != 0 {
+                if let Some(e) = d.engine.as_mut() {
+                    e.readable(*fd, now);
+                }
+            }
+        }
+        if let Some(t) = d.engine.as_ref().and_then(|e| e.next_deadline()) {
+            if t <= now {
+                if let Some(e) = d.engine.as_mut() {
+                    e.tick(now);
+                }
+            }
+        }
+        if dirty_at.is_some_and(|t| t <= now) {
+            dirty_at = None;
+            d.step(false);
+        }
+        if next_verify <= now {
+            next_verify = now + VERIFY_EVERY;
+            // Someone may have deleted our table (`nft flush ruleset`) or rules: re-assert.
+            let enabled = d.applied.as_ref().is_some_and(|p| p.enabled);
+            let force = enabled && !apply::nft_table_present();
+            if force {
+                warn!("table inet moat is missing; re-applying");
+            }
+            d.step(force);
+        }
+    }
+}

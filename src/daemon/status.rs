@@ -1,0 +1,169 @@
+//! The daemon's status file (`<state-dir>/status.json`) and `moat status`.
+//!
+//! The file is rewritten atomically (temp file + rename) after every apply and on stop. It is
+//! small hand-written JSON (no serde: one flat schema, strings escaped here).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::facts::Facts;
+use crate::plan::{ClassKind, Plan};
+
+/// JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// What the daemon is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The plan is applied.
+    Running,
+    /// The last apply failed (see `last_error`); the previous kernel state may be partly in force.
+    Degraded,
+    /// `enabled '0'`: nothing applied.
+    Disabled,
+    /// Stopped cleanly, everything removed.
+    Stopped,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Degraded => "degraded",
+            State::Disabled => "disabled",
+            State::Stopped => "stopped",
+        }
+    }
+}
+
+/// Render the status JSON.
+pub fn render(pid: u32, config: &str, state: State, plan: Option<&Plan>, facts: &Facts, last_error: Option<&str>, applied_at: u64) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{{");
+    let _ = writeln!(s, "  \"pid\": {pid},");
+    let _ = writeln!(s, "  \"config\": {},", json_str(config));
+    let _ = writeln!(s, "  \"state\": \"{}\",", state.as_str());
+    let _ = writeln!(s, "  \"applied_at\": {applied_at},");
+    let _ = writeln!(s, "  \"last_error\": {},", last_error.map_or("null".into(), json_str));
+    let mut tunnels = Vec::new();
+    let mut devices = Vec::new();
+    if let Some(p) = plan {
+        for c in &p.classes {
+            let (kind, dev, up) = match &c.kind {
+                ClassKind::L3 { device, wireguard, .. } => {
+                    let up = facts.iface(device).is_some_and(|i| i.up);
+                    (if *wireguard { "wireguard" } else { "interface" }, Some(device.as_str()), up)
+                }
+                ClassKind::Tor { .. } => ("tor", None, true),
+                ClassKind::Block => continue,
+            };
+            tunnels.push(format!(
+                "    {{\"name\": {}, \"type\": \"{kind}\", \"device\": {}, \"up\": {up}}}",
+                json_str(&c.label),
+                dev.map_or("null".into(), json_str)
+            ));
+        }
+        for d in &p.devices {
+            let class = p.classes.iter().find(|c| c.label == d.route);
+            let st = match class.map(|c| &c.kind) {
+                None => "direct",
+                Some(ClassKind::Block) => "blocked (LAN only)",
+                Some(ClassKind::Tor { .. }) => "protected (tor)",
+                Some(ClassKind::L3 { device, .. }) => {
+                    if facts.iface(device).is_some_and(|i| i.up) {
+                        "protected (tunnel up)"
+                    } else {
+                        "blocked (tunnel down)"
+                    }
+                }
+            };
+            let st = if p.enabled { st } else { "direct (moat disabled)" };
+            let macs: Vec<String> = d.macs.iter().map(|m| json_str(&m.to_string())).collect();
+            devices.push(format!(
+                "    {{\"section\": {}, \"name\": {}, \"macs\": [{}], \"route\": {}, \"mark\": {}, \"shaped\": {}, \"state\": {}}}",
+                json_str(&d.section),
+                json_str(&d.name),
+                macs.join(", "),
+                json_str(&d.route),
+                d.mark,
+                d.shaped_index.is_some(),
+                json_str(st)
+            ));
+        }
+    }
+    let _ = writeln!(s, "  \"tunnels\": [\n{}\n  ],", tunnels.join(",\n"));
+    let _ = writeln!(s, "  \"devices\": [\n{}\n  ]", devices.join(",\n"));
+    let _ = writeln!(s, "}}");
+    s
+}
+
+/// Write the status file atomically.
+pub fn write(dir: &Path, json: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join("status.json.tmp");
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(tmp, dir.join("status.json"))
+}
+
+/// Extract a top-level scalar (`"key": value`) from our own status JSON.
+fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
+    let pat = format!("\n  \"{key}\": ");
+    let start = json.find(&pat)? + pat.len();
+    let rest = &json[start..];
+    let end = rest.find('\n')?;
+    Some(rest[..end].trim_end_matches(','))
+}
+
+/// `moat status`: print the status file; exit code 0 = daemon running, 3 = not running.
+pub fn show(dir: &Path) -> u8 {
+    let path = dir.join("status.json");
+    let Ok(json) = std::fs::read_to_string(&path) else {
+        println!("moat is not running (no {})", path.display());
+        return 3;
+    };
+    let pid: i32 = field(&json, "pid").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let state = field(&json, "state").unwrap_or("\"unknown\"").trim_matches('"');
+    // SAFETY: kill with signal 0 only checks for existence.
+    let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+    print!("{json}");
+    if state == "stopped" || !alive {
+        println!("moat is not running{}", if state != "stopped" { " (stale status: the kernel rules it left keep protected devices blocked)" } else { "" });
+        3
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn fields_are_found() {
+        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7);
+        assert_eq!(field(&j, "pid"), Some("42"));
+        assert_eq!(field(&j, "state"), Some("\"running\""));
+        assert_eq!(field(&j, "last_error"), Some("\"x \\\"y\\\"\""));
+        assert_eq!(field(&j, "applied_at"), Some("7"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Sending cover packets onto a tunnel device with an `AF_PACKET`/`SOCK_DGRAM` socket.
+//!
+//! A packet written this way goes straight to the device's transmit path: it skips the routing
+//! table and netfilter (so it does not re-enter moat's queue), and on a WireGuard device it is
+//! encrypted and sent to the peer like any other inner packet. On a layer-3 device (WireGuard,
+//! TUN) no link-layer address is needed; for Ethernet-like devices (veth in tests) the
+//! destination MAC is given.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// An open sender bound to one interface.
+pub struct Injector {
+    fd: OwnedFd,
+    ifindex: i32,
+    dst_mac: Option<[u8; 6]>,
+}
+
+/// The interface index of `name` in the current network namespace.
+pub fn ifindex(name: &str) -> io::Result<i32> {
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(i as i32)
+    }
+}
+
+impl Injector {
+    /// Open a sender for interface `ifname` (current network namespace). `dst_mac` is the
+    /// link-layer destination for Ethernet-like devices; `None` for WireGuard/TUN.
+    pub fn open(ifname: &str, dst_mac: Option<[u8; 6]>) -> io::Result<Injector> {
+        let ifindex = ifindex(ifname)?;
+        // Protocol 0: this socket only sends, it receives nothing.
+        // SAFETY: plain socket(2) call; the result is checked and owned immediately.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Injector { fd, ifindex, dst_mac })
+    }
+
+    /// Send one IPv4 or IPv6 packet (the protocol is taken from its version nibble).
+    pub fn send(&self, pkt: &[u8]) -> io::Result<()> {
+        let proto = match pkt.first().map(|b| b >> 4) {
+            Some(4) => ETH_P_IP,
+            Some(6) => ETH_P_IPV6,
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not an IP packet")),
+        };
+        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+        let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sa.sll_family = libc::AF_PACKET as u16;
+        sa.sll_protocol = proto.to_be();
+        sa.sll_ifindex = self.ifindex;
+        if let Some(m) = self.dst_mac {
+            sa.sll_halen = 6;
+            sa.sll_addr[..6].copy_from_slice(&m);
+        }
+        loop {
+            // SAFETY: pkt is a valid buffer; sa a valid address of the given size.
+            let r = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    pkt.as_ptr() as *const libc::c_void,
+                    pkt.len(),
+                    0,
+                    &sa as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                )
+            };
+            if r >= 0 {
+                return if r as usize == pkt.len() {
+                    Ok(())
+                } else {
+                    Err(io::Error::new(io::ErrorKind::WriteZero, "short AF_PACKET send"))
+                };
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    /// The interface index this injector sends on.
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+}
+
+impl AsRawFd for Injector {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}

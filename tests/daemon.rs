@@ -1,0 +1,263 @@
+//! `moat run` lifecycle on the real kernel, inside a throwaway network namespace: start,
+//! tunnel link down/up (route re-added), SIGHUP with an invalid config (state unchanged),
+//! SIGHUP with a changed config, SIGKILL (state stays: fail closed), restart (stale entries
+//! replaced), SIGTERM (everything removed). Traffic-level leak tests live in the lab tests.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn sh(args: &[&str]) -> String {
+    let o = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("cannot run {args:?}: {e} (apt-get install iproute2 nftables iptables)"));
+    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A namespace (deleted on drop) with a LAN bridge and a veth standing in for the tunnel.
+struct Lab {
+    ns: String,
+    dir: PathBuf,
+    tun: String,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Lab {
+        let ns = format!("moatd-{}-{tag}", std::process::id());
+        let dir = std::env::temp_dir().join(&ns);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        sh(&["ip", "netns", "add", &ns]);
+        let lab = Lab { ns, dir, tun: format!("tn{}", std::process::id() % 100000) };
+        lab.ip(&["link", "set", "lo", "up"]);
+        lab.ip(&["link", "add", "br-lan", "type", "bridge"]);
+        lab.ip(&["link", "set", "br-lan", "up"]);
+        lab.ip(&["link", "add", &lab.tun, "mtu", "1420", "type", "veth", "peer", "name", "tunpeer"]);
+        lab.ip(&["link", "set", "tunpeer", "up"]);
+        lab.ip(&["link", "set", &lab.tun, "up"]);
+        lab
+    }
+    fn ip(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "-n", &self.ns];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+    fn exec(&self, args: &[&str]) -> String {
+        let mut v = vec!["ip", "netns", "exec", &self.ns];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+    fn write_config(&self, text: &str) -> String {
+        let p = self.dir.join("moat.conf");
+        std::fs::write(&p, text.replace("TUN", &self.tun)).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+    fn start(&self) -> Daemon {
+        let log = std::fs::File::create(self.dir.join("moat.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
+            .arg(self.dir.join("moat.conf"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .args(["--hold", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let d = Daemon { child: Some(child) };
+        self.wait_log("applied:", 1);
+        d
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("moat.log")).unwrap_or_default()
+    }
+    /// Wait until `needle` occurs at least `count` times in the log (no timing assertion: the
+    /// limit only turns a hang into a failure with the log shown).
+    fn wait_log(&self, needle: &str, count: usize) {
+        let t = Instant::now();
+        while self.log().matches(needle).count() < count {
+            assert!(t.elapsed() < Duration::from_secs(20), "'{needle}' x{count} never logged:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn wait_for(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(20), "{what} never happened:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    fn rules(&self) -> Vec<String> {
+        self.ip(&["rule"]).lines().filter(|l| l.contains("fwmark")).map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    }
+    fn table(&self) -> String {
+        self.ip(&["route", "show", "table", "4200"])
+    }
+    fn has_moat_table(&self) -> bool {
+        self.exec(&["nft", "list", "tables"]).contains("table inet moat")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The daemon process; killed on drop.
+struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        // `ip netns exec` execs the program, so the child pid is moat itself.
+        sh(&["kill", &format!("-{sig}"), &pid]);
+    }
+    fn wait(&mut self) -> i32 {
+        self.child.take().unwrap().wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const CONFIG: &str = "config moat 'main'
+	list lan_device 'br-lan'
+
+config tunnel 'vpn'
+	option type 'wireguard'
+	option device 'TUN'
+	option dns '10.64.0.1'
+
+config device 'speaker'
+	list mac '02:00:00:00:00:51'
+	option route 'vpn'
+
+config device 'plug'
+	list mac '02:00:00:00:00:52'
+	option route 'block'
+";
+
+#[test]
+fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
+    let lab = Lab::new("life");
+    lab.write_config(CONFIG);
+    let mut d = lab.start();
+
+    // Started: table, one rule for vpn, dev route + unreachable fallback.
+    assert!(lab.has_moat_table());
+    assert_eq!(lab.rules(), vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]);
+    let t = lab.table();
+    assert!(t.contains(&format!("default dev {} proto 77", lab.tun)) && t.contains("unreachable default proto 77 metric 9999"), "{t}");
+    let status = std::fs::read_to_string(lab.dir.join("state/status.json")).unwrap();
+    assert!(status.contains("\"state\": \"running\"") && status.contains("protected (tunnel up)"), "{status}");
+
+    // Tunnel down: the kernel drops the dev route, the unreachable route stays.
+    lab.ip(&["link", "set", &lab.tun, "down"]);
+    lab.wait_for("dev route gone", || !lab.table().contains("default dev"));
+    assert!(lab.table().contains("unreachable default"));
+    // Tunnel up again: moat re-adds the dev route.
+    lab.ip(&["link", "set", &lab.tun, "up"]);
+    lab.wait_for("dev route re-added", || lab.table().contains(&format!("default dev {}", lab.tun)));
+
+    // Reload with an invalid config: nothing changes.
+    let before = (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"]));
+    lab.write_config(&format!("{CONFIG}\nconfig device\n\tlist mac 'zz'\n\toption route 'nowhere'\n"));
+    d.signal("HUP");
+    lab.wait_log("running state is unchanged", 1);
+    assert_eq!(before, (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"])));
+
+    // Reload with a changed config: the plug now goes through the vpn too.
+    lab.write_config(&CONFIG.replace("option route 'block'", "option route 'vpn'"));
+    d.signal("HUP");
+    lab.wait_log("applied:", 2);
+    assert_eq!(
+        lab.rules(),
+        vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"],
+        "block route gone, vpn still value 1"
+    );
+    let nft = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(nft.contains("02:00:00:00:00:52") && !nft.contains("block: LAN only"), "{nft}");
+
+    // SIGKILL: everything stays in the kernel (fail closed).
+    d.signal("KILL");
+    d.wait();
+    assert!(lab.has_moat_table());
+    assert_eq!(lab.rules().len(), 1);
+    assert!(lab.table().contains("unreachable default"));
+
+    // Restart with the original config: stale state replaced, not duplicated.
+    lab.write_config(CONFIG);
+    std::fs::write(lab.dir.join("moat.log"), "").unwrap();
+    let mut d = lab.start();
+    assert_eq!(lab.rules(), vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]);
+    assert_eq!(lab.table().matches("unreachable").count(), 1);
+
+    // SIGTERM: rules and routes removed; the table is swapped for the hold (protected MACs
+    // blocked, expiring), so a restart has no gap.
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+    assert!(lab.rules().is_empty());
+    assert_eq!(lab.table().trim(), "");
+    let status = std::fs::read_to_string(lab.dir.join("state/status.json")).unwrap();
+    assert!(status.contains("\"state\": \"stopped\""), "{status}");
+    let hold = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(!hold.contains("classify") && hold.contains("ether saddr @hold drop"), "{hold}");
+    assert!(hold.contains("02:00:00:00:00:51") && hold.contains("02:00:00:00:00:52"), "{hold}");
+
+    // A new start replaces the hold with the full table in one transaction.
+    std::fs::write(lab.dir.join("moat.log"), "").unwrap();
+    let mut d = lab.start();
+    let nft = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    assert!(nft.contains("chain classify") && !nft.contains("@hold"), "{nft}");
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+
+    // Without a new start the hold elements expire (3 s here) and the devices are released.
+    lab.wait_for("hold expiry", || !lab.exec(&["nft", "list", "set", "inet", "moat", "hold"]).contains("02:00:00"));
+
+    // `moat cleanup` removes the rest.
+    lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup"]);
+    assert!(!lab.has_moat_table());
+}
+
+#[test]
+fn disabled_config_removes_state_and_invalid_start_touches_nothing() {
+    let lab = Lab::new("dis");
+    lab.write_config(CONFIG);
+    let mut d = lab.start();
+    assert!(lab.has_moat_table());
+    lab.write_config(&CONFIG.replace("config moat 'main'\n", "config moat 'main'\n\toption enabled '0'\n"));
+    d.signal("HUP");
+    lab.wait_for("removal", || !lab.has_moat_table());
+    assert!(lab.rules().is_empty());
+    assert_eq!(lab.table().trim(), "");
+    d.signal("KILL");
+    d.wait();
+
+    // Kernel state left by a killed run + an invalid config at start: moat exits 1, touches nothing.
+    lab.write_config(CONFIG);
+    let mut d = lab.start();
+    d.signal("KILL");
+    d.wait();
+    lab.write_config("config device\n\tlist mac 'zz'\n");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
+        .arg(lab.dir.join("moat.conf"))
+        .arg("--state-dir")
+        .arg(lab.dir.join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lab.has_moat_table());
+    assert_eq!(lab.rules().len(), 1);
+}
