@@ -86,7 +86,6 @@ fi
 case "$SOURCE_DATE_EPOCH" in ''|*[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;; esac
 export SOURCE_DATE_EPOCH
 
-
 # --- one package --------------------------------------------------------------
 # Deterministic tar of the current directory's listed members, gzip'd to stdout.
 det_tar() {

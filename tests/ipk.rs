@@ -171,7 +171,8 @@ fn every_ipk_has_the_openwrt_layout_fields_files_and_binary() {
         assert_eq!(field("Architecture"), arch);
         let desc = makefile_define("Package/moat/description");
         let want: Vec<String> = desc.lines().map(|l| format!(" {}", l.trim_start())).collect();
-        assert_eq!(format!(" {}", field("Description")), want.join("\n"), "{}", arch);
+        // "Description:  first line" and " next line"s, as package-pack.mk writes them.
+        assert_eq!(field("Description"), want.join("\n"), "{}", arch);
 
         // Installed-Size is the size of the uncompressed data tar (ipkg-build's definition).
         let data_tar = gunzip(&member(&outer, "./data.tar.gz").data);
