@@ -30,8 +30,12 @@
 //! Tor devices' TCP/DNS to Tor; `guard_input`/`guard_forward` (filter − 5, before fw4) only ever
 //! drop or reject: a tunnel device's packet leaving by any other interface is dropped, IPv6 of a
 //! tunnel without IPv6 is rejected, Tor devices forward nothing, block devices reach the LAN
-//! only, and DNS/DoT to the router itself that was not redirected is rejected. Everything is
-//! kernel state, so it stays in force if the daemon dies.
+//! only, and DNS/DoT to the router itself that was not redirected is rejected. `classify` also
+//! gives flows that start on a tunnel's side a ct mark, and `guard_output` (output, filter − 5)
+//! drops the router's own packets of such flows leaving by another interface (fw4's reject RSTs
+//! for a server's late packets after a tunnel flap went out of the WAN with the tunnel address:
+//! found by the lab's leak matrix). Everything is kernel state, so it stays in force if the
+//! daemon dies.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -819,6 +823,20 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
             hex(d.mark)
         );
     }
+    // Flows whose first packet arrives from a tunnel (e.g. a server's late packets after a
+    // tunnel flap flushed the masquerade entries) get the route's ct mark, so anything the
+    // router generates in reply (fw4's reject RSTs/ICMP carry the offending packet's conntrack)
+    // is held in the tunnel by guard_output instead of being routed out of the WAN in the clear.
+    for c in &plan.classes {
+        if let ClassKind::L3 { device, .. } = &c.kind {
+            let _ = writeln!(
+                w,
+                "\t\tiifname \"{device}\" ct state new ct mark set ct mark & {keep} | {} comment \"{}: flows started from the tunnel side\"",
+                hex(c.value),
+                c.label
+            );
+        }
+    }
     let _ = writeln!(w, "\t}}");
 
     // redirect_nat
@@ -876,6 +894,23 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
             let _ = writeln!(w, "\t}}");
         }
     }
+
+    // guard_output: the router's own packets belonging to tunnel-side flows never leave by
+    // another interface (found by the lab: RSTs from the tunnel address on the WAN after a flap).
+    let _ = writeln!(w, "\tchain guard_output {{");
+    let _ = writeln!(w, "\t\ttype filter hook output priority filter - 5; policy accept;");
+    for c in &plan.classes {
+        if let ClassKind::L3 { device, .. } = &c.kind {
+            let _ = writeln!(
+                w,
+                "\t\tct mark & {} == {} oifname != \"{device}\" drop comment \"{}: replies to tunnel-side flows stay in the tunnel\"",
+                hex(mask),
+                hex(c.value),
+                c.label
+            );
+        }
+    }
+    let _ = writeln!(w, "\t}}");
 
     // guard_forward
     let _ = writeln!(w, "\tchain guard_forward {{");

@@ -36,10 +36,23 @@ pub enum Fault {
     TunnelAbsentAtStart,
 }
 
+/// Whether `route` is the WireGuard route (`vpn`, or `vpn6`: the same tunnel with `ipv6 '1'`).
+pub fn is_vpn(route: &str) -> bool {
+    route == "vpn" || route == "vpn6"
+}
+
+/// The moat config for the speaker on `speaker` and the laptop on `laptop` (`vpn6` = route
+/// `vpn` with the tunnel's `ipv6 '1'`).
+pub fn config_for(lab: &Lab, speaker: &str, laptop: &str) -> String {
+    let map = |r: &str| if r == "vpn6" { "vpn".to_string() } else { r.to_string() };
+    let (s, l) = (map(speaker), map(laptop));
+    moat_config_v6(lab, &[(lab.dev("speaker"), &s), (lab.dev("laptop"), &l)], speaker == "vpn6" || laptop == "vpn6")
+}
+
 /// The next protected route (for [`Fault::ReloadSwitchRoute`]).
 fn other_route(route: &str) -> &'static str {
     match route {
-        "vpn" => "tor",
+        "vpn" | "vpn6" => "tor",
         "tor" => "block",
         _ => "vpn",
     }
@@ -59,7 +72,7 @@ pub fn matrix_lab(label: &str, tor: bool) -> Lab {
 
 /// The config of the matrix: speaker on `route`, laptop direct.
 pub fn matrix_config(lab: &Lab, route: &str) -> String {
-    moat_config(lab, &[(lab.dev("speaker"), route), (lab.dev("laptop"), "direct")])
+    config_for(lab, route, "direct")
 }
 
 /// Proof that the protected path works before a fault is applied, so a matrix cell can not
@@ -67,11 +80,15 @@ pub fn matrix_config(lab: &Lab, route: &str) -> String {
 pub fn assert_route_works(lab: &Lab, route: &str) {
     let d = lab.dev("speaker").clone();
     match route {
-        "vpn" => {
+        "vpn" | "vpn6" => {
             let ok = lab.wait_for("vpn device reaches the internet host through the tunnel", RECOVER, || {
                 lab.tcp_echo(&d, SocketAddr::new(IpAddr::V4(INTERNET4), 7), 4096, Duration::from_secs(2)).is_ok()
             });
             assert!(ok, "vpn device cannot reach the internet host through the tunnel (moat log:\n{})", lab.proc_log("moat"));
+            if route == "vpn6" {
+                lab.tcp_echo(&d, SocketAddr::new(IpAddr::V6(INTERNET6), 80), 64 * 1024, Duration::from_secs(3))
+                    .expect("with ipv6 '1' the device's IPv6 goes through the tunnel");
+            }
         }
         "tor" => {
             let r = in_ns(&d.ns, || TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V4(INTERNET4), 80), Duration::from_secs(3)));
@@ -100,6 +117,9 @@ pub fn run(route: &str, fault: Fault) {
     let d = lab.dev("speaker").clone();
 
     let cap = lab.capture_wan(&label);
+    // A persistent connection (through the tunnel for vpn, to tor for tor, none for block) whose
+    // server keeps sending across the fault: its late packets test the router's own replies.
+    let held = lab.hold_connection(&d);
     let traffic = lab.traffic(&d, &Traffic::ALL);
     thread::sleep(SETTLE);
     lab.note(&format!("=== fault {fault:?} ==="));
@@ -131,7 +151,7 @@ pub fn run(route: &str, fault: Fault) {
         }
         Fault::ReloadChanged => {
             let before = lab.moat_ruleset();
-            let changed = moat_config(&lab, &[(lab.dev("speaker"), route), (lab.dev("laptop"), "block")]);
+            let changed = config_for(&lab, route, "block");
             lab.write_moat_config(&changed);
             lab.signal("moat", libc::SIGHUP);
             let ok = lab.wait_for("ruleset changed by reload", RECOVER, || lab.moat_ruleset().is_some() && lab.moat_ruleset() != before);
@@ -157,7 +177,7 @@ pub fn run(route: &str, fault: Fault) {
             thread::sleep(BROKEN);
         }
         Fault::ReloadSwitchRoute => {
-            let other = moat_config(&lab, &[(lab.dev("speaker"), other_route(route)), (lab.dev("laptop"), "direct")]);
+            let other = config_for(&lab, other_route(route), "direct");
             for (text, what) in [(&other, other_route(route)), (&cfg, route)] {
                 let before = lab.moat_ruleset();
                 lab.write_moat_config(text);
@@ -170,7 +190,7 @@ pub fn run(route: &str, fault: Fault) {
             }
         }
         Fault::ReloadStorm => {
-            let changed = moat_config(&lab, &[(lab.dev("speaker"), route), (lab.dev("laptop"), "block")]);
+            let changed = config_for(&lab, route, "block");
             for i in 0..6 {
                 lab.write_moat_config(if i % 2 == 0 { &changed } else { &cfg });
                 lab.signal("moat", libc::SIGHUP);
@@ -191,7 +211,7 @@ pub fn run(route: &str, fault: Fault) {
         // The protected path must come back by itself (routes re-added, rules in place).
         let d2 = d.clone();
         let recovered = match route {
-            "vpn" => lab.wait_for("vpn path recovered", RECOVER, || {
+            "vpn" | "vpn6" => lab.wait_for("vpn path recovered", RECOVER, || {
                 lab.tcp_echo(&d2, SocketAddr::new(IpAddr::V4(INTERNET4), 7), 4096, Duration::from_secs(2)).is_ok()
             }),
             _ => true,
@@ -201,11 +221,12 @@ pub fn run(route: &str, fault: Fault) {
         }
     }
     thread::sleep(SETTLE);
+    drop(held);
     let counts = traffic.stop();
     lab.note(&format!("traffic answered per kind: {counts:?}"));
     let pkts = lab.stop_capture(cap);
     let rep = lab.analyze(&pkts, &d);
-    if route == "vpn" {
+    if is_vpn(route) {
         let tcp_ok = counts.iter().find(|(k, _)| *k == Traffic::Tcp).map(|c| c.1).unwrap_or(0);
         if tcp_ok == 0 {
             problems.push("no vpn TCP attempt got through the tunnel during the run: the matrix cell proves nothing".into());
@@ -253,13 +274,16 @@ pub fn run_kinds(route: &str) {
         let pkts = lab.stop_capture(cap);
         let rep = lab.analyze(&pkts, &d);
         lab.note(&format!("{name}: answered {answered:?}"));
+        if route == "vpn6" && *name == "IPv6" && !answered.contains(&Traffic::Tcp6) {
+            failures.push("with ipv6 '1' the device's IPv6 TCP did not get through the tunnel".into());
+        }
         if !rep.leaks.is_empty() {
             failures.push(format!("LEAK with {name}:\n{}", rep.summary()));
         }
     }
     // Names the device asked for must never have reached the outside resolver in the clear;
     // for vpn they must have reached the tunnel's resolver instead.
-    if route == "vpn" && !lab.tunnel_dns.lock().unwrap().iter().any(|n| d.names.contains(n)) {
+    if is_vpn(route) && !lab.tunnel_dns.lock().unwrap().iter().any(|n| d.names.contains(n)) {
         failures.push("the vpn device's DNS (to the router) never reached the tunnel resolver".into());
     }
     if !failures.is_empty() {

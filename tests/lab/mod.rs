@@ -48,6 +48,8 @@ use std::time::{Duration, Instant};
 pub const ROUTER_LAN4: Ipv4Addr = Ipv4Addr::new(192, 168, 77, 1);
 /// The router's LAN IPv6 (ULA) address.
 pub const ROUTER_LAN6: Ipv6Addr = Ipv6Addr::new(0xfd6d, 0x6f61, 0x7400, 0x77, 0, 0, 0, 1);
+/// The LAN's IPv6 (ULA) prefix.
+pub const LAN6_PREFIX: &str = "fd6d:6f61:7400::/48";
 /// The router's WAN address (what masqueraded traffic leaves with).
 pub const ROUTER_WAN4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 /// The router's WAN IPv6 address.
@@ -60,12 +62,22 @@ pub const GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1);
 pub const INTERNET4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 /// The internet host's IPv6 address.
 pub const INTERNET6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0x10);
+/// The internet host's push port: a server that sends a byte every 100 ms on every connection.
+pub const PUSH_PORT: u16 = 5223;
 /// An outside resolver on the internet (UDP/TCP 53) that also "serves" DoT on 853 (echo).
 pub const RESOLVER4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 53);
 /// The VPN server's public address (WireGuard endpoint, UDP [`WG_PORT`]).
 pub const VPN_PUBLIC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 /// The internet side of the link to the VPN server.
 pub const VPN_GATEWAY4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// The VPN server's public IPv6 address (on its link to the internet namespace).
+pub const VPN_PUBLIC6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 2);
+/// The internet side of the link to the VPN server, IPv6.
+pub const VPN_GATEWAY6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 2, 0, 0, 0, 1);
+/// The VPN server's tunnel IPv6 address (the tunnel carries IPv6; moat uses it only with `ipv6 '1'`).
+pub const VPN_TUNNEL6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x64, 0, 0, 0, 0, 0, 1);
+/// The router's tunnel IPv6 address.
+pub const ROUTER_TUNNEL6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x64, 0, 0, 0, 0, 0, 2);
 /// WireGuard listen port of the VPN server.
 pub const WG_PORT: u16 = 51820;
 /// The VPN server's tunnel address; also the VPN provider's resolver (UDP/TCP 53).
@@ -564,6 +576,7 @@ impl Lab {
         self.sysctl(&i, "net.ipv4.ip_forward=1");
         self.sysctl(&i, "net.ipv6.conf.all.forwarding=1");
         self.sysctl(&v, "net.ipv4.ip_forward=1");
+        self.sysctl(&v, "net.ipv6.conf.all.forwarding=1");
 
         // LAN bridge.
         self.must(&r, &["ip", "link", "add", "br-lan", "type", "bridge"]);
@@ -608,7 +621,7 @@ impl Lab {
         }
         self.must(&i, &["ip", "addr", "add", &format!("{INTERNET6}/128"), "dev", "lo", "nodad"]);
         // Replies to LAN IPv6 (not NATed by fw4) go back to the router.
-        self.must(&i, &["ip", "-6", "route", "add", "fd6d:6f61:7400::/48", "via", &ROUTER_WAN6.to_string()]);
+        self.must(&i, &["ip", "-6", "route", "add", LAN6_PREFIX, "via", &ROUTER_WAN6.to_string()]);
 
         // VPN server, reached through the internet namespace.
         self.must(&i, &["ip", "link", "add", "name", "vpn0", "type", "veth", "peer", "name", "eth0", "netns", &v]);
@@ -617,7 +630,11 @@ impl Lab {
         self.must(&i, &["ip", "link", "set", "vpn0", "up"]);
         self.must(&v, &["ip", "link", "set", "eth0", "up"]);
         self.must(&v, &["ip", "route", "add", "default", "via", &VPN_GATEWAY4.to_string()]);
-        self.nft(&v, "table ip labvpn {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"eth0\" masquerade\n }\n}\n")
+        self.must(&i, &["ip", "addr", "add", &format!("{VPN_GATEWAY6}/64"), "dev", "vpn0", "nodad"]);
+        self.must(&v, &["ip", "addr", "add", &format!("{VPN_PUBLIC6}/64"), "dev", "eth0", "nodad"]);
+        self.must(&v, &["ip", "-6", "route", "add", "default", "via", &VPN_GATEWAY6.to_string()]);
+        // The VPN provider NATs its clients (IPv4 and IPv6) onward to the internet.
+        self.nft(&v, "table inet labvpn {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n  oifname \"eth0\" masquerade\n }\n}\n")
             .unwrap_or_else(|e| panic!("{e}"));
 
         self.start_servers();
@@ -642,6 +659,7 @@ impl Lab {
                 v.push(servers::serve_tcp(any6(p), Echo).expect("tcp echo"));
             }
             v.push(servers::serve_tcp(any6(9), Sink).expect("tcp sink"));
+            v.push(servers::serve_tcp(any6(PUSH_PORT), Push).expect("tcp push"));
             // UDP servers bind each address: a wildcard socket would answer from the
             // interface's primary address and the client's connected socket would drop it.
             for p in [7, 123, 443] {
@@ -672,7 +690,7 @@ impl Lab {
         self.outside_dns = outside;
         self.tunnel_dns = tunnel;
         self.router_dns = router;
-        self.note("servers up: internet tcp echo 7,80,443,853,5222 sink 9, udp echo 7,123,443, dns 53; vpn dns 53; router dns forwarder 53");
+        self.note("servers up: internet tcp echo 7,80,443,853,5222 sink 9 push 5223, udp echo 7,123,443, dns 53; vpn dns 53; router dns forwarder 53");
     }
 
     fn keygen(&self) {
@@ -707,12 +725,17 @@ impl Lab {
         let (v, w) = (&self.vpn, &self.wg_server);
         self.wireguard_go("wg-server", v, w);
         let rpub = self.public_key("router");
-        self.must(v, &["wg", "set", w, "private-key", &self.key_path("server"), "listen-port", &WG_PORT.to_string(), "peer", &rpub, "allowed-ips", &format!("{ROUTER_TUNNEL4}/32")]);
+        // The router does not masquerade IPv6 into the tunnel (fw4 masq is IPv4), so the LAN's ULA
+        // prefix is among the router peer's allowed IPs and routed back through the tunnel.
+        let allowed = format!("{ROUTER_TUNNEL4}/32,{ROUTER_TUNNEL6}/128,{LAN6_PREFIX}");
+        self.must(v, &["wg", "set", w, "private-key", &self.key_path("server"), "listen-port", &WG_PORT.to_string(), "peer", &rpub, "allowed-ips", &allowed]);
         // Like a kernel WireGuard device: no IPv6 link-local, no multicast (no stray
         // MLD/IGMP packets inside the tunnel).
         self.must(v, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
         self.must(v, &["ip", "addr", "add", &format!("{VPN_TUNNEL4}/24"), "dev", w]);
+        self.must(v, &["ip", "addr", "add", &format!("{VPN_TUNNEL6}/64"), "dev", w, "nodad"]);
         self.must(v, &["ip", "link", "set", w, "up"]);
+        self.must(v, &["ip", "-6", "route", "add", LAN6_PREFIX, "dev", w]);
     }
 
     /// Start (or restart) the router's wireguard-go and configure it (peer = the VPN server).
@@ -726,6 +749,7 @@ impl Lab {
         // MLD/IGMP packets inside the tunnel).
         self.must(r, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
         self.must(r, &["ip", "addr", "add", &format!("{ROUTER_TUNNEL4}/24"), "dev", w]);
+        self.must(r, &["ip", "addr", "add", &format!("{ROUTER_TUNNEL6}/64"), "dev", w, "nodad"]);
         self.must(r, &["ip", "link", "set", w, "up"]);
     }
 
@@ -946,6 +970,34 @@ impl Lab {
         TrafficRun { stop, threads, ok, tried }
     }
 
+    /// Open a long-lived connection from `dev` to the internet host's push port and keep
+    /// reading it on a thread until the handle is dropped (a device's persistent cloud
+    /// connection: the server's packets keep coming during faults). None if it cannot connect.
+    pub fn hold_connection(&self, dev: &Device) -> Option<HeldConnection> {
+        let addr = SocketAddr::new(IpAddr::V4(INTERNET4), PUSH_PORT);
+        let c = in_ns(&dev.ns, || TcpStream::connect_timeout(&addr, Duration::from_secs(2)));
+        self.note(&format!("persistent connection from {} to {addr}: {:?}", dev.label, c.as_ref().map(|_| ())));
+        let c = c.ok()?;
+        c.set_read_timeout(Some(Duration::from_millis(200))).ok();
+        let stop = Arc::new(AtomicBool::new(false));
+        let got = Arc::new(AtomicUsize::new(0));
+        let (s2, g2, mut r) = (stop.clone(), got.clone(), c.try_clone().ok()?);
+        let t = thread::spawn(move || {
+            let mut b = [0u8; 256];
+            while !s2.load(Ordering::SeqCst) {
+                match r.read(&mut b) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        g2.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        Some(HeldConnection { stream: c, stop, got, thread: Some(t) })
+    }
+
     /// Analyse captured WAN packets (see [`WanReport`]).
     pub fn analyze(&self, pkts: &[pcap::Packet], dev: &Device) -> WanReport {
         let r = WanReport::new(pkts, dev);
@@ -964,6 +1016,31 @@ pub struct Capture {
     tag: String,
     /// The pcap file.
     pub file: PathBuf,
+}
+
+/// A persistent connection held open by [`Lab::hold_connection`]; closed when dropped.
+pub struct HeldConnection {
+    stream: TcpStream,
+    stop: Arc<AtomicBool>,
+    got: Arc<AtomicUsize>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HeldConnection {
+    /// Bytes received so far.
+    pub fn received(&self) -> usize {
+        self.got.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for HeldConnection {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Running background traffic.
@@ -1362,10 +1439,16 @@ impl Drop for Lab {
 /// Render a moat UCI config for this lab: the WireGuard tunnel `vpn`, the tor tunnel `tor`,
 /// and one `config device` per `(device, route)`.
 pub fn moat_config(lab: &Lab, routes: &[(&Device, &str)]) -> String {
+    moat_config_v6(lab, routes, false)
+}
+
+/// Like [`moat_config`], with the `vpn` tunnel's `ipv6` option set to `ipv6`.
+pub fn moat_config_v6(lab: &Lab, routes: &[(&Device, &str)], ipv6: bool) -> String {
     let mut s = String::from("config moat 'main'\n\toption enabled '1'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n");
     s.push_str(&format!(
-        "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\toption ipv6 '0'\n\n",
-        lab.wg_router
+        "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\toption ipv6 '{}'\n\n",
+        lab.wg_router,
+        ipv6 as u8
     ));
     s.push_str(&format!("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '{TOR_TRANS_PORT}'\n\toption dns_port '{TOR_DNS_PORT}'\n\n"));
     for (d, route) in routes {

@@ -35,6 +35,9 @@ pub enum TcpKind {
     Echo,
     /// Read and count everything, send nothing back except the final byte count (8 bytes, BE).
     Sink,
+    /// Push: send one byte every 100 ms for up to a minute, whatever the client does (like a
+    /// device's persistent cloud connection); the server's packets keep arriving across faults.
+    Push,
 }
 
 /// Serve TCP on `addr` (an IPv6 wildcard address also takes IPv4 connections).
@@ -62,6 +65,14 @@ pub fn serve_tcp(addr: SocketAddr, kind: TcpKind) -> std::io::Result<Server> {
 
 fn session(mut c: TcpStream, kind: TcpKind, received: &AtomicU64) -> std::io::Result<()> {
     c.set_nonblocking(false)?;
+    if kind == TcpKind::Push {
+        c.set_write_timeout(Some(Duration::from_secs(5)))?;
+        for _ in 0..600 {
+            c.write_all(b"p")?;
+            thread::sleep(Duration::from_millis(100));
+        }
+        return Ok(());
+    }
     c.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
