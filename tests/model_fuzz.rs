@@ -1,7 +1,9 @@
 //! Property test: random hostile mutations of the shipped example never panic the validator,
 //! every diagnostic points into the file, and whenever a mutated file is still accepted, no
-//! value that can reach nft text or a command line carries a character outside its grammar.
-//! Deterministic (fixed seeds), no dependencies; the run count is printed.
+//! value that can reach nft text or a command line carries a character outside its grammar,
+//! and the plan builds from it.
+//! Deterministic (fixed seeds), no dependencies; the run count is printed (default 5000,
+//! `MOAT_MODEL_FUZZ_RUNS=N` for more).
 
 use moat::model::*;
 use std::path::Path;
@@ -23,8 +25,37 @@ impl Rng {
 }
 
 const HOSTILE: &[&str] = &[
-    "'", "\"", ";", "\n", "{", "}", "$", "`", "$(reboot)", " ", "\t", "\\", "#", "/", "%", "[", "]", ":", "-", ".",
-    "0", "9", "x", "é", "\u{202e}", "\r", "0x", "-1", "+", "::", "%eth0",
+    "'",
+    "\"",
+    ";",
+    "\n",
+    "{",
+    "}",
+    "$",
+    "`",
+    "$(reboot)",
+    " ",
+    "\t",
+    "\\",
+    "#",
+    "/",
+    "%",
+    "[",
+    "]",
+    ":",
+    "-",
+    ".",
+    "0",
+    "9",
+    "x",
+    "é",
+    "\u{202e}",
+    "\r",
+    "0x",
+    "-1",
+    "+",
+    "::",
+    "%eth0",
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {
@@ -111,7 +142,8 @@ fn check_model(m: &Model, text: &str) {
 fn mutated_examples_never_panic_and_never_leak_hostile_values() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/moat.conf");
     let example = std::fs::read_to_string(path).unwrap();
-    let runs: u32 = 5_000;
+    // MOAT_MODEL_FUZZ_RUNS overrides the default count for longer runs.
+    let runs: u32 = std::env::var("MOAT_MODEL_FUZZ_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
     let (mut accepted, mut refused) = (0, 0);
     for seed in 1..=runs {
         let mut rng = Rng(seed.wrapping_mul(2_654_435_761));
@@ -129,6 +161,16 @@ fn mutated_examples_never_panic_and_never_leak_hostile_values() {
             Some(m) => {
                 assert!(r.errors.is_empty());
                 check_model(&m, &text);
+                // The plan must agree: an accepted model always builds a plan using exactly the
+                // budgets validation checked.
+                let plan = moat::plan::build(&m, &moat::facts::Facts::default())
+                    .unwrap_or_else(|e| panic!("accepted, but the plan refuses: {e:#?}\n{text}"));
+                // (`enabled 0` plans to remove everything; the budgets still hold for `enabled 1`.)
+                if plan.enabled {
+                    assert_eq!(plan.marks.used, m.mark_values_needed(), "marks:\n{text}");
+                    let queues = (plan.queues.shaped.len() + plan.queues.pad.len()) as u32;
+                    assert_eq!(queues, m.queues_needed(), "queues:\n{text}");
+                }
                 accepted += 1;
             }
             None => {

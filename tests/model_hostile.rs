@@ -34,7 +34,8 @@ fn the_nul_fixture_really_contains_a_nul_byte() {
 #[test]
 fn the_long_fixtures_really_are_4_kb() {
     for f in ["long-device.conf", "long-name.conf"] {
-        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile").join(f)).unwrap();
+        let text =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile").join(f)).unwrap();
         assert!(text.lines().any(|l| l.len() > 4096), "{f}");
     }
 }

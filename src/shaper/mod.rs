@@ -7,6 +7,9 @@
 //! by the caller, so unit tests run an hour of virtual time in milliseconds. The shaper never
 //! sees packet bytes; it tracks packets by the queue's packet id and length.
 //!
+//! [`engine`] is the thin effectful shell (queue sockets, timer, cover injection) that runs these
+//! shapers inside the daemon; everything else in this module is pure.
+//!
 //! Modes:
 //! - [`Mode::Constant`] — independent link padding: a slot clock at `rate` slots/s; every slot
 //!   emits exactly one packet of `pad_to` bytes, the oldest held real packet or a cover packet.
@@ -25,6 +28,7 @@
 //! packets (large UDP datagrams, e.g. QUIC Initials above the pad size) are lost, which QUIC and
 //! DNS handle by falling back to smaller packets.
 
+pub mod engine;
 pub mod rng;
 pub mod stats;
 
