@@ -7,8 +7,11 @@
 //! machine, word size, endianness and float ABI, and that Installed-Size is right. Also:
 //! the build is byte-for-byte reproducible, the SDK feed Makefile installs the same files,
 //! the x86_64 package installs into and removes from a scratch root leaving it as it was,
-//! and the mips_24kc binary runs `moat check` on the default config under qemu.
-//! Needs root (mknod), busybox-static, qemu-user-static and the cross toolchain.
+//! the mips_24kc binary runs `moat check` on the default config under qemu, and the
+//! removal sequence (SIGTERM, exit, `moat cleanup`) run with the packaged x86_64 binary in a
+//! network namespace leaves no nft table, ip rule or route behind.
+//! Needs root (mknod, netns), busybox-static, qemu-user-static, nftables, iproute2 and the
+//! cross toolchain.
 
 mod pkg;
 
@@ -379,4 +382,103 @@ fn mips_24kc_binary_checks_the_default_config_under_qemu() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", err);
     assert!(err.contains(":2"), "error does not name line 2: {}", err);
+}
+
+/// A network namespace deleted when dropped (also on panic).
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("moat-pkg-{}", std::process::id());
+        let _ = run(Command::new("ip").args(["netns", "del", &name]));
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        Netns(name)
+    }
+    /// Run a command inside the namespace.
+    fn cmd(&self, prog: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0]).arg(prog).args(args);
+        c
+    }
+    /// Everything moat could leave behind: nft ruleset, ip rules and routes (v4 and v6).
+    fn kernel_state(&self) -> String {
+        let mut s = run_ok(&mut self.cmd(Path::new("nft"), &["list", "ruleset"]));
+        for args in [&["-4", "rule"][..], &["-6", "rule"], &["-4", "route", "show", "table", "all"], &["-6", "route", "show", "table", "all"]] {
+            s += &run_ok(&mut self.cmd(Path::new("ip"), args));
+        }
+        s
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["netns", "del", &self.0]));
+    }
+}
+
+/// A child process killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Poll `ok` every 100 ms for up to `secs` seconds (readiness, not a timing assertion).
+fn wait_for(secs: u64, mut ok: impl FnMut() -> bool) -> bool {
+    for _ in 0..secs * 10 {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    ok()
+}
+
+#[test]
+fn package_removal_sequence_leaves_no_kernel_state() {
+    // The x86_64 package's own binary, run as procd would run it, in a namespace of its own.
+    let (_, _, data) = unpack(&ipk_path(built(), "x86_64"));
+    let t = TempDir::new("removal");
+    extract(&data, t.path());
+    let bin = t.path().join("usr/sbin/moat");
+    let cfg = t.path().join("moat.conf");
+    write(
+        &cfg,
+        "config moat 'main'\n\tlist lan_device 'br-lan'\n\n\
+         config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption dns '10.64.0.1'\n\n\
+         config device\n\toption name 'Speaker'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n\n\
+         config device\n\toption name 'Camera'\n\tlist mac 'aa:bb:cc:00:11:33'\n\toption route 'block'\n",
+    );
+    let state = t.path().join("state");
+    let ns = Netns::new();
+    run_ok(&mut ns.cmd(Path::new("ip"), &["link", "set", "lo", "up"]));
+    run_ok(&mut ns.cmd(Path::new("ip"), &["link", "add", "br-lan", "type", "bridge"]));
+    let before = ns.kernel_state();
+
+    let log = fs::File::create(t.path().join("daemon.log")).unwrap();
+    let child = ns
+        .cmd(&bin, &["run", "--config", cfg.to_str().unwrap(), "--state-dir", state.to_str().unwrap(), "--stderr"])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    let applied = wait_for(20, || {
+        let s = ns.kernel_state();
+        s.contains("table inet moat") && s.contains("proto 77") && s.contains("unreachable default table")
+    });
+    let daemon_log = || fs::read_to_string(t.path().join("daemon.log")).unwrap_or_default();
+    assert!(applied, "the daemon did not apply its table, rule and route:\n{}\n{}", ns.kernel_state(), daemon_log());
+
+    // prerm-pkg: `/etc/init.d/moat stop` (procd sends SIGTERM), wait for the exit, `moat cleanup`.
+    run_ok(Command::new("kill").args(["-TERM", &daemon.0.id().to_string()]));
+    assert!(wait_for(20, || daemon.0.try_wait().unwrap().is_some()), "the daemon did not exit on SIGTERM");
+    let held = ns.kernel_state();
+    assert!(held.contains("set hold"), "stop should hold the protected devices:\n{}", held);
+    run_ok(&mut ns.cmd(&bin, &["cleanup"]));
+    assert_eq!(ns.kernel_state(), before, "kernel state left after removal:\n{}", daemon_log());
 }
