@@ -232,6 +232,8 @@ fn init_stop_asks_procd_to_stop_and_extra_commands_call_moat() {
     let help = chroot_sh(r, "/etc/init.d/moat help", &[]);
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("Syntax: /etc/init.d/moat"), "{}", help);
+    assert!(help.contains("check           Validate /etc/config/moat"), "{}", help);
+    assert_eq!(help.lines().filter(|l| l.trim_start().starts_with("status ")).count(), 1, "{}", help);
 }
 
 #[test]
