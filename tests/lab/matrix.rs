@@ -34,6 +34,14 @@ pub enum Fault {
     /// Beyond issue 3's list (the boot race pbr users hit): the tunnel interface does not exist
     /// yet when moat starts; it appears later.
     TunnelAbsentAtStart,
+    /// Beyond issue 3's list: `fw4 restart` (LuCI's firewall restart): `nft delete table inet
+    /// fw4`, then fw4's ruleset again. While fw4 is gone every hook accepts: only moat's own
+    /// guards stand between the protected device and the WAN.
+    Fw4Restart,
+    /// Beyond issue 3's list: `service firewall stop` + `start` on OpenWrt. firewall4's init
+    /// script stops with `fw4 flush`, which deletes EVERY nft table (moat's too), then `fw4
+    /// start` loads fw4's ruleset again.
+    FirewallStopStart,
 }
 
 /// Whether `route` is the WireGuard route (`vpn`, or `vpn6`: the same tunnel with `ipv6 '1'`).
@@ -204,6 +212,27 @@ pub fn run(route: &str, fault: Fault) {
         Fault::TunnelAbsentAtStart => {
             thread::sleep(BROKEN);
             lab.start_wg_router();
+        }
+        Fault::Fw4Restart => {
+            lab.must(&lab.router, &["nft", "delete", "table", "inet", "fw4"]);
+            thread::sleep(BROKEN);
+            lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
+        }
+        Fault::FirewallStopStart => {
+            // fw4 flush: `nft list tables | while read dummy family table; do nft delete table …`
+            let tables = lab.must(&lab.router, &["nft", "list", "tables"]);
+            for l in tables.lines() {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                if f.len() == 3 && f[0] == "table" {
+                    let _ = lab.ns(&lab.router, &["nft", "delete", "table", f[1], f[2]]);
+                }
+            }
+            thread::sleep(Duration::from_millis(1000));
+            lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
+            let ok = lab.wait_for("moat's table back after the flush", RECOVER, || lab.moat_ruleset().is_some());
+            if !ok {
+                problems.push("moat did not restore its table after fw4 flush".into());
+            }
         }
     }
     lab.note("=== fault applied; waiting for recovery ===");
