@@ -9,6 +9,8 @@
 //!                                added latency of UDP datagrams at half the rate (needs root, run
 //!                                in a fresh netns: it installs an iptables-nft rule there)
 //!   shaper_bench pps SECS        real engine at 1,000 slots/s, saturated: packets/s released
+//!   shaper_bench rss-live        real engine, 64 queues (NFQUEUE --queue-balance), 1,000 packets
+//!                                held: process VmRSS (needs root, fresh netns)
 
 use moat::packet;
 use moat::shaper::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
@@ -24,6 +26,7 @@ fn main() {
         Some("queueing") => queueing(),
         Some("live") => live(arg(&args, 1, 30), arg(&args, 2, 50) as u32),
         Some("pps") => pps(arg(&args, 1, 10)),
+        Some("rss-live") => rss_live(),
         _ => {
             eprintln!("usage: shaper_bench replay N | rss | queueing | live SECS RATE | pps SECS");
             std::process::exit(2);
@@ -278,4 +281,49 @@ fn pps(secs: u64) {
         c.queue_drops,
         c.missed_slots
     );
+}
+
+/// Real engine: 64 bound queues (one per "device"), 1,000 datagrams held, VmRSS of the process.
+fn rss_live() {
+    let _ = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+    let base = vm_rss_kb();
+    ipt(&["-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "9999", "-j", "NFQUEUE", "--queue-balance", &format!("{}:{}", QNUM - 63, QNUM)]);
+    let mut e = ShapingEngine::new().unwrap();
+    let specs: Vec<QueueSpec> = (0..64u16)
+        .map(|i| QueueSpec {
+            queue: QNUM - 63 + i,
+            label: format!("device {i}"),
+            // one slot every 1000 s: everything queued stays held
+            config: Config { pad_to: 1408, mode: Mode::Constant(ConstantConfig { rate: 1, queue_limit: 1000, max_late_slots: 2 }) },
+            tunnel_dev: "lo".into(),
+            cover_dst: None,
+        })
+        .collect();
+    let errs = e.set_queues(&specs);
+    assert!(errs.is_empty(), "{errs:?}");
+    let with_queues = vm_rss_kb();
+    // 1,000 datagrams of 1,000 bytes to 200 loopback addresses (--queue-balance hashes the
+    // addresses, spreading them over the 64 queues).
+    let socks: Vec<UdpSocket> = (0..50).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    for s in &socks {
+        s.set_nonblocking(true).unwrap();
+    }
+    let mut sent = 0;
+    for i in 0..1000usize {
+        let dst = std::net::SocketAddr::from(([127, 0, (i % 200) as u8, 1], 9999));
+        if socks[i % 50].send_to(&[0x5a; 1000], dst).is_ok() {
+            sent += 1;
+        }
+    }
+    let t_end = monotonic_us() + 2_000_000;
+    while monotonic_us() < t_end {
+        poll_once(&mut e, 50);
+    }
+    let held: usize = e.counters().map(|c| c.3).sum();
+    let busy = e.counters().filter(|c| c.3 > 0).count();
+    let after = vm_rss_kb();
+    println!(
+        "rss-live: 64 queues ({busy} holding packets), {sent} datagrams sent, {held} held: VmRSS {after} KB (start {base} KB, after binding 64 queues {with_queues} KB)"
+    );
+    e.shutdown();
 }

@@ -34,6 +34,9 @@ if [ "$(id -u)" -eq 0 ]; then
 	ip netns del "$ns"; ip netns add "$ns"
 	echo "== live engine, saturated at 1000 slots/s"
 	ip netns exec "$ns" "$bin" pps 10
+	ip netns del "$ns"; ip netns add "$ns"
+	echo "== live engine: 64 queues, 1000 held packets"
+	ip netns exec "$ns" "$bin" rss-live
 else
 	echo "== live parts skipped: not root"
 fi
