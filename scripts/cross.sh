@@ -18,7 +18,8 @@
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it halves the size (mipsel 515 KB -> 247 KB) while panics still print their message and location.
 # -Cpanic=immediate-abort would save ~110 KB more but a panic would then die silently; not worth it for a
-# daemon whose crash reason must reach the log.
+# daemon whose crash reason must reach the log. MOAT_CROSS_PANIC=immediate-abort builds that variant anyway
+# (same output path), e.g. to see what it would save.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -86,8 +87,16 @@ if [ "$action" = test ]; then
 	exit 0
 fi
 
+panic_flags=()
+case "${MOAT_CROSS_PANIC:-}" in
+	"") ;;
+	immediate-abort)
+		# appended to the per-target rustflags of .cargo/config.toml (the env var would replace them)
+		panic_flags=(--config "target.$triple.rustflags=['-Zunstable-options', '-Cpanic=immediate-abort']") ;;
+	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty or immediate-abort" >&2; exit 2 ;;
+esac
 cargo-zigbuild zigbuild --locked --release --target "$triple" \
-	-Zbuild-std=std,panic_abort -Zbuild-std-features= "$@"
+	-Zbuild-std=std,panic_abort -Zbuild-std-features= ${panic_flags[@]+"${panic_flags[@]}"} "$@"
 
 # --- verify the artifact ---------------------------------------------------------------------------------------
 fail() { echo "cross.sh: $bin: $*" >&2; exit 1; }
