@@ -11,11 +11,14 @@
 # Debian packages. Installed with --no-install-recommends (wireguard-tools would otherwise pull a kernel).
 MOAT_APT_PACKAGES=(
 	# lab / integration tests (real kernel, real tools)
-	nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump tshark socat dnsutils iputils-ping
+	nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump tshark socat dnsutils iputils-ping procps
 	busybox-static
 	# cross builds: compiler + std sources for -Zbuild-std, qemu-user to run target binaries, ELF inspection
 	rustc-web cargo-web rust-web-src qemu-user-static file binutils
 )
+
+# The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
+MOAT_LAB_APT_PACKAGES=(nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump dnsutils iputils-ping procps)
 
 # The subset scripts/cross.sh needs (so a cross build does not install the lab tools).
 MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src qemu-user-static file binutils)
@@ -40,8 +43,19 @@ ensure_apt() {
 	local sudo=()
 	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
+	# Installing `tor` must not start the system tor service (it would contact the real Tor network; the lab runs
+	# its own tor inside a namespace): forbid service starts during the install unless a policy already exists.
+	local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod +x "$policy" && made_policy=1
+	fi
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" || return 1
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" || rc=1
+	[ "$made_policy" = 1 ] && "${sudo[@]}" rm -f "$policy"
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet tor 2>/dev/null; then
+		"${sudo[@]}" systemctl disable --now tor >/dev/null 2>&1 || true
+	fi
+	return "$rc"
 }
 
 # The directory pip puts console scripts in (pyenv shims appear only after `pyenv rehash`, so use it directly).

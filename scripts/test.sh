@@ -2,6 +2,10 @@
 # Run every test of the project (what CI runs, through .ci/run). Installs whatever is missing first: the
 # apt/pip/cargo lists live in scripts/install-deps.sh (add your packages THERE).
 #
+# Lab tests (tests/lab_selftest.rs, tests/leak_*.rs: network namespaces, root) limit themselves to
+# MOAT_LAB_PARALLEL labs at once per test binary (default 2, a semaphore in tests/lab/mod.rs); cargo runs the
+# binaries one after another. MOAT_LAB_KEEP=1 keeps every lab's logs and captures under target/tmp/moat-lab.
+#
 # Stages: deps, host `cargo test` (unit + integration tests; the lab tests need root), then the unit tests
 # cross-compiled and run under qemu-user for mips (big-endian) and mipsel, then a static release build for
 # mipsel (checks static linking, soft-float and prints the size). Every stage runs even if an earlier one

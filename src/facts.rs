@@ -56,12 +56,20 @@ impl Facts {
             }
             let err = |m: String| format!("{file}:{lineno}: {m}");
             let mut name: Option<IfName> = None;
-            let mut iface = Iface { up: false, mtu: 1500, addrs: Vec::new() };
+            let mut iface = Iface {
+                up: false,
+                mtu: 1500,
+                addrs: Vec::new(),
+            };
             let mut is_iface = false;
             for kv in line.split_whitespace() {
-                let (k, v) = kv.split_once('=').ok_or_else(|| err(format!("expected key=value, got '{}'", crate::model::printable(kv))))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| err(format!("expected key=value, got '{}'", crate::model::printable(kv))))?;
                 match k {
-                    "nft_queue" => facts.nft_queue = parse_bool(v).ok_or_else(|| err("nft_queue must be 0 or 1".into()))?,
+                    "nft_queue" => {
+                        facts.nft_queue = parse_bool(v).ok_or_else(|| err("nft_queue must be 0 or 1".into()))?
+                    }
                     "interface" => {
                         is_iface = true;
                         name = Some(IfName::new(v).map_err(err)?);
@@ -73,10 +81,17 @@ impl Facts {
                             _ => return Err(err("state must be up or down".into())),
                         }
                     }
-                    "mtu" => iface.mtu = v.parse().map_err(|_| err(format!("bad mtu '{}'", crate::model::printable(v))))?,
+                    "mtu" => {
+                        iface.mtu = v
+                            .parse()
+                            .map_err(|_| err(format!("bad mtu '{}'", crate::model::printable(v))))?
+                    }
                     "addr" => {
                         for a in v.split(',') {
-                            iface.addrs.push(parse_cidr(a).ok_or_else(|| err(format!("bad address '{}'", crate::model::printable(a))))?);
+                            iface.addrs.push(
+                                parse_cidr(a)
+                                    .ok_or_else(|| err(format!("bad address '{}'", crate::model::printable(a))))?,
+                            );
                         }
                     }
                     _ => return Err(err(format!("unknown key '{}'", crate::model::printable(k)))),
@@ -97,7 +112,13 @@ impl Facts {
         let mut s = String::new();
         let _ = writeln!(s, "nft_queue={}", u8::from(self.nft_queue));
         for (name, i) in &self.interfaces {
-            let _ = write!(s, "interface={} state={} mtu={}", name, if i.up { "up" } else { "down" }, i.mtu);
+            let _ = write!(
+                s,
+                "interface={} state={} mtu={}",
+                name,
+                if i.up { "up" } else { "down" },
+                i.mtu
+            );
             if !i.addrs.is_empty() {
                 let a: Vec<String> = i.addrs.iter().map(|(a, p)| format!("{a}/{p}")).collect();
                 let _ = write!(s, " addr={}", a.join(","));
@@ -117,16 +138,34 @@ impl Facts {
 
     /// [`Facts::probe`] with the `nft_queue` answer supplied (the daemon probes it once).
     pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
-        let mut facts = Facts { nft_queue, ..Facts::default() };
+        let mut facts = Facts {
+            nft_queue,
+            ..Facts::default()
+        };
         // rtnetlink answers for the caller's network namespace even where /sys was not
         // remounted (e.g. `nsenter --net`), so links come from netlink, not /sys/class/net.
-        let Ok(mut nl) = crate::netlink::Socket::open(0) else { return facts };
+        let Ok(mut nl) = crate::netlink::Socket::open(0) else {
+            return facts;
+        };
         let links = nl.links().unwrap_or_default();
         let addrs = nl.addrs().unwrap_or_default();
         for n in names {
-            let Some(l) = links.iter().find(|l| l.name == n.as_str()) else { continue };
-            let ifaddrs = addrs.iter().filter(|a| a.ifname == n.as_str()).map(|a| (a.addr, a.prefix)).collect();
-            facts.interfaces.insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs });
+            let Some(l) = links.iter().find(|l| l.name == n.as_str()) else {
+                continue;
+            };
+            let ifaddrs = addrs
+                .iter()
+                .filter(|a| a.ifname == n.as_str())
+                .map(|a| (a.addr, a.prefix))
+                .collect();
+            facts.interfaces.insert(
+                n.as_str().to_string(),
+                Iface {
+                    up: l.up,
+                    mtu: l.mtu,
+                    addrs: ifaddrs,
+                },
+            );
         }
         facts
     }
@@ -137,7 +176,12 @@ pub fn probe_nft_queue() -> bool {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let script = "table inet moat_probe_queue {\n\tchain c {\n\t\ttype filter hook postrouting priority 0; policy accept;\n\t\tmeta mark 0x1 queue num 0\n\t}\n}\n";
-    let child = Command::new("nft").args(["-c", "-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let child = Command::new("nft")
+        .args(["-c", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
     let Ok(mut child) = child else { return false };
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(script.as_bytes());

@@ -5,6 +5,7 @@
 //! Everything except the apply/daemon layer is pure and unit-tested.
 
 pub mod uci;
+pub mod fwcheck;
 pub mod model;
 pub mod shaper;
 pub mod packet;

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: moat <command> [options]
 
 commands:
-  check [--config FILE] [--facts FILE]
+  check [--config FILE] [--facts FILE] [--uci-dir DIR]
                           validate the configuration and print the plan it would apply
-                          (interfaces are probed read-only, or read from a facts file)
+                          (interfaces are probed read-only, or read from a facts file;
+                          firewall/network/pbr/mwan3 in DIR, default the config's directory,
+                          are checked for settings that would defeat moat)
   run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS]
                           the daemon: apply the plan and keep it true (SIGHUP reloads;
                           SIGTERM removes moat's rules and routes, keeping protected devices
@@ -45,11 +47,13 @@ fn main() -> ExitCode {
 fn check(args: &[String]) -> ExitCode {
     let mut config = "/etc/config/moat".to_string();
     let mut facts_file: Option<String> = None;
+    let mut uci_dir: Option<std::path::PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" | "-c" | "--facts" => match it.next() {
+            "--config" | "-c" | "--facts" | "--uci-dir" => match it.next() {
                 Some(f) if a == "--facts" => facts_file = Some(f.clone()),
+                Some(f) if a == "--uci-dir" => uci_dir = Some(f.into()),
                 Some(f) => config = f.clone(),
                 None => {
                     eprintln!("moat check: {a} needs a file\n\n{USAGE}");
@@ -76,6 +80,13 @@ fn check(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The router's other packages (firewall, network, pbr, mwan3) next to moat's config.
+    let uci_dir = uci_dir.unwrap_or_else(|| {
+        std::path::Path::new(&config).parent().map_or_else(|| ".".into(), |p| if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() })
+    });
+    for w in moat::fwcheck::warnings_for_dir(&loaded.model, &uci_dir) {
+        println!("warning: {w}");
+    }
     let facts = match &facts_file {
         Some(f) => match std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}")).and_then(|t| moat::facts::Facts::parse(f, &t)) {
             Ok(x) => x,

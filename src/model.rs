@@ -1827,7 +1827,14 @@ mod tests {
     }
 
     #[test]
-    fn redeclared_section_name_across_types() {
+    fn same_name_with_another_type_is_refused_by_the_reader() {
+        let r = check_bytes("f", b"config tunnel 'x'\n\toption type 'tor'\nconfig shaper 'x'\n\toption mode 'constant'\n");
+        assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
+        assert_eq!(r.errors[0].line, 3);
+    }
+
+    #[test]
+    fn redeclared_section_name_of_the_same_type() {
         let e = one_error(
             "config tunnel 'vpn'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig tunnel 'vpn'\n\toption trans_port '9100'\n",
             7,

@@ -226,7 +226,11 @@ impl Socket {
     pub fn open(groups: u32) -> io::Result<Socket> {
         // SAFETY: plain socket(2)/bind(2) calls with a zeroed sockaddr_nl.
         unsafe {
-            let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+            let fd = libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            );
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -234,7 +238,12 @@ impl Socket {
             let mut sa: libc::sockaddr_nl = std::mem::zeroed();
             sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
             sa.nl_groups = groups;
-            if libc::bind(fd.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as u32) < 0 {
+            if libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            ) < 0
+            {
                 return Err(io::Error::last_os_error());
             }
             Ok(Socket { fd, seq: 1 })
@@ -276,7 +285,11 @@ impl Socket {
                 }
                 if ty == NLMSG_ERROR && m.len() >= NLMSG_HDRLEN + 4 {
                     let err = rd_u32(m, NLMSG_HDRLEN) as i32;
-                    return if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) };
+                    return if err == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from_raw_os_error(-err))
+                    };
                 }
             }
         }
@@ -311,7 +324,11 @@ impl Socket {
     pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
         let ifi = [0u8; 16];
         let msgs = self.dump(Msg::new(RTM_GETLINK, NLM_F_DUMP, &ifi))?;
-        Ok(msgs.iter().filter(|(t, _)| *t == RTM_NEWLINK).filter_map(|(_, m)| parse_link(m)).collect())
+        Ok(msgs
+            .iter()
+            .filter(|(t, _)| *t == RTM_NEWLINK)
+            .filter_map(|(_, m)| parse_link(m))
+            .collect())
     }
 
     /// All addresses (IPv4 and IPv6).
@@ -346,7 +363,10 @@ impl Socket {
         // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags (u32)
         let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
         let mut m = Msg::new(ty, flags, &hdr);
-        m.u32(FRA_PRIORITY, r.priority).u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask).u32(FRA_TABLE, r.table);
+        m.u32(FRA_PRIORITY, r.priority)
+            .u32(FRA_FWMARK, r.mark)
+            .u32(FRA_FWMASK, r.mask)
+            .u32(FRA_TABLE, r.table);
         m.attr(FRA_PROTOCOL, &[PROTO_MOAT]);
         m
     }
@@ -373,7 +393,13 @@ impl Socket {
             if *ty != RTM_NEWRULE || m.len() < NLMSG_HDRLEN + 12 {
                 continue;
             }
-            let mut r = Rule { family: m[NLMSG_HDRLEN], mark: 0, mask: 0xffff_ffff, table: m[NLMSG_HDRLEN + 4] as u32, priority: 0 };
+            let mut r = Rule {
+                family: m[NLMSG_HDRLEN],
+                mark: 0,
+                mask: 0xffff_ffff,
+                table: m[NLMSG_HDRLEN + 4] as u32,
+                priority: 0,
+            };
             let mut proto = 0u8;
             for (at, d) in attrs(m, 12) {
                 match at {
@@ -394,7 +420,11 @@ impl Socket {
 
     fn route_msg(ty: u16, flags: u16, r: &Route) -> Msg {
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32)
-        let (scope, rtype) = if r.oif.is_some() { (RT_SCOPE_LINK, RTN_UNICAST) } else { (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE) };
+        let (scope, rtype) = if r.oif.is_some() {
+            (RT_SCOPE_LINK, RTN_UNICAST)
+        } else {
+            (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE)
+        };
         let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, PROTO_MOAT, scope, rtype, 0, 0, 0, 0];
         let mut m = Msg::new(ty, flags, &hdr);
         m.u32(RTA_TABLE, r.table).u32(RTA_PRIORITY, r.metric);
@@ -430,7 +460,12 @@ impl Socket {
             if b[5] != PROTO_MOAT || b[1] != 0 {
                 continue;
             }
-            let mut r = Route { family: b[0], table: b[4] as u32, oif: None, metric: 0 };
+            let mut r = Route {
+                family: b[0],
+                table: b[4] as u32,
+                oif: None,
+                metric: 0,
+            };
             for (at, d) in attrs(m, 12) {
                 match at {
                     RTA_TABLE if d.len() >= 4 => r.table = rd_u32(d, 0),
@@ -451,10 +486,21 @@ impl Socket {
     pub fn events(&self) -> io::Result<Vec<Event>> {
         let mut buf = vec![0u8; 32768];
         // SAFETY: MSG_DONTWAIT recv into our buffer.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT) };
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock { Ok(Vec::new()) } else { Err(e) };
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(Vec::new())
+            } else {
+                Err(e)
+            };
         }
         let mut out = Vec::new();
         for (ty, m) in messages(&buf[..n as usize]) {
@@ -484,7 +530,12 @@ fn parse_link(m: &[u8]) -> Option<LinkInfo> {
             _ => {}
         }
     }
-    Some(LinkInfo { index, name: name?, up: flags & libc::IFF_UP as u32 != 0, mtu })
+    Some(LinkInfo {
+        index,
+        name: name?,
+        up: flags & libc::IFF_UP as u32 != 0,
+        mtu,
+    })
 }
 
 fn parse_ip(family: u8, d: &[u8]) -> Option<IpAddr> {

@@ -186,7 +186,10 @@ impl Queue {
                 cvt(libc::setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, p, l))?;
             }
         }
-        let mut q = Queue { fd, num, seq: 0, rx: vec![0u8; 65536], tx: Vec::with_capacity(2048), pending: VecDeque::new() };
+        // One netlink message per datagram: the packet (≤ copy_range) plus a few hundred bytes of
+        // headers and attributes (~150 bytes; a longer message is detected with MSG_TRUNC).
+        let rx = vec![0u8; opts.copy_range as usize + 512];
+        let mut q = Queue { fd, num, seq: 0, rx, tx: Vec::with_capacity(2048), pending: VecDeque::new() };
 
         // bind (the kernel answers EPERM if another socket holds this queue number)
         q.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]))?;
@@ -301,6 +304,29 @@ impl Queue {
         Ok(seq)
     }
 
+    /// Accept packet `id` with `payload` followed by zero bytes up to `pad_to` bytes in total
+    /// (padding past the IP length), built straight into the send buffer. Returns the sequence
+    /// number as [`Queue::verdict`] does.
+    pub fn accept_padded(&mut self, id: u32, payload: &[u8], pad_to: usize) -> io::Result<u32> {
+        let total = payload.len().max(pad_to);
+        if total > 65535 - 8 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload too long"));
+        }
+        let seq = self.start(NFQNL_MSG_VERDICT, libc::AF_UNSPEC as u8);
+        let mut vh = [0u8; 8];
+        vh[..4].copy_from_slice(&Verdict::Accept.code().to_be_bytes());
+        vh[4..].copy_from_slice(&id.to_be_bytes());
+        put_attr(&mut self.tx, NFQA_VERDICT_HDR, &vh);
+        self.tx.extend_from_slice(&((4 + total) as u16).to_ne_bytes());
+        self.tx.extend_from_slice(&NFQA_PAYLOAD.to_ne_bytes());
+        self.tx.extend_from_slice(payload);
+        crate::packet::extend_zeros(&mut self.tx, total - payload.len());
+        let align = (4 - self.tx.len() % 4) % 4;
+        crate::packet::extend_zeros(&mut self.tx, align);
+        self.send()?;
+        Ok(seq)
+    }
+
     /// Receive the next message (blocking unless the socket is non-blocking, in which case
     /// `WouldBlock` means nothing is waiting). `ENOBUFS` means the socket buffer overflowed and
     /// the kernel dropped queued packets (fail-closed); the caller logs it and goes on.
@@ -317,13 +343,17 @@ impl Queue {
                 return Ok(m);
             }
             // SAFETY: rx is a valid, writable buffer of the given length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), self.rx.as_mut_ptr() as *mut libc::c_void, self.rx.len(), 0) };
+            let n = unsafe { libc::recv(self.fd.as_raw_fd(), self.rx.as_mut_ptr() as *mut libc::c_void, self.rx.len(), libc::MSG_TRUNC) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(e);
+            }
+            if n as usize > self.rx.len() {
+                // Cannot happen with moat's settings; never parse a cut message.
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("nfnetlink: {n}-byte message truncated")));
             }
             let rx = std::mem::take(&mut self.rx);
             let res = parse_datagram(&rx[..n as usize], &mut self.pending);

@@ -30,8 +30,12 @@
 //! Tor devices' TCP/DNS to Tor; `guard_input`/`guard_forward` (filter − 5, before fw4) only ever
 //! drop or reject: a tunnel device's packet leaving by any other interface is dropped, IPv6 of a
 //! tunnel without IPv6 is rejected, Tor devices forward nothing, block devices reach the LAN
-//! only, and DNS/DoT to the router itself that was not redirected is rejected. Everything is
-//! kernel state, so it stays in force if the daemon dies.
+//! only, and DNS/DoT to the router itself that was not redirected is rejected. `classify` also
+//! gives flows that start on a tunnel's side a ct mark, and `guard_output` (output, filter − 5)
+//! drops the router's own packets of such flows leaving by another interface (fw4's reject RSTs
+//! for a server's late packets after a tunnel flap went out of the WAN with the tunnel address:
+//! found by the lab's leak matrix). Everything is kernel state, so it stays in force if the
+//! daemon dies.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -265,7 +269,12 @@ pub const HOLD_SECS: u32 = 15;
 /// daemon replaces it atomically with the full table (no gap); if none comes, the elements
 /// expire and the table is inert (`moat cleanup` deletes it). `None` if nothing is protected.
 pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
-    let mut macs: Vec<String> = plan.devices.iter().filter(|d| d.mark != 0).flat_map(|d| d.macs.iter().map(|m| m.to_string())).collect();
+    let mut macs: Vec<String> = plan
+        .devices
+        .iter()
+        .filter(|d| d.mark != 0)
+        .flat_map(|d| d.macs.iter().map(|m| m.to_string()))
+        .collect();
     if !plan.enabled || macs.is_empty() {
         return None;
     }
@@ -273,18 +282,28 @@ pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
     macs.dedup();
     let elems: Vec<String> = macs.iter().map(|m| format!("{m} timeout {secs}s")).collect();
     let mut s = String::new();
-    let _ = writeln!(s, "# moat stopped: protected devices stay blocked for {secs}s (restart window), then released.");
+    let _ = writeln!(
+        s,
+        "# moat stopped: protected devices stay blocked for {secs}s (restart window), then released."
+    );
     let _ = writeln!(s, "table inet moat");
     let _ = writeln!(s, "delete table inet moat");
     let _ = writeln!(s, "table inet moat {{");
-    let _ = writeln!(s, "	set hold {{
+    let _ = writeln!(
+        s,
+        "	set hold {{
 		type ether_addr; flags timeout;
 		elements = {{ {} }}
-	}}", elems.join(", "));
-    let _ = writeln!(s, "	chain hold_forward {{
+	}}",
+        elems.join(", ")
+    );
+    let _ = writeln!(
+        s,
+        "	chain hold_forward {{
 		type filter hook forward priority filter - 5; policy accept;
 		ether saddr @hold drop
-	}}");
+	}}"
+    );
     let _ = writeln!(
         s,
         "	chain hold_input {{
@@ -302,7 +321,10 @@ fn hex(v: u32) -> String {
 
 /// Characters allowed from a section address into an nft comment line.
 fn safe_section(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '[' | ']')).take(48).collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '[' | ']'))
+        .take(48)
+        .collect()
 }
 
 fn quoted_set(names: &[IfName]) -> String {
@@ -329,7 +351,10 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                 let table = match g.table_base.checked_add(idx) {
                     Some(x) if !matches!(x, 0 | 253..=255) => x,
                     _ => {
-                        errors.push(format!("table_base {} + {} gives a reserved or invalid routing table id", g.table_base, idx));
+                        errors.push(format!(
+                            "table_base {} + {} gives a reserved or invalid routing table id",
+                            g.table_base, idx
+                        ));
                         continue;
                     }
                 };
@@ -341,16 +366,35 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                         ));
                     }
                 }
-                ClassKind::L3 { device: l3.device.clone(), table, ipv6: l3.ipv6, dns: l3.dns, wireguard: matches!(t.kind, TunnelKind::WireGuard(_)) }
+                ClassKind::L3 {
+                    device: l3.device.clone(),
+                    table,
+                    ipv6: l3.ipv6,
+                    dns: l3.dns,
+                    wireguard: matches!(t.kind, TunnelKind::WireGuard(_)),
+                }
             }
-            TunnelKind::Tor(tor) => ClassKind::Tor { trans_port: tor.trans_port, dns_port: tor.dns_port },
+            TunnelKind::Tor(tor) => ClassKind::Tor {
+                trans_port: tor.trans_port,
+                dns_port: tor.dns_port,
+            },
         };
         if used {
-            classes.push(RouteClass { label: t.name.as_str().to_string(), value: 0, values: Vec::new(), kind });
+            classes.push(RouteClass {
+                label: t.name.as_str().to_string(),
+                value: 0,
+                values: Vec::new(),
+                kind,
+            });
         }
     }
     if active.iter().any(|d| d.route == Route::Block) {
-        classes.push(RouteClass { label: "block".into(), value: 0, values: Vec::new(), kind: ClassKind::Block });
+        classes.push(RouteClass {
+            label: "block".into(),
+            value: 0,
+            values: Vec::new(),
+            kind: ClassKind::Block,
+        });
     }
 
     // Shaped devices (file order) and the mark layout.
@@ -367,13 +411,19 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             used
         ));
     }
-    let marks = MarkLayout { mask: g.fwmark_mask, capacity, used };
+    let marks = MarkLayout {
+        mask: g.fwmark_mask,
+        capacity,
+        used,
+    };
     for (i, c) in classes.iter_mut().enumerate() {
         c.value = deposit(g.fwmark_mask, i as u32 + 1);
         c.values.push(c.value);
     }
     let n_classes = classes.len() as u32;
-    let class_of = |classes: &[RouteClass], route: &Route| -> Option<u32> { class_index(classes, route).map(|i| classes[i].value) };
+    let class_of = |classes: &[RouteClass], route: &Route| -> Option<u32> {
+        class_index(classes, route).map(|i| classes[i].value)
+    };
 
     // Devices.
     let mut devices = Vec::new();
@@ -405,7 +455,10 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                 }
                 let is_wg = matches!(&d.route, Route::Tunnel(n) if matches!(model.tunnel(n).map(|t| &t.kind), Some(TunnelKind::WireGuard(_))));
                 if !is_wg {
-                    errors.push(format!("device {}: shaper '{}' needs a wireguard tunnel route", d.section, s));
+                    errors.push(format!(
+                        "device {}: shaper '{}' needs a wireguard tunnel route",
+                        d.section, s
+                    ));
                 }
                 if model.shaper(s).is_none() {
                     errors.push(format!("device {}: shaper '{}' names no shaper section", d.section, s));
@@ -426,40 +479,67 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
     // Facts about interfaces.
     for l in &g.lan_devices {
         if facts.iface(l).is_none() {
-            notes.push(format!("lan_device {} does not exist now; its rules apply once it appears", l));
+            notes.push(format!(
+                "lan_device {} does not exist now; its rules apply once it appears",
+                l
+            ));
         }
     }
     for c in &classes {
         if let ClassKind::L3 { device, .. } = &c.kind {
             match facts.iface(device) {
-                None => notes.push(format!("tunnel {}: {} does not exist now; its devices are blocked until it is up", c.label, device)),
-                Some(i) if !i.up => notes.push(format!("tunnel {}: {} is down; its devices are blocked until it is up", c.label, device)),
+                None => notes.push(format!(
+                    "tunnel {}: {} does not exist now; its devices are blocked until it is up",
+                    c.label, device
+                )),
+                Some(i) if !i.up => notes.push(format!(
+                    "tunnel {}: {} is down; its devices are blocked until it is up",
+                    c.label, device
+                )),
                 _ => {}
             }
         }
         if let ClassKind::L3 { dns: None, .. } = &c.kind {
-            notes.push(format!("tunnel {}: no dns set; its devices' DNS to the router is rejected (set option dns)", c.label));
+            notes.push(format!(
+                "tunnel {}: no dns set; its devices' DNS to the router is rejected (set option dns)",
+                c.label
+            ));
         }
         if let ClassKind::L3 { dns: Some(dns), .. } = &c.kind {
             if dns.is_ipv6() {
                 notes.push(format!("tunnel {}: dns {} is IPv6, so its devices' IPv4 DNS to the router is rejected (no NAT46); they must resolve over IPv6", c.label, dns));
             }
             if facts.interfaces.values().any(|i| i.addrs.iter().any(|(a, _)| a == dns)) {
-                errors.push(format!("tunnel {}: dns {} is an address of this router; it must be a resolver reached through the tunnel", c.label, dns));
+                errors.push(format!(
+                    "tunnel {}: dns {} is an address of this router; it must be a resolver reached through the tunnel",
+                    c.label, dns
+                ));
             }
         }
     }
 
     // Queues.
-    let backend = if facts.nft_queue { QueueBackend::Nft } else { QueueBackend::Iptables };
+    let backend = if facts.nft_queue {
+        QueueBackend::Nft
+    } else {
+        QueueBackend::Iptables
+    };
     let mut shaped = Vec::new();
     let mut pad = Vec::new();
     let mut shaped_tunnels: Vec<&crate::model::Tunnel> = Vec::new();
     for d in &devices {
         let Some(index) = d.shaped_index else { continue };
-        let src = model.devices.iter().find(|x| x.section == d.section).expect("same list");
-        let (Route::Tunnel(tn), Some(sn)) = (&src.route, &src.shaper) else { continue };
-        let (Some(t), Some(sh)) = (model.tunnel(tn), model.shaper(sn)) else { continue };
+        let src = model
+            .devices
+            .iter()
+            .find(|x| x.section == d.section)
+            .expect("same list");
+        let (Route::Tunnel(tn), Some(sn)) = (&src.route, &src.shaper) else {
+            continue;
+        };
+        let (Some(t), Some(sh)) = (model.tunnel(tn), model.shaper(sn)) else {
+            continue;
+        };
         let TunnelKind::WireGuard(l3) = &t.kind else { continue };
         let mtu = facts.iface(&l3.device).map(|i| i.mtu);
         let pad_to = match resolve_pad(t.name.as_str(), &l3.device, l3.pad_to, mtu) {
@@ -473,7 +553,11 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
         };
         let queue = g.queue_base as u32 + index - 1;
         if queue > u16::MAX as u32 {
-            errors.push(format!("queue_base {} + {} shaped devices exceeds queue number 65535", g.queue_base, shaped_devs.len()));
+            errors.push(format!(
+                "queue_base {} + {} shaped devices exceeds queue number 65535",
+                g.queue_base,
+                shaped_devs.len()
+            ));
             continue;
         }
         if !shaped_tunnels.iter().any(|x| x.name == t.name) {
@@ -501,22 +585,36 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             continue;
         }
         if next_queue > u16::MAX as u32 {
-            errors.push(format!("queue_base {} leaves no queue number for tunnel {}'s pad queue", g.queue_base, t.name));
+            errors.push(format!(
+                "queue_base {} leaves no queue number for tunnel {}'s pad queue",
+                g.queue_base, t.name
+            ));
             break;
         }
         let pad_to = shaped.iter().find(|s| s.tunnel == t.name).and_then(|s| s.pad_to);
-        pad.push(PadQueue { queue: next_queue as u16, tunnel: t.name.clone(), device: l3.device.clone(), pad_to });
+        pad.push(PadQueue {
+            queue: next_queue as u16,
+            tunnel: t.name.clone(),
+            device: l3.device.clone(),
+            pad_to,
+        });
         next_queue += 1;
     }
     for s in &shaped {
         if s.pad_to.is_none() && s.mtu.is_none() {
-            let n = format!("tunnel {}: pad_to is not known until {} exists; shaped traffic is dropped until then", s.tunnel, s.device);
+            let n = format!(
+                "tunnel {}: pad_to is not known until {} exists; shaped traffic is dropped until then",
+                s.tunnel, s.device
+            );
             if !notes.contains(&n) {
                 notes.push(n);
             }
         }
         if s.cover_dst.is_none() {
-            let n = format!("tunnel {}: neither cover_dst nor dns is set; no cover packets can be sent", s.tunnel);
+            let n = format!(
+                "tunnel {}: neither cover_dst nor dns is set; no cover packets can be sent",
+                s.tunnel
+            );
             if !notes.contains(&n) {
                 notes.push(n);
             }
@@ -531,20 +629,54 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
     let mut rules = Vec::new();
     let mut routes = Vec::new();
     for c in &classes {
-        if let ClassKind::L3 { device, table, ipv6, .. } = &c.kind {
+        if let ClassKind::L3 {
+            device, table, ipv6, ..
+        } = &c.kind
+        {
             let fams: &[u8] = if *ipv6 { &[AF_INET, AF_INET6] } else { &[AF_INET] };
             for &family in fams {
                 for &v in &c.values {
-                    rules.push(RuleOp { family, mark: v, mask: marks.mask, table: *table, priority: *table });
+                    rules.push(RuleOp {
+                        family,
+                        mark: v,
+                        mask: marks.mask,
+                        table: *table,
+                        priority: *table,
+                    });
                 }
-                routes.push(RouteOp { family, table: *table, device: Some(device.clone()), metric: 0 });
-                routes.push(RouteOp { family, table: *table, device: None, metric: UNREACHABLE_METRIC });
+                routes.push(RouteOp {
+                    family,
+                    table: *table,
+                    device: Some(device.clone()),
+                    metric: 0,
+                });
+                routes.push(RouteOp {
+                    family,
+                    table: *table,
+                    device: None,
+                    metric: UNREACHABLE_METRIC,
+                });
             }
         }
     }
 
-    let queues = QueuePlan { backend, iptables: iptables_scripts(backend, &shaped, &pad), shaped, pad };
-    let mut plan = Plan { enabled: g.enabled, marks, classes, devices, nft: String::new(), rules, routes, queues, notes };
+    let queues = QueuePlan {
+        backend,
+        iptables: iptables_scripts(backend, &shaped, &pad),
+        shaped,
+        pad,
+    };
+    let mut plan = Plan {
+        enabled: g.enabled,
+        marks,
+        classes,
+        devices,
+        nft: String::new(),
+        rules,
+        routes,
+        queues,
+        notes,
+    };
     if !g.enabled {
         plan.nft = NFT_REMOVE.to_string();
         plan.rules.clear();
@@ -552,7 +684,10 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
         plan.queues.shaped.clear();
         plan.queues.pad.clear();
         plan.queues.iptables.clear();
-        plan.notes.insert(0, "moat is disabled (enabled '0'): everything moat added is removed".into());
+        plan.notes.insert(
+            0,
+            "moat is disabled (enabled '0'): everything moat added is removed".into(),
+        );
     } else {
         plan.nft = nft_script(model, &plan);
     }
@@ -597,7 +732,10 @@ fn resolve_pad(tunnel: &str, dev: &IfName, pad: PadTo, mtu: Option<u32>) -> Resu
         (PadTo::Bytes(b), _) => b as u32,
     };
     if v < MIN_PAD_TO {
-        return Err(format!("tunnel {tunnel}: pad_to {v} is below the minimum {MIN_PAD_TO} (MTU of {dev}: {})", mtu.map_or("unknown".into(), |m| m.to_string())));
+        return Err(format!(
+            "tunnel {tunnel}: pad_to {v} is below the minimum {MIN_PAD_TO} (MTU of {dev}: {})",
+            mtu.map_or("unknown".into(), |m| m.to_string())
+        ));
     }
     if let Some(m) = mtu {
         if v > m {
@@ -615,13 +753,27 @@ fn iptables_scripts(backend: QueueBackend, shaped: &[ShapedQueue], pad: &[PadQue
     let _ = writeln!(body, "*mangle");
     let _ = writeln!(body, ":{IPT_CHAIN} - [0:0]");
     for s in shaped {
-        let _ = writeln!(body, "-A {IPT_CHAIN} -o {} -m mark --mark {}/{} -j NFQUEUE --queue-num {}", s.device, hex(s.mark), hex(s.mark_mask), s.queue);
+        let _ = writeln!(
+            body,
+            "-A {IPT_CHAIN} -o {} -m mark --mark {}/{} -j NFQUEUE --queue-num {}",
+            s.device,
+            hex(s.mark),
+            hex(s.mark_mask),
+            s.queue
+        );
     }
     for p in pad {
-        let _ = writeln!(body, "-A {IPT_CHAIN} -o {} -j NFQUEUE --queue-num {}", p.device, p.queue);
+        let _ = writeln!(
+            body,
+            "-A {IPT_CHAIN} -o {} -j NFQUEUE --queue-num {}",
+            p.device, p.queue
+        );
     }
     let _ = writeln!(body, "COMMIT");
-    vec![("iptables-restore".into(), body.clone()), ("ip6tables-restore".into(), body)]
+    vec![
+        ("iptables-restore".into(), body.clone()),
+        ("ip6tables-restore".into(), body),
+    ]
 }
 
 fn nft_script(model: &Model, plan: &Plan) -> String {
@@ -630,16 +782,33 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let lans = quoted_set(&g.lan_devices);
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "# moat ruleset, loaded with `nft -f` as ONE transaction: the first two lines make sure the");
-    let _ = writeln!(w, "# table exists, then it is deleted and re-created, so the old rules stay until the commit.");
-    let _ = writeln!(w, "# fwmark_mask {}: {} of {} mark values in use (routes, then shaped devices)", hex(mask), plan.marks.used, plan.marks.capacity);
+    let _ = writeln!(
+        w,
+        "# moat ruleset, loaded with `nft -f` as ONE transaction: the first two lines make sure the"
+    );
+    let _ = writeln!(
+        w,
+        "# table exists, then it is deleted and re-created, so the old rules stay until the commit."
+    );
+    let _ = writeln!(
+        w,
+        "# fwmark_mask {}: {} of {} mark values in use (routes, then shaped devices)",
+        hex(mask),
+        plan.marks.used,
+        plan.marks.capacity
+    );
     let _ = writeln!(w, "table inet moat");
     let _ = writeln!(w, "delete table inet moat");
     let _ = writeln!(w, "table inet moat {{");
 
     // classify
     let _ = writeln!(w, "\tchain classify {{");
-    let _ = writeln!(w, "\t\ttype filter hook prerouting priority mangle; policy accept;");
+    // mangle + 10: after other packages' mark restores at mangle (pbr, mwan3), which may
+    // rewrite the whole mark; still long before NAT (dstnat) and the routing decision.
+    let _ = writeln!(
+        w,
+        "\t\ttype filter hook prerouting priority mangle + 10; policy accept;"
+    );
     let keep = hex(!plan.marks.mask);
     for d in &plan.devices {
         if d.mark == 0 {
@@ -647,7 +816,26 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
         }
         let macs: Vec<String> = d.macs.iter().map(|m| m.to_string()).collect();
         let _ = writeln!(w, "\t\t# {} -> {}", safe_section(&d.section), d.route);
-        let _ = writeln!(w, "\t\tiifname {lans} ether saddr {{ {} }} meta mark set meta mark & {keep} | {}", macs.join(", "), hex(d.mark));
+        let _ = writeln!(
+            w,
+            "\t\tiifname {lans} ether saddr {{ {} }} meta mark set meta mark & {keep} | {}",
+            macs.join(", "),
+            hex(d.mark)
+        );
+    }
+    // Flows whose first packet arrives from a tunnel (e.g. a server's late packets after a
+    // tunnel flap flushed the masquerade entries) get the route's ct mark, so anything the
+    // router generates in reply (fw4's reject RSTs/ICMP carry the offending packet's conntrack)
+    // is held in the tunnel by guard_output instead of being routed out of the WAN in the clear.
+    for c in &plan.classes {
+        if let ClassKind::L3 { device, .. } = &c.kind {
+            let _ = writeln!(
+                w,
+                "\t\tiifname \"{device}\" ct state new ct mark set ct mark & {keep} | {} comment \"{}: flows started from the tunnel side\"",
+                hex(c.value),
+                c.label
+            );
+        }
     }
     let _ = writeln!(w, "\t}}");
 
@@ -657,14 +845,24 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     for c in &plan.classes {
         let m = mark_match(mask, &c.values);
         match &c.kind {
-            ClassKind::L3 { dns: Some(IpAddr::V4(d)), .. } => {
+            ClassKind::L3 {
+                dns: Some(IpAddr::V4(d)),
+                ..
+            } => {
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv4 fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {d} comment \"{}: DNS for the router goes to the tunnel resolver\"", c.label);
             }
-            ClassKind::L3 { dns: Some(IpAddr::V6(d)), .. } => {
+            ClassKind::L3 {
+                dns: Some(IpAddr::V6(d)),
+                ..
+            } => {
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv6 fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 dnat ip6 to {d} comment \"{}: DNS for the router goes to the tunnel resolver\"", c.label);
             }
             ClassKind::Tor { trans_port, dns_port } => {
-                let _ = writeln!(w, "\t\t{m} meta nfproto ipv4 udp dport 53 redirect to :{dns_port} comment \"{}: DNS to Tor DNSPort\"", c.label);
+                let _ = writeln!(
+                    w,
+                    "\t\t{m} meta nfproto ipv4 udp dport 53 redirect to :{dns_port} comment \"{}: DNS to Tor DNSPort\"",
+                    c.label
+                );
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv4 meta l4proto tcp redirect to :{trans_port} comment \"{}: TCP to Tor TransPort\"", c.label);
             }
             _ => {}
@@ -697,6 +895,23 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
         }
     }
 
+    // guard_output: the router's own packets belonging to tunnel-side flows never leave by
+    // another interface (found by the lab: RSTs from the tunnel address on the WAN after a flap).
+    let _ = writeln!(w, "\tchain guard_output {{");
+    let _ = writeln!(w, "\t\ttype filter hook output priority filter - 5; policy accept;");
+    for c in &plan.classes {
+        if let ClassKind::L3 { device, .. } = &c.kind {
+            let _ = writeln!(
+                w,
+                "\t\tct mark & {} == {} oifname != \"{device}\" drop comment \"{}: replies to tunnel-side flows stay in the tunnel\"",
+                hex(mask),
+                hex(c.value),
+                c.label
+            );
+        }
+    }
+    let _ = writeln!(w, "\t}}");
+
     // guard_forward
     let _ = writeln!(w, "\tchain guard_forward {{");
     let _ = writeln!(w, "\t\ttype filter hook forward priority filter - 5; policy accept;");
@@ -705,9 +920,17 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
         match &c.kind {
             ClassKind::L3 { device, ipv6, .. } => {
                 if !ipv6 {
-                    let _ = writeln!(w, "\t\t{m} meta nfproto ipv6 jump reject_fast comment \"{}: tunnel carries no IPv6\"", c.label);
+                    let _ = writeln!(
+                        w,
+                        "\t\t{m} meta nfproto ipv6 jump reject_fast comment \"{}: tunnel carries no IPv6\"",
+                        c.label
+                    );
                 }
-                let _ = writeln!(w, "\t\t{m} oifname != \"{device}\" drop comment \"{}: kill switch\"", c.label);
+                let _ = writeln!(
+                    w,
+                    "\t\t{m} oifname != \"{device}\" drop comment \"{}: kill switch\"",
+                    c.label
+                );
             }
             ClassKind::Tor { .. } => {
                 let _ = writeln!(w, "\t\t{m} drop comment \"{}: only TCP and DNS, through Tor\"", c.label);
@@ -732,7 +955,14 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
         let _ = writeln!(w, "\tchain shape_queue {{");
         let _ = writeln!(w, "\t\ttype filter hook postrouting priority mangle; policy accept;");
         for q in &plan.queues.shaped {
-            let _ = writeln!(w, "\t\toifname \"{}\" meta mark & {} == {} queue num {}", q.device, hex(q.mark_mask), hex(q.mark), q.queue);
+            let _ = writeln!(
+                w,
+                "\t\toifname \"{}\" meta mark & {} == {} queue num {}",
+                q.device,
+                hex(q.mark_mask),
+                hex(q.mark),
+                q.queue
+            );
         }
         for p in &plan.queues.pad {
             let _ = writeln!(w, "\t\toifname \"{}\" queue num {}", p.device, p.queue);
@@ -759,7 +989,14 @@ fn fam(f: u8) -> &'static str {
 impl RuleOp {
     /// The equivalent `ip rule add` command line (for humans; the daemon uses netlink).
     pub fn to_command(&self) -> String {
-        format!("ip {} rule add fwmark {}/{} lookup {} priority {}", fam(self.family), hex(self.mark), hex(self.mask), self.table, self.priority)
+        format!(
+            "ip {} rule add fwmark {}/{} lookup {} priority {}",
+            fam(self.family),
+            hex(self.mark),
+            hex(self.mask),
+            self.table,
+            self.priority
+        )
     }
 }
 
@@ -767,8 +1004,18 @@ impl RouteOp {
     /// The equivalent `ip route add` command line (for humans; the daemon uses netlink).
     pub fn to_command(&self) -> String {
         match &self.device {
-            Some(d) => format!("ip {} route add default dev {} table {}", fam(self.family), d, self.table),
-            None => format!("ip {} route add unreachable default table {} metric {}", fam(self.family), self.table, self.metric),
+            Some(d) => format!(
+                "ip {} route add default dev {} table {}",
+                fam(self.family),
+                d,
+                self.table
+            ),
+            None => format!(
+                "ip {} route add unreachable default table {} metric {}",
+                fam(self.family),
+                self.table,
+                self.metric
+            ),
         }
     }
 }
@@ -782,7 +1029,10 @@ impl Plan {
             return None;
         }
         let values: Vec<u32> = self.queues.shaped.iter().map(|q| q.mark).collect();
-        let rule = format!("\t\t{} drop comment \"shaped: queue rules missing, fail closed\"\n", mark_match(self.marks.mask, &values));
+        let rule = format!(
+            "\t\t{} drop comment \"shaped: queue rules missing, fail closed\"\n",
+            mark_match(self.marks.mask, &values)
+        );
         let anchor = "\t\ttype filter hook forward priority filter - 5; policy accept;\n";
         let pos = self.nft.find(anchor)? + anchor.len();
         let mut s = self.nft.clone();
@@ -794,7 +1044,10 @@ impl Plan {
 fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
         ShaperMode::Constant(p) => format!("{}: constant, {} packets/s per direction", s.name, p.rate),
-        ShaperMode::Stochastic(p) => format!("{}: stochastic, rate cap {} packets/s", s.name, p.rate),
+        ShaperMode::Stochastic(p) => format!(
+            "{}: stochastic, rate cap {} packets/s, {} decoys/idle hour, budget {} MB/day, decoy {} packets/s for {} s until learned, idle gap {} s",
+            s.name, p.rate, p.decoys, p.budget_mb, p.decoy_rate, p.decoy_duration, p.idle_gap
+        ),
     }
 }
 
@@ -815,7 +1068,13 @@ impl Plan {
         for c in &self.classes {
             let what = match &c.kind {
                 ClassKind::Block => "LAN only".to_string(),
-                ClassKind::L3 { device, table, ipv6, dns, wireguard } => format!(
+                ClassKind::L3 {
+                    device,
+                    table,
+                    ipv6,
+                    dns,
+                    wireguard,
+                } => format!(
                     "{} {device}, table {table}, dns {}, ipv6 {}",
                     if *wireguard { "wireguard" } else { "interface" },
                     dns.map_or("none".into(), |d| d.to_string()),
@@ -831,7 +1090,14 @@ impl Plan {
         }
         for d in &self.devices {
             let macs: Vec<String> = d.macs.iter().map(|m| m.to_string()).collect();
-            let _ = write!(w, "device {} '{}' [{}] -> {}", d.section, crate::model::printable(&d.name), macs.join(" "), d.route);
+            let _ = write!(
+                w,
+                "device {} '{}' [{}] -> {}",
+                d.section,
+                crate::model::printable(&d.name),
+                macs.join(" "),
+                d.route
+            );
             if d.mark != 0 {
                 let _ = write!(w, ", mark {}", hex(d.mark));
             }
@@ -869,7 +1135,8 @@ impl Plan {
                 "backend: {}",
                 match q.backend {
                     QueueBackend::Nft => "nft queue statement (chain shape_queue above)",
-                    QueueBackend::Iptables => "xt NFQUEUE through iptables-restore --noflush (no nft queue statement in this kernel)",
+                    QueueBackend::Iptables =>
+                        "xt NFQUEUE through iptables-restore --noflush (the probe found no nft queue statement)",
                 }
             );
         }
@@ -896,10 +1163,20 @@ impl Plan {
             );
         }
         for p in &q.pad {
-            let _ = writeln!(w, "queue {}: pad only, all other traffic leaving {} (tunnel {}), {}", p.queue, p.device, p.tunnel, pad(p.pad_to, None));
+            let _ = writeln!(
+                w,
+                "queue {}: pad only, all other traffic leaving {} (tunnel {}), {}",
+                p.queue,
+                p.device,
+                p.tunnel,
+                pad(p.pad_to, None)
+            );
         }
         for (prog, body) in &q.iptables {
-            let _ = writeln!(w, "{prog} --noflush <<EOF   (plus '-I POSTROUTING 1 -j {IPT_CHAIN}' when the hook is missing)");
+            let _ = writeln!(
+                w,
+                "{prog} --noflush <<EOF   (plus '-I POSTROUTING 1 -j {IPT_CHAIN}' when the hook is missing)"
+            );
             let _ = write!(w, "{body}");
             let _ = writeln!(w, "EOF");
         }

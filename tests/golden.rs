@@ -1,5 +1,6 @@
 //! Golden tests of `moat check`: `tests/golden/<case>.conf` (+ `<case>.facts`, default
-//! `default.facts`) must print exactly `tests/golden/<case>.plan`. `UPDATE_GOLDEN=1` rewrites
+//! `default.facts`; the router's firewall/network/pbr/mwan3 from `<case>.uci/` if present) must print
+//! exactly `tests/golden/<case>.plan` (stdout, then stderr and the exit code). `UPDATE_GOLDEN=1` rewrites
 //! the .plan files. A second test loads every golden nft script with `nft -c -f` (and the
 //! iptables queue scripts with `iptables-restore --test`) in a fresh network namespace.
 
@@ -14,7 +15,12 @@ fn cases() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(golden_dir())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".conf")).map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".conf"))
+                .map(str::to_string)
+        })
         .collect();
     v.sort();
     v
@@ -23,10 +29,16 @@ fn cases() -> Vec<String> {
 /// Run `moat check` for a case; the output is stdout, then stderr and the exit code.
 fn run_check(case: &str) -> String {
     let dir = golden_dir();
-    let facts = if dir.join(format!("{case}.facts")).exists() { format!("{case}.facts") } else { "default.facts".into() };
+    let facts = if dir.join(format!("{case}.facts")).exists() {
+        format!("{case}.facts")
+    } else {
+        "default.facts".into()
+    };
+    // The router's other packages: `<case>.uci/` if present, else none installed.
+    let uci = if dir.join(format!("{case}.uci")).is_dir() { format!("{case}.uci") } else { "no-such-dir".into() };
     let out = Command::new(env!("CARGO_BIN_EXE_moat"))
         .current_dir(&dir)
-        .args(["check", "--config", &format!("{case}.conf"), "--facts", &facts])
+        .args(["check", "--config", &format!("{case}.conf"), "--facts", &facts, "--uci-dir", &uci])
         .output()
         .expect("run moat");
     let mut s = String::from_utf8(out.stdout).unwrap();
@@ -37,6 +49,16 @@ fn run_check(case: &str) -> String {
     }
     s.push_str(&format!("== exit {} ==\n", out.status.code().unwrap_or(-1)));
     s
+}
+
+#[test]
+fn readme_case_is_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("examples/moat.conf")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.contains(example.trim()), "README.md must show examples/moat.conf verbatim");
+    let golden = std::fs::read_to_string(golden_dir().join("readme.conf")).unwrap();
+    assert_eq!(golden, example, "tests/golden/readme.conf must be a copy of examples/moat.conf (cp it, UPDATE_GOLDEN=1)");
 }
 
 #[test]
@@ -52,13 +74,17 @@ fn golden_check_output() {
             std::fs::write(&path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{} missing; run with UPDATE_GOLDEN=1", path.display()));
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|_| panic!("{} missing; run with UPDATE_GOLDEN=1", path.display()));
         if got != want {
             eprintln!("--- {case}: expected\n{want}\n--- got\n{got}");
             failed.push(case.clone());
         }
     }
-    assert!(failed.is_empty(), "golden mismatch: {failed:?} (UPDATE_GOLDEN=1 to accept)");
+    assert!(
+        failed.is_empty(),
+        "golden mismatch: {failed:?} (UPDATE_GOLDEN=1 to accept)"
+    );
 }
 
 /// The text between a `== title ==` header line (prefix match) and the next `== ` header.
@@ -96,7 +122,10 @@ struct Netns(String);
 impl Netns {
     fn new(tag: &str) -> Netns {
         let name = format!("moat-gold-{}-{tag}", std::process::id());
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("`ip` (iproute2) is required for this test");
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("`ip` (iproute2) is required for this test");
         assert!(st.success(), "ip netns add {name} failed");
         Netns(name)
     }
@@ -112,7 +141,14 @@ impl Netns {
             .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
         c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let o = c.wait_with_output().unwrap();
-        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
     }
 }
 
@@ -127,7 +163,10 @@ fn require(tool: &str) {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false)
         || Path::new("/usr/sbin").join(tool).is_file();
-    assert!(found, "`{tool}` is required by this test and is not installed (apt-get install nftables iptables iproute2)");
+    assert!(
+        found,
+        "`{tool}` is required by this test and is not installed (apt-get install nftables iptables iproute2)"
+    );
 }
 
 #[test]
@@ -143,17 +182,30 @@ fn golden_nft_scripts_load_in_a_netns() {
     for case in cases() {
         let plan = std::fs::read_to_string(golden_dir().join(format!("{case}.plan"))).unwrap();
         let Some(script) = section(&plan, "nft script") else {
-            assert!(plan.contains("== exit 1 =="), "{case}: no nft script but not an error case");
+            assert!(
+                plan.contains("== exit 1 =="),
+                "{case}: no nft script but not an error case"
+            );
             continue;
         };
         let has_queue = script.contains(" queue num ");
         if has_queue && !kernel_has_queue {
             // Must fail exactly on the queue statement; everything else must load.
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
-            assert!(!ok && msg.contains("queue num"), "{case}: expected only the queue statement to be refused: {msg}");
-            let without: String = script.lines().filter(|l| !l.contains(" queue num ")).map(|l| format!("{l}\n")).collect();
+            assert!(
+                !ok && msg.contains("queue num"),
+                "{case}: expected only the queue statement to be refused: {msg}"
+            );
+            let without: String = script
+                .lines()
+                .filter(|l| !l.contains(" queue num "))
+                .map(|l| format!("{l}\n"))
+                .collect();
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], &without);
-            assert!(ok, "{case}: nft script (queue lines removed) does not load: {msg}\n{without}");
+            assert!(
+                ok,
+                "{case}: nft script (queue lines removed) does not load: {msg}\n{without}"
+            );
         } else {
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
             assert!(ok, "{case}: nft script does not load: {msg}\n{script}");
@@ -166,7 +218,10 @@ fn golden_nft_scripts_load_in_a_netns() {
             }
             let (ok, listing) = ns.run("nft", &["list", "ruleset"], "");
             let creates = script.contains("table inet moat {");
-            assert!(ok && listing.contains("table inet moat") == creates, "{case}: {listing}");
+            assert!(
+                ok && listing.contains("table inet moat") == creates,
+                "{case}: {listing}"
+            );
             let (ok, msg) = ns.run("nft", &["-f", "-"], "table inet moat\ndelete table inet moat\n");
             assert!(ok, "{msg}");
         }
@@ -186,8 +241,14 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
     require("ip");
     let ns = Netns::new("fb");
     let dir = golden_dir();
-    let model = moat::model::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
-    let facts = moat::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap()).unwrap();
+    let model = moat::model::load_file(dir.join("shaped_wireguard.conf"))
+        .expect("golden config is valid")
+        .model;
+    let facts = moat::facts::Facts::parse(
+        "default.facts",
+        &std::fs::read_to_string(dir.join("default.facts")).unwrap(),
+    )
+    .unwrap();
     let plan = moat::plan::build(&model, &facts).unwrap();
     let fallback = plan.nft_blocking_shaped().expect("shaped case has a fallback");
     let hold = moat::plan::hold_script(&plan, 15).expect("shaped case protects devices");
@@ -196,5 +257,8 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
         assert!(ok, "{what} script does not load: {msg}\n{script}");
     }
     let (_, listing) = ns.run("nft", &["list", "table", "inet", "moat"], "");
-    assert!(listing.contains("chain classify"), "the full script replaced the hold: {listing}");
+    assert!(
+        listing.contains("chain classify"),
+        "the full script replaced the hold: {listing}"
+    );
 }

@@ -36,7 +36,17 @@ fn example_loads_without_errors_or_warnings() {
 
     assert_eq!(m.shapers.len(), 2);
     assert_eq!(m.shapers[0].mode, ShaperMode::Constant(ConstantParams { rate: 20 }));
-    assert!(matches!(m.shapers[1].mode, ShaperMode::Stochastic(StochasticParams { rate: 50, .. })));
+    assert_eq!(
+        m.shapers[1].mode,
+        ShaperMode::Stochastic(StochasticParams {
+            rate: 50,
+            decoys: 6,
+            budget_mb: 50,
+            decoy_rate: 5,
+            decoy_duration: 20,
+            idle_gap: 5
+        })
+    );
 
     let routes: Vec<String> = m
         .devices
@@ -76,6 +86,11 @@ fn example_shows_every_option_of_the_schema() {
         "dns_port",
         "mode",
         "rate",
+        "decoys",
+        "budget",
+        "decoy_rate",
+        "decoy_duration",
+        "idle_gap",
         "name",
         "mac",
         "route",

@@ -47,10 +47,18 @@ fn every_vector_matches_uci() {
                 let want_export = fs::read(with("export")).unwrap();
                 let (s, e) = (pkg.show_bytes("cfg"), pkg.export_bytes("cfg"));
                 if s != want_show {
-                    failures.push(format!("{name}: show differs\n--- want\n{}--- got\n{}", show(&want_show), show(&s)));
+                    failures.push(format!(
+                        "{name}: show differs\n--- want\n{}--- got\n{}",
+                        show(&want_show),
+                        show(&s)
+                    ));
                 }
                 if e != want_export {
-                    failures.push(format!("{name}: export differs\n--- want\n{}--- got\n{}", show(&want_export), show(&e)));
+                    failures.push(format!(
+                        "{name}: export differs\n--- want\n{}--- got\n{}",
+                        show(&want_export),
+                        show(&e)
+                    ));
                 }
                 ok += 1;
             }
@@ -59,15 +67,27 @@ fn every_vector_matches_uci() {
             (1, Err(e)) => {
                 let (line, byte) = err_position(&fs::read_to_string(with("err")).unwrap());
                 if (e.line, e.byte) != (line, byte) {
-                    failures.push(format!("{name}: error at line {} byte {}, uci says line {line} byte {byte}: {e}", e.line, e.byte));
+                    failures.push(format!(
+                        "{name}: error at line {} byte {}, uci says line {line} byte {byte}: {e}",
+                        e.line, e.byte
+                    ));
                 }
-                assert!(e.to_string().starts_with(&format!("{name}:{}: ", e.line)), "error names file and line: {e}");
+                assert!(
+                    e.to_string().starts_with(&format!("{name}:{}: ", e.line)),
+                    "error names file and line: {e}"
+                );
                 rejected += 1;
             }
             (rc, _) => panic!("{name}: unexpected rc {rc}"),
         }
     }
-    assert!(failures.is_empty(), "{} of {} vectors fail:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors fail:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
     eprintln!("{ok} accepted and {rejected} rejected vectors match uci");
 }
 
@@ -77,7 +97,9 @@ fn every_vector_matches_uci() {
 fn export_of_every_vector_rereads_identically() {
     for conf in vectors() {
         let input = fs::read(&conf).unwrap();
-        let Ok(pkg) = moat::uci::parse_bytes("v", &input) else { continue };
+        let Ok(pkg) = moat::uci::parse_bytes("v", &input) else {
+            continue;
+        };
         let again = moat::uci::parse_bytes("export", &pkg.export_bytes("cfg")).unwrap();
         assert_eq!(again.show_bytes("cfg"), pkg.show_bytes("cfg"), "{}", conf.display());
     }

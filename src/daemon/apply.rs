@@ -30,18 +30,30 @@ pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), Stri
         .spawn()
         .map_err(|e| format!("cannot run {prog}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| format!("{prog}: writing stdin: {e}"))?;
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("{prog}: writing stdin: {e}"))?;
     }
     let out = child.wait_with_output().map_err(|e| format!("{prog}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{prog} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 fn run_quiet(prog: &str, args: &[&str]) -> bool {
-    Command::new(prog).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Load an nft script in one transaction.
@@ -56,7 +68,16 @@ pub fn nft_table_present() -> bool {
 
 /// The desired netlink rules of a plan.
 pub fn desired_rules(plan: &Plan) -> Vec<Rule> {
-    plan.rules.iter().map(|r| Rule { family: r.family, mark: r.mark, mask: r.mask, table: r.table, priority: r.priority }).collect()
+    plan.rules
+        .iter()
+        .map(|r| Rule {
+            family: r.family,
+            mark: r.mark,
+            mask: r.mask,
+            table: r.table,
+            priority: r.priority,
+        })
+        .collect()
 }
 
 /// The desired netlink routes of a plan, given which tunnel devices are up now (a `dev` route
@@ -65,11 +86,21 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
     let mut out = Vec::new();
     for r in &plan.routes {
         match &r.device {
-            None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
+            None => out.push(Route {
+                family: r.family,
+                table: r.table,
+                oif: None,
+                metric: r.metric,
+            }),
             Some(d) => {
                 if facts.iface(d).is_some_and(|i| i.up) {
                     if let Some(idx) = netlink::ifindex(d.as_str()) {
-                        out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
+                        out.push(Route {
+                            family: r.family,
+                            table: r.table,
+                            oif: Some(idx),
+                            metric: r.metric,
+                        });
                     }
                 }
             }
@@ -94,7 +125,10 @@ pub fn sync_rules(nl: &mut Socket, want: &[Rule]) -> Result<(), String> {
         for r in want.iter().filter(|r| r.family == fam) {
             if !have.contains(r) {
                 if let Err(e) = nl.add_rule(r) {
-                    errs.push(format!("adding rule fwmark 0x{:08x}/0x{:08x} table {}: {e}", r.mark, r.mask, r.table));
+                    errs.push(format!(
+                        "adding rule fwmark 0x{:08x}/0x{:08x} table {}: {e}",
+                        r.mark, r.mask, r.table
+                    ));
                 }
             }
         }
@@ -127,7 +161,11 @@ pub fn sync_routes(nl: &mut Socket, want: &[Route]) -> Result<(), String> {
         for r in want.iter().filter(|r| r.family == fam) {
             if !have.contains(r) {
                 if let Err(e) = nl.add_route(r) {
-                    errs.push(format!("adding route in table {} ({}): {e}", r.table, r.oif.map_or("unreachable".into(), |i| format!("oif {i}"))));
+                    errs.push(format!(
+                        "adding route in table {} ({}): {e}",
+                        r.table,
+                        r.oif.map_or("unreachable".into(), |i| format!("oif {i}"))
+                    ));
                 }
             }
         }
@@ -154,9 +192,17 @@ pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
         return Ok(());
     }
     for (restore, body) in &plan.queues.iptables {
-        let ipt = if restore.starts_with("ip6") { "ip6tables" } else { "iptables" };
+        let ipt = if restore.starts_with("ip6") {
+            "ip6tables"
+        } else {
+            "iptables"
+        };
         let hooked = run_quiet(ipt, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
-        let script = if hooked { body.clone() } else { body.replace("COMMIT\n", &format!("-I POSTROUTING 1 -j {IPT_CHAIN}\nCOMMIT\n")) };
+        let script = if hooked {
+            body.clone()
+        } else {
+            body.replace("COMMIT\n", &format!("-I POSTROUTING 1 -j {IPT_CHAIN}\nCOMMIT\n"))
+        };
         run_with_stdin(restore, &["-w", "--noflush"], &script)?;
     }
     Ok(())
@@ -170,7 +216,11 @@ pub fn remove_queue_rules() {
             .args(["-t", "mangle"])
             .stderr(Stdio::null())
             .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with(&format!(":{IPT_CHAIN} "))));
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.starts_with(&format!(":{IPT_CHAIN} ")))
+            });
         if !present {
             continue;
         }
@@ -233,7 +283,11 @@ pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
 /// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
 /// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
 pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
-    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
+    let hold = if hold_secs == 0 {
+        None
+    } else {
+        plan.and_then(|p| hold_script(p, hold_secs))
+    };
     let Some(hold) = hold else { return remove_all(nl) };
     let mut errs = Vec::new();
     if let Err(e) = nft(&hold) {

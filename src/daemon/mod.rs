@@ -115,7 +115,11 @@ impl Daemon {
         let same_nft = self.applied.as_ref().is_some_and(|p| p.nft == plan.nft);
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
-            apply::remove_all(&mut self.nl)
+            if force || changed || self.last_error.is_some() {
+                apply::remove_all(&mut self.nl)
+            } else {
+                Ok(())
+            }
         } else if force || !same_nft || self.last_error.is_some() {
             apply::apply(&plan, &facts, &mut self.nl)
         } else {
@@ -280,11 +284,7 @@ fn read_signals(fd: RawFd) -> Vec<u32> {
 /// previous run left (if anything) stays in force, so protected devices stay blocked.
 pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
     logging::init(opts.stderr, crate::model::LogLevel::Info);
-    let Ok(model) = load(&opts.config) else {
-        error!("{}: invalid configuration; nothing changed", opts.config);
-        return 1;
-    };
-    logging::set_level(model.global.log_level);
+    // Block the signals first: an early SIGHUP (default action: terminate) must not kill us.
     let sfd = match signalfd() {
         Ok(f) => f,
         Err(e) => {
@@ -292,6 +292,11 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             return 1;
         }
     };
+    let Ok(model) = load(&opts.config) else {
+        error!("{}: invalid configuration; nothing changed", opts.config);
+        return 1;
+    };
+    logging::set_level(model.global.log_level);
     let groups = netlink::RTMGRP_LINK | netlink::RTMGRP_IPV4_IFADDR | netlink::RTMGRP_IPV6_IFADDR;
     let (mon, nl) = match (Socket::open(groups), Socket::open(0)) {
         (Ok(m), Ok(n)) => (m, n),
@@ -311,7 +316,12 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         applied_at: 0,
         engine,
     };
-    info!("starting (pid {}, config {}, nft queue statement: {})", std::process::id(), d.opts.config, if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" });
+    info!(
+        "starting (pid {}, config {}, nft queue statement: {})",
+        std::process::id(),
+        d.opts.config,
+        if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" }
+    );
     d.step(true);
 
     let mut next_verify = Instant::now() + VERIFY_EVERY;
@@ -326,13 +336,26 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             deadline = deadline.min(t);
         }
         let timeout = deadline.saturating_duration_since(now);
-        let timeout_ms = timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
+        let timeout_ms =
+            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
         let mut fds = vec![
-            libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&mon), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: sfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: std::os::fd::AsRawFd::as_raw_fd(&mon),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
-        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {

@@ -52,7 +52,15 @@ impl State {
 }
 
 /// Render the status JSON.
-pub fn render(pid: u32, config: &str, state: State, plan: Option<&Plan>, facts: &Facts, last_error: Option<&str>, applied_at: u64) -> String {
+pub fn render(
+    pid: u32,
+    config: &str,
+    state: State,
+    plan: Option<&Plan>,
+    facts: &Facts,
+    last_error: Option<&str>,
+    applied_at: u64,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{{");
     let _ = writeln!(s, "  \"pid\": {pid},");
@@ -67,7 +75,11 @@ pub fn render(pid: u32, config: &str, state: State, plan: Option<&Plan>, facts: 
             let (kind, dev, up) = match &c.kind {
                 ClassKind::L3 { device, wireguard, .. } => {
                     let up = facts.iface(device).is_some_and(|i| i.up);
-                    (if *wireguard { "wireguard" } else { "interface" }, Some(device.as_str()), up)
+                    (
+                        if *wireguard { "wireguard" } else { "interface" },
+                        Some(device.as_str()),
+                        up,
+                    )
                 }
                 ClassKind::Tor { .. } => ("tor", None, true),
                 ClassKind::Block => continue,
@@ -79,8 +91,13 @@ pub fn render(pid: u32, config: &str, state: State, plan: Option<&Plan>, facts: 
             ));
         }
         for d in &p.devices {
-            let class = p.classes.iter().find(|c| c.label == d.route);
+            let class = if d.mark == 0 {
+                None
+            } else {
+                p.classes.iter().find(|c| c.label == d.route)
+            };
             let st = match class.map(|c| &c.kind) {
+                None if !d.enabled => "direct (device disabled)",
                 None => "direct",
                 Some(ClassKind::Block) => "blocked (LAN only)",
                 Some(ClassKind::Tor { .. }) => "protected (tor)",
@@ -142,7 +159,14 @@ pub fn show(dir: &Path) -> u8 {
     let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
     print!("{json}");
     if state == "stopped" || !alive {
-        println!("moat is not running{}", if state != "stopped" { " (stale status: the kernel rules it left keep protected devices blocked)" } else { "" });
+        println!(
+            "moat is not running{}",
+            if state != "stopped" {
+                " (stale status: the kernel rules it left keep protected devices blocked)"
+            } else {
+                ""
+            }
+        );
         3
     } else {
         0
@@ -160,7 +184,15 @@ mod tests {
 
     #[test]
     fn fields_are_found() {
-        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7);
+        let j = render(
+            42,
+            "/etc/config/moat",
+            State::Running,
+            None,
+            &Facts::default(),
+            Some("x \"y\""),
+            7,
+        );
         assert_eq!(field(&j, "pid"), Some("42"));
         assert_eq!(field(&j, "state"), Some("\"running\""));
         assert_eq!(field(&j, "last_error"), Some("\"x \\\"y\\\"\""));

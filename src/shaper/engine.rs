@@ -13,7 +13,11 @@
 //! slot, independent of the millisecond granularity of `poll`'s timeout.
 //!
 //! Failure behaviour: a queue that cannot be bound stays unbound, so the kernel drops its
-//! packets (no fail-open). Malformed, truncated or oversized packets get a drop verdict. Verdict
+//! packets (no fail-open). Malformed, truncated or oversized packets get a drop verdict; for an
+//! oversized one the sender also gets an ICMP "fragmentation needed" (IPv4 with DF) or ICMPv6
+//! "packet too big" naming `pad_to` as the MTU (at most 50 per second), exactly what a router
+//! with a `pad_to`-sized link would send, so TCP (PMTU discovery; needed because the MSS clamp
+//! only sees SYNs in one direction) and DF-setting UDP such as QUIC shrink their packets. Verdict
 //! failures reported by the kernel are counted and logged.
 
 use super::{Action, Config, Counters, DeviceShaper, Micros, OsRng, PacketId, Rng};
@@ -53,15 +57,39 @@ pub struct EngineStats {
     pub malformed: u64,
     /// Cover packets that could not be injected.
     pub inject_errors: u64,
+    /// ICMP "fragmentation needed" / ICMPv6 "packet too big" sent back for oversized packets.
+    pub icmp_sent: u64,
     /// How late the timer woke the engine after the deadline it was armed for (µs).
     pub wake_late: super::DelayHistogram,
 }
+
+/// Hasher for kernel-assigned packet ids (sequential integers, not attacker-chosen): one
+/// multiplication instead of SipHash.
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Held packets by id: the bytes of the IP datagram, nothing more.
+pub type HeldStore = HashMap<PacketId, Box<[u8]>, std::hash::BuildHasherDefault<IdHasher>>;
 
 struct Dev {
     spec: QueueSpec,
     queue: Queue,
     shaper: DeviceShaper,
-    held: HashMap<PacketId, Box<[u8]>>,
+    held: HeldStore,
     cover: Option<(Vec<u8>, Injector)>,
 }
 
@@ -75,6 +103,22 @@ pub struct ShapingEngine {
     stats: EngineStats,
     opts: QueueOptions,
     last_log: Micros,
+    icmp4: Option<OwnedFd>,
+    icmp6: Option<OwnedFd>,
+    /// Token bucket for ICMP errors: tokens (at most 50) and the time they were counted.
+    icmp_tokens: (u32, Micros),
+}
+
+fn raw_socket(family: libc::c_int, proto: libc::c_int) -> Option<OwnedFd> {
+    // SAFETY: plain socket(2); result checked and owned.
+    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
+    if fd < 0 {
+        log::warn!("raw ICMP socket: {}; oversized packets are dropped without an ICMP error", io::Error::last_os_error());
+        None
+    } else {
+        // SAFETY: fresh fd we own.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 }
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
@@ -173,6 +217,9 @@ impl ShapingEngine {
             stats: EngineStats::default(),
             opts: QueueOptions::default(),
             last_log: 0,
+            icmp4: raw_socket(libc::AF_INET, libc::IPPROTO_ICMP),
+            icmp6: raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6),
+            icmp_tokens: (50, 0),
         })
     }
 
@@ -215,7 +262,7 @@ impl ShapingEngine {
             };
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
             log::info!("shaping {} on queue {} (pad to {} bytes, {:?})", s.label, s.queue, s.config.pad_to, s.config.mode);
-            self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HashMap::new(), cover });
+            self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
         self.rearm();
         errors
@@ -301,11 +348,18 @@ impl ShapingEngine {
                         }
                     };
                     let len16 = len.min(u16::MAX as usize) as u16;
-                    if len <= d.spec.config.pad_to as usize {
+                    let pad_to = d.spec.config.pad_to;
+                    if len <= pad_to as usize {
                         let mut bytes = p.payload;
                         bytes.truncate(len);
                         d.held.insert(p.id, bytes.into_boxed_slice());
+                    } else {
+                        // Too big to leave at the constant size: it is dropped (below); tell the
+                        // sender the path MTU like a router with a smaller link would, so TCP and
+                        // DF-setting UDP (QUIC) shrink their packets.
+                        self.icmp_too_big(&p.payload, pad_to, now);
                     }
+                    let d = &mut self.devs[i];
                     d.shaper.on_packet(now, p.id, len16, self.rng.as_mut(), &mut self.actions);
                     self.execute(i);
                 }
@@ -318,16 +372,51 @@ impl ShapingEngine {
         }
     }
 
+    fn icmp_too_big(&mut self, orig: &[u8], mtu: u16, now: Micros) {
+        let (tokens, at) = self.icmp_tokens;
+        let tokens = (tokens as u64 + now.saturating_sub(at) / 20_000).min(50) as u32; // 50/s
+        if tokens == 0 {
+            self.icmp_tokens = (0, at);
+            return;
+        }
+        self.icmp_tokens = (tokens - 1, now);
+        let sent = match packet::version(orig) {
+            Some(4) if orig.len() >= 20 => {
+                let (Some(fd), Some(msg)) = (&self.icmp4, packet::icmp_frag_needed(orig, mtu)) else { return };
+                // SAFETY: zeroed sockaddr_in with family and address set.
+                let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_addr.s_addr = u32::from_ne_bytes([orig[12], orig[13], orig[14], orig[15]]);
+                // SAFETY: valid buffer and address.
+                unsafe {
+                    libc::sendto(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), 0, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+                }
+            }
+            Some(6) if orig.len() >= 40 => {
+                let (Some(fd), Some(msg)) = (&self.icmp6, packet::icmpv6_packet_too_big(orig, mtu.max(1280))) else { return };
+                // SAFETY: zeroed sockaddr_in6 with family and address set.
+                let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_addr.s6_addr.copy_from_slice(&orig[8..24]);
+                // SAFETY: valid buffer and address.
+                unsafe {
+                    libc::sendto(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), 0, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+                }
+            }
+            _ => return,
+        };
+        if sent >= 0 {
+            self.stats.icmp_sent += 1;
+        }
+    }
+
     fn execute(&mut self, i: usize) {
         let d = &mut self.devs[i];
         for a in self.actions.drain(..) {
             let r = match a {
                 Action::Release { id, pad_to } => match d.held.remove(&id) {
-                    Some(b) => {
-                        let mut v = b.into_vec();
-                        v.resize(pad_to as usize, 0); // held bytes end at the IP length
-                        d.queue.verdict(id, Verdict::Accept, None, Some(&v)).map(|_| ())
-                    }
+                    // held bytes end at the IP length; the zeros go past it
+                    Some(b) => d.queue.accept_padded(id, &b, pad_to as usize).map(|_| ()),
                     None => Ok(()),
                 },
                 Action::Drop { id, .. } => {
@@ -428,8 +517,8 @@ impl ShapingEngine {
         }
         let st = &self.stats;
         s.push_str(&format!(
-            "],\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{}}}",
-            st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors
+            "],\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{},\"icmp_sent\":{}}}",
+            st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors, st.icmp_sent
         ));
         s
     }

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shaper benchmarks: prints figures (nothing here passes or fails on a number).
+#   scripts/bench-shaper.sh [live-seconds]       (root: the live parts run in a throwaway netns)
+# Needs valgrind (callgrind), iproute2, iptables (iptables-nft). See BENCHMARKS.md.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+secs=${1:-30}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+cargo build --release --example shaper_bench -q
+bin="$CARGO_TARGET_DIR/release/examples/shaper_bench"
+echo "== machine: $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo "== callgrind: instructions per queued packet (replay harness, release build)"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; ip netns del "moat-bench-$$" 2>/dev/null || true' EXIT
+ir() { # total instructions of `shaper_bench replay N`
+	valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$1" "$bin" replay "$1" >/dev/null 2>"$tmp/vg.$1"
+	grep -E '^summary:' "$tmp/cg.$1" | awk '{print $2}'
+}
+a=$(ir 20000); b=$(ir 120000)
+echo "replay: 20000 packets $a Ir, 120000 packets $b Ir => $(( (b - a) / 100000 )) instructions per queued packet (marginal)"
+
+echo "== memory"
+"$bin" rss
+echo "== constant-mode queueing delay (virtual clock, pure core)"
+"$bin" queueing
+
+if [ "$(id -u)" -eq 0 ]; then
+	ns="moat-bench-$$"
+	ip netns add "$ns"
+	echo "== live engine on loopback in netns $ns (NFQUEUE + timerfd), ${secs} s at 50 slots/s"
+	ip netns exec "$ns" "$bin" live "$secs" 50
+	ip netns del "$ns"; ip netns add "$ns"
+	echo "== live engine, saturated at 1000 slots/s"
+	ip netns exec "$ns" "$bin" pps 10
+	ip netns del "$ns"; ip netns add "$ns"
+	echo "== live engine: 64 queues, 1000 held packets"
+	ip netns exec "$ns" "$bin" rss-live
+else
+	echo "== live parts skipped: not root"
+fi
