@@ -71,9 +71,10 @@ fn vpn_fw4_restart_leaves_moat_alone_while_fw4_is_gone() {
     run("vpn", Fault::Fw4Restart);
 }
 
-/// KNOWN LEAK (see /work/lab-findings.md, 15:50 UTC, and the report): fw4 flush deletes moat's
-/// table and moat restores it only at its next periodic check. Strict as every cell; ignored
-/// only so CI stays green until the daemon reacts to the deletion. Run with `-- --ignored`.
+/// KNOWN LEAK (found by this cell, reported): OpenWrt's `service firewall stop` runs `fw4 flush`,
+/// which deletes every nft table, moat's included, and moat restores it only at its next
+/// periodic check (up to 30 s). Strict as every cell; ignored only so CI stays green until the
+/// daemon reacts to the deletion. Run with `cargo test --test leak_vpn -- --ignored`.
 #[test]
 #[ignore = "known leak: `fw4 flush` (service firewall stop) deletes inet moat; daemon restores it only after up to 30 s"]
 fn vpn_firewall_stop_start_flushes_every_table() {
