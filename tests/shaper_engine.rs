@@ -42,17 +42,22 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
+        Lab::new_named("c")
+    }
+
+    /// A lab whose names carry `tag` (tests in one binary run in parallel).
+    fn new_named(tag: &str) -> Lab {
         assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root (namespaces, NFQUEUE, wireguard-go)");
         let pid = std::process::id();
-        let dir = std::env::temp_dir().join(format!("moat-she-{pid}"));
+        let dir = std::env::temp_dir().join(format!("moat-she-{pid}-{tag}"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut l = Lab {
-            r: format!("moat-she-{pid}-r"),
-            s: format!("moat-she-{pid}-s"),
-            vr: format!("mer{}", pid % 1_000_000),
-            vs: format!("mes{}", pid % 1_000_000),
-            wr: format!("mwr{}e", pid % 1_000_000),
-            ws: format!("mws{}e", pid % 1_000_000),
+            r: format!("moat-she-{pid}-{tag}-r"),
+            s: format!("moat-she-{pid}-{tag}-s"),
+            vr: format!("mer{}{tag}", pid % 1_000_000),
+            vs: format!("mes{}{tag}", pid % 1_000_000),
+            wr: format!("mwr{}e{tag}", pid % 1_000_000),
+            ws: format!("mws{}e{tag}", pid % 1_000_000),
             dir,
             procs: Vec::new(),
         };
@@ -333,5 +338,85 @@ fn constant_mode_through_wireguard_one_size_one_message_per_slot_data_intact() {
         c.delay.quantile(0.99),
         stats.wake_late.quantile(0.5),
         stats.wake_late.quantile(0.99),
+    );
+}
+
+#[test]
+fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
+    use moat::shaper::StochasticConfig;
+    let lab = Lab::new_named("t");
+    let cap_fd = lab.inside(&lab.s, || open_capture(&lab.vs));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cap = capture(cap_fd, stop.clone());
+    let rx = lab.inside(&lab.s, || UdpSocket::bind("10.203.0.1:5555").unwrap());
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let tx = lab.inside(&lab.r, || UdpSocket::bind("10.203.0.2:0").unwrap());
+    let hdr_err_before = lab.snmp_ip(&lab.s, "InHdrErrors");
+    // A decoy every 10 s on average (360/h), 10 packets/s for 2 s each (~28 KB); budget
+    // 1.44 MB/day = a bucket of 60,000 bytes (one hour's share), refilled at ~16 B/s.
+    let budget = 1_440_000u64;
+    let cfg = StochasticConfig {
+        decoys_per_hour: 360,
+        rate_cap: 50,
+        budget_bytes_per_day: budget,
+        default_rate: 10,
+        default_duration_s: 2,
+        max_duration_s: 300,
+        idle_gap: 3_000_000,
+    };
+    let spec = QueueSpec {
+        queue: QNUM,
+        label: "stochastic device".into(),
+        config: Config { pad_to: PAD_TO, mode: Mode::Stochastic(cfg) },
+        tunnel_dev: lab.wr.clone(),
+        cover_dst: Some("10.203.0.1".parse().unwrap()),
+    };
+    let mut engine = lab.inside(&lab.r, || {
+        let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(4))).unwrap();
+        assert!(e.set_queues(&[spec.clone()]).is_empty());
+        e
+    });
+    let datagrams: Vec<Vec<u8>> = (0..5u32).map(|i| vec![i as u8; 100 + 200 * i as usize]).collect();
+    let sender = {
+        let d = datagrams.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(5));
+            for m in &d {
+                tx.send_to(m, "10.203.0.1:5555").unwrap();
+            }
+        })
+    };
+    poll_engine(&mut engine, Instant::now() + Duration::from_secs(40));
+    sender.join().unwrap();
+    let c = engine.counters().next().unwrap().2.clone();
+    engine.shutdown();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let pkts = cap.join().unwrap();
+
+    let mut buf = [0u8; 2048];
+    for (i, m) in datagrams.iter().enumerate() {
+        let (n, _) = rx.recv_from(&mut buf).unwrap_or_else(|e| panic!("datagram {i}: {e}"));
+        assert_eq!(&buf[..n], &m[..]);
+    }
+    assert_eq!(c.real_packets, 5);
+    assert_eq!(c.delay.quantile(1.0), Some(0), "stochastic mode delayed a real packet");
+    let mut sizes = std::collections::BTreeMap::new();
+    for (_, p) in &pkts {
+        let ihl = (p[0] & 0x0f) as usize * 4;
+        if p.len() > ihl + 8 && p[9] == 17 && p[12..16] == [10, 202, 0, 1] && p[ihl + 8] == 4 {
+            *sizes.entry(p.len() - ihl - 8).or_insert(0u64) += 1;
+        }
+    }
+    assert_eq!(sizes.keys().copied().collect::<Vec<_>>(), vec![32 + PAD_TO as usize], "{sizes:?}");
+    assert_eq!(sizes.values().sum::<u64>(), c.real_packets + c.cover_packets);
+    assert!(c.decoy_periods >= 1, "no decoy in 40 s at 360/h: {c:?}");
+    // The bucket holds one hour's share (budget/24) and refills ~16 B/s: 40 s cannot exceed it.
+    let allowed = budget / 24 + budget * 23 / 24 * 40 / 86_400;
+    assert!(c.cover_bytes <= allowed, "cover {} B above the budget's {allowed} B", c.cover_bytes);
+    assert_eq!(lab.snmp_ip(&lab.s, "InHdrErrors") - hdr_err_before, c.cover_packets);
+    eprintln!(
+        "stochastic through wireguard-go, 40 s: {} decoys, {} skipped for budget, {} cover packets ({} B of {allowed} B allowed), real periods {}",
+        c.decoy_periods, c.decoys_skipped_budget, c.cover_packets, c.cover_bytes, c.real_periods
     );
 }
