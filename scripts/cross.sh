@@ -4,13 +4,15 @@
 #   scripts/cross.sh <target> build   static, stripped release binary; prints its path last
 #   scripts/cross.sh <target> test    cargo test --lib --bins for <target>, run under qemu-user
 #   scripts/cross.sh <target> path    print where `build` puts the binary (builds nothing)
+#   scripts/cross.sh <target> run ARGS  run that binary under qemu-user (e.g. `run check --config FILE`)
 #
-# <target>: mips | mipsel | aarch64 | armv7 | x86_64, or the full Rust triple. Extra arguments go to cargo.
+# <target>: mips | mipsel | aarch64 | armv7 | x86_64, or the full Rust triple. Extra build/test arguments go
+# to cargo.
 #
 # Toolchain (installed if missing, see scripts/install-deps.sh): Debian rustc-web/cargo-web/rust-web-src
 # (compiler + std sources; std is built for the target with -Zbuild-std, allowed by RUSTC_BOOTSTRAP=1),
-# PyPI ziglang + cargo-zigbuild (zig links against its own musl), Debian qemu-user-static (runs tests).
-# Per-target rustflags and qemu runners are in .cargo/config.toml.
+# PyPI ziglang + cargo-zigbuild (zig links against its own musl), Debian qemu-user-static (runs tests with
+# the CPU of the OpenWrt target). Per-target rustflags are in .cargo/config.toml.
 #
 # Output goes to ${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/cross}/<triple>/release/moat: a target
 # dir of its own, so the Debian toolchain never invalidates the host (rustup) build's artifacts.
@@ -18,31 +20,34 @@
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it halves the size (mipsel 515 KB -> 247 KB) while panics still print their message and location.
 # -Cpanic=immediate-abort would save ~110 KB more but a panic would then die silently; not worth it for a
-# daemon whose crash reason must reach the log.
+# daemon whose crash reason must reach the log. MOAT_CROSS_PANIC=immediate-abort builds that variant anyway
+# (same output path), e.g. to see what it would save.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
 usage() {
-	echo "usage: scripts/cross.sh <mips|mipsel|aarch64|armv7|x86_64|TRIPLE> <build|test|path> [cargo args...]" >&2
+	echo "usage: scripts/cross.sh <mips|mipsel|aarch64|armv7|x86_64|TRIPLE> <build|test|path|run> [args...]" >&2
 	exit 2
 }
 [ $# -ge 2 ] || usage
 target_arg=$1 action=$2
 shift 2
 
-# triple, what `file` says about the machine, ELF class, endianness
+# triple, qemu-user runner (CPU of the OpenWrt target), what `file` says about the machine, ELF class, endianness
 case "$target_arg" in
 	mips | mips-unknown-linux-musl)
-		triple=mips-unknown-linux-musl machine=", MIPS," bits=32 endian=MSB ;;
+		triple=mips-unknown-linux-musl qemu=(qemu-mips-static -cpu 24Kc) machine=", MIPS," bits=32 endian=MSB ;;
 	mipsel | mipsel-unknown-linux-musl)
-		triple=mipsel-unknown-linux-musl machine=", MIPS," bits=32 endian=LSB ;;
+		triple=mipsel-unknown-linux-musl qemu=(qemu-mipsel-static -cpu 24Kc) machine=", MIPS," bits=32 endian=LSB ;;
 	aarch64 | arm64 | aarch64-unknown-linux-musl)
-		triple=aarch64-unknown-linux-musl machine=", ARM aarch64," bits=64 endian=LSB ;;
+		triple=aarch64-unknown-linux-musl qemu=(qemu-aarch64-static -cpu cortex-a53) machine=", ARM aarch64,"
+		bits=64 endian=LSB ;;
 	armv7 | arm | armv7-unknown-linux-musleabihf)
-		triple=armv7-unknown-linux-musleabihf machine=", ARM, EABI5" bits=32 endian=LSB ;;
+		triple=armv7-unknown-linux-musleabihf qemu=(qemu-arm-static -cpu cortex-a7) machine=", ARM, EABI5"
+		bits=32 endian=LSB ;;
 	x86_64 | x86-64 | amd64 | x86_64-unknown-linux-musl)
-		triple=x86_64-unknown-linux-musl machine=", x86-64," bits=64 endian=LSB ;;
+		triple=x86_64-unknown-linux-musl qemu=() machine=", x86-64," bits=64 endian=LSB ;; # runs natively
 	*) echo "cross.sh: unknown target '$target_arg'" >&2; usage ;;
 esac
 
@@ -50,6 +55,9 @@ target_dir="${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross}"
 bin="$target_dir/$triple/release/moat"
 case "$action" in
 	path) echo "$bin"; exit 0 ;;
+	run)
+		[ -x "$bin" ] || { echo "cross.sh: $bin is not built yet: scripts/cross.sh $target_arg build" >&2; exit 1; }
+		exec ${qemu[@]+"${qemu[@]}"} "$bin" "$@" ;;
 	build | test) ;;
 	*) usage ;;
 esac
@@ -77,6 +85,10 @@ export PATH="/usr/bin:$PATH"        # cargo-zigbuild runs `cargo`: make it Debia
 export RUSTC_BOOTSTRAP=1            # allows -Zbuild-std on the stable Debian compiler
 export RUST_BACKTRACE=0             # backtraces under qemu make panicking tests ~10x slower
 export CARGO_TARGET_DIR="$target_dir"
+if [ ${#qemu[@]} -gt 0 ]; then  # cargo test runs the test binaries through this
+	runner_var="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUNNER"
+	export "$runner_var=${qemu[*]}"
+fi
 
 start=$(date +%s)
 if [ "$action" = test ]; then
@@ -86,8 +98,16 @@ if [ "$action" = test ]; then
 	exit 0
 fi
 
+panic_flags=()
+case "${MOAT_CROSS_PANIC:-}" in
+	"") ;;
+	immediate-abort)
+		# appended to the per-target rustflags of .cargo/config.toml (the env var would replace them)
+		panic_flags=(--config "target.$triple.rustflags=['-Zunstable-options', '-Cpanic=immediate-abort']") ;;
+	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty or immediate-abort" >&2; exit 2 ;;
+esac
 cargo-zigbuild zigbuild --locked --release --target "$triple" \
-	-Zbuild-std=std,panic_abort -Zbuild-std-features= "$@"
+	-Zbuild-std=std,panic_abort -Zbuild-std-features= ${panic_flags[@]+"${panic_flags[@]}"} "$@"
 
 # --- verify the artifact ---------------------------------------------------------------------------------------
 fail() { echo "cross.sh: $bin: $*" >&2; exit 1; }
@@ -109,7 +129,10 @@ case "$triple" in
 		[[ $attrs == *"Tag_ABI_VFP_args: VFP registers"* ]] || fail "not hard-float (musleabihf)"
 		abi=", hard-float" ;;
 esac
+# it must also start on the target CPU
+ver=$(${qemu[@]+"${qemu[@]}"} "$bin" version) || fail "does not run under ${qemu[*]:-the host}"
+[[ $ver == "moat "* ]] || fail "'moat version' printed '$ver'"
 size=$(stat -c %s "$bin")
 echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, built in $(($(date +%s) - start)) s" >&2
-echo "cross.sh: $desc" >&2
+echo "cross.sh: $desc; runs: $ver" >&2
 echo "$bin"

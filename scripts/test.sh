@@ -7,8 +7,9 @@
 # binaries one after another. MOAT_LAB_KEEP=1 keeps every lab's logs and captures under target/tmp/moat-lab.
 #
 # Stages: deps, host `cargo test` (unit + integration tests; the lab tests need root), then the unit tests
-# cross-compiled and run under qemu-user for mips (big-endian) and mipsel, then a static release build for
-# mipsel (checks static linking, soft-float and prints the size). Every stage runs even if an earlier one
+# cross-compiled and run under qemu-user for mips (big-endian) and mipsel, then static release builds for
+# mips and mipsel (cross.sh checks static linking, soft-float, prints the size) whose `moat check` of the
+# shipped example must print exactly what the host build prints. Every stage runs even if an earlier one
 # failed (except deps); the script exits non-zero if any failed.
 #
 #   MOAT_TEST_STAGES="host mips"  run only these stages (deps always runs)
@@ -17,7 +18,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export RUST_BACKTRACE=0
 
-stages=${MOAT_TEST_STAGES:-"host mips mipsel mipsel-release"}
+stages=${MOAT_TEST_STAGES:-"host mips mipsel mips-release mipsel-release"}
 log=$(mktemp "${TMPDIR:-/tmp}/moat-test.XXXXXX")
 trap 'rm -f "$log"' EXIT
 summary=()
@@ -42,6 +43,21 @@ run_stage() {
 	return "$rc"
 }
 
+# release_check TARGET: build the release binary, then its plan for the example must equal the host's.
+release_check() {
+	local t=$1 host target
+	scripts/cross.sh "$t" build || return 1
+	host=$(cargo run -q --locked -- check --config examples/moat.conf 2>&1) || { echo "host moat check failed"; return 1; }
+	target=$(scripts/cross.sh "$t" run check --config examples/moat.conf 2>&1) || {
+		echo "release_check: $t moat check failed:"; echo "$target"; return 1; }
+	if [ "$host" != "$target" ]; then
+		echo "release_check: $t release binary prints a different plan than the host build:"
+		diff <(echo "$host") <(echo "$target")
+		return 1
+	fi
+	echo "release_check: $t release binary under qemu prints the host's plan for examples/moat.conf ($(echo "$target" | wc -l) lines)"
+}
+
 # shellcheck source=install-deps.sh
 source "$root/scripts/install-deps.sh"
 if ! run_stage deps ensure_all; then
@@ -54,7 +70,7 @@ for s in $stages; do
 	case "$s" in
 		host) run_stage host cargo test --locked ;;
 		mips | mipsel) run_stage "$s" scripts/cross.sh "$s" test ;;
-		mipsel-release) run_stage mipsel-release scripts/cross.sh mipsel build ;;
+		mips-release | mipsel-release) run_stage "$s" release_check "${s%-release}" ;;
 		*) echo "test.sh: unknown stage '$s'" >&2; summary+=("FAIL  unknown stage $s"); failed=$((failed + 1)) ;;
 	esac
 done

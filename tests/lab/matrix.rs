@@ -66,15 +66,9 @@ pub fn config_for(lab: &Lab, speaker: &str, laptop: &str) -> String {
     text
 }
 
-/// Bytes of the TCP echo that proves the vpn path works. A shaped device gets one segment's
-/// worth only: larger TCP segments of shaped devices currently stall (reported separately, see
-/// `leak_positive::shaped_vpn_device_bulk_tcp_works`); the matrix is about leaks.
-fn probe_len(route: &str) -> usize {
-    if route == "vpnshaped" {
-        1000
-    } else {
-        4096
-    }
+/// Bytes of the TCP echo that proves the vpn path works (several full-size segments).
+fn probe_len(_route: &str) -> usize {
+    4096
 }
 
 /// The next protected route (for [`Fault::ReloadSwitchRoute`]).
