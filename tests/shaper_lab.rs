@@ -1,7 +1,7 @@
 //! Shaping end to end with `moat run` in the lab (tests/lab): a shaped device behind the router,
 //! wireguard-go to the VPN server, the WAN watched by tcpdump on the internet side.
 //!
-//! The device alternates idle, a bulk TCP upload, bursty small UDP messages and idle again.
+//! The device alternates idle, a bulk TCP upload (300 KB, echoed back), bursty small UDP messages and idle again.
 //! Asserted: every WireGuard transport message from the router to the VPN endpoint has one size
 //! (32 + pad_to); the data comes back intact (TCP and UDP echo through the tunnel); the VPN
 //! server's kernel counts cover packets as IP header errors; nothing of the device leaves
@@ -94,7 +94,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     let busy_start = std::time::Instant::now();
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
     // bulk TCP upload (echoed back through the tunnel: both directions intact)
-    l.tcp_echo(&dev, echo, 120_000, Duration::from_secs(30)).expect("TCP upload through the shaped tunnel");
+    l.tcp_echo(&dev, echo, 300_000, Duration::from_secs(60)).expect("TCP upload through the shaped tunnel");
     // bursty small UDP messages
     for i in 0..20 {
         l.udp_echo(&dev, echo, 20 + i * 61, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
@@ -140,7 +140,8 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     );
     // Gross breakage only (e.g. no cover in idle time would make idle seconds ~0): not a
     // timing-precision assertion.
-    assert!(ci < 20.0 && cb < 20.0, "per-second counts far from constant: idle CV {ci:.1}%, busy CV {cb:.1}%");
+    assert!(ci < 20.0, "per-second counts far from constant while idle: CV {ci:.1}% ({idle:?})");
+    assert!(busy.len() < 2 || cb < 20.0, "per-second counts far from constant while busy: CV {cb:.1}% ({busy:?})");
 
     // moat killed while shaping: the device's packets are dropped, never sent unshaped.
     let cap = l.capture_wan("killed");
