@@ -261,7 +261,12 @@ impl ShapingEngine {
                 }
             };
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
-            log::info!("shaping {} on queue {} (pad to {} bytes, {:?})", s.label, s.queue, s.config.pad_to, s.config.mode);
+            let mode = match &s.config.mode {
+                super::Mode::Constant(c) => format!("constant {} slots/s, queue {}", c.rate, c.queue_limit),
+                super::Mode::Stochastic(c) => format!("stochastic {} decoys/h, cap {}/s, budget {} B/day", c.decoys_per_hour, c.rate_cap, c.budget_bytes_per_day),
+                super::Mode::PadOnly => "pad only".to_string(),
+            };
+            log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
             self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
         self.rearm();
@@ -306,7 +311,7 @@ impl ShapingEngine {
             for d in &self.devs {
                 let c = d.shaper.counters();
                 log::debug!(
-                    "{}: real {} pkts/{} B, cover {} pkts/{} B, drops queue {} oversize {}, delay p50 {:?} p99 {:?} us",
+                    "{}: real {} pkts/{} B, cover {} pkts/{} B, drops queue {} oversize {}, delay p50 {} p99 {} us",
                     d.spec.label,
                     c.real_packets,
                     c.real_bytes,
@@ -314,8 +319,8 @@ impl ShapingEngine {
                     c.cover_bytes,
                     c.queue_drops,
                     c.oversize_drops,
-                    c.delay.quantile(0.5),
-                    c.delay.quantile(0.99)
+                    c.delay.quantile(0.5).unwrap_or(0),
+                    c.delay.quantile(0.99).unwrap_or(0)
                 );
             }
         }
