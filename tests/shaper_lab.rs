@@ -159,3 +159,50 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     assert!(after.iter().all(|m| m.2 == 32 || m.2 == 32 + PAD_TO), "unshaped transport messages after kill: {after:?}");
     assert!(after.iter().filter(|m| m.2 != 32).count() <= 2, "data still flowing with moat dead: {after:?}");
 }
+
+#[test]
+fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
+    require_root();
+    let l = Lab::start("shaper-stochastic", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
+    let dev = l.dev("camera").clone();
+    // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each until the
+    // device's own activity has been seen.
+    let cfg = format!(
+        "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
+         config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\n\
+         config shaper 'stp'\n\toption mode 'stochastic'\n\toption rate '20'\n\toption decoys '360'\n\
+         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\n\
+         config device\n\toption name 'camera'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'stp'\n",
+        l.wg_router, dev.mac
+    );
+    let hdr_before = snmp_ip(&l, &l.vpn, "InHdrErrors");
+    l.start_moat(&cfg);
+    assert!(
+        l.wait_for("moat shaping", Duration::from_secs(10), || l.proc_log("moat").contains("shaping camera")),
+        "moat did not start shaping; log:\n{}",
+        l.proc_log("moat")
+    );
+    let cap = l.capture_wan("stochastic");
+    let file = cap.file.clone();
+    let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
+    // a real activity period: 10 UDP echoes, padded but not delayed
+    for i in 0..10 {
+        l.udp_echo(&dev, echo, 50 + i * 100, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
+    }
+    std::thread::sleep(Duration::from_secs(40)); // idle: decoys only
+    let pkts = l.stop_capture(cap);
+    let report = l.analyze(&pkts, &dev);
+    assert!(report.leaks.is_empty(), "device traffic outside the tunnel: {:#?}", report.leaks);
+    let transport: Vec<(f64, u8, usize)> = wg_messages(&file).into_iter().filter(|m| m.1 == 4).collect();
+    let sizes: std::collections::BTreeSet<usize> = transport.iter().map(|m| m.2).collect();
+    // WireGuard's empty keepalive (32 B) may appear after the server's echo replies in a quiet
+    // spell; every data message has the one size.
+    assert!(sizes.iter().all(|&s| s == 32 || s == 32 + PAD_TO), "transport message sizes: {sizes:?}");
+    // Bursts of messages separated by > 1.5 s of silence: the real period plus decoys.
+    let data: Vec<f64> = transport.iter().filter(|m| m.2 != 32).map(|m| m.0).collect();
+    let bursts = 1 + data.windows(2).filter(|w| w[1] - w[0] > 1.5).count();
+    let hdr = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_before;
+    eprintln!("stochastic lab: {} data messages in {bursts} bursts over ~45 s; server header errors (cover packets) {hdr}", data.len());
+    assert!(hdr > 0, "no decoy (cover packet) reached the VPN server in 40 idle seconds at 360 decoys/h");
+    assert!(bursts >= 2, "no decoy burst apart from the real activity: {data:?}");
+}
