@@ -231,7 +231,7 @@ impl ShapingEngine {
         let mut errors = Vec::new();
         let mut keep = Vec::new();
         for mut d in std::mem::take(&mut self.devs) {
-            if specs.iter().any(|s| *s == d.spec) {
+            if specs.contains(&d.spec) {
                 keep.push(d);
             } else {
                 self.flush_dev(&mut d);
