@@ -132,7 +132,7 @@ fn demo() {
 
     println!("\n== what the observer on the WAN link saw ==");
     let (a, b) = (column(&off), column(&on));
-    println!("{:<46} | {}", "moat OFF", "moat ON");
+    println!("{:<46} | moat ON", "moat OFF");
     println!("{:-<46}-+-{:-<46}", "", "");
     for i in 0..a.len().max(b.len()) {
         println!("{:<46} | {}", a.get(i).map(String::as_str).unwrap_or(""), b.get(i).map(String::as_str).unwrap_or(""));
