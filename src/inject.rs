@@ -12,10 +12,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 
-/// An open sender bound to one interface.
+/// An open sender for one interface (by name: if the interface is re-created, e.g. wireguard-go
+/// restarted, its new index is looked up on the next send).
 pub struct Injector {
     fd: OwnedFd,
-    ifindex: i32,
+    name: String,
+    ifindex: std::cell::Cell<i32>,
     dst_mac: Option<[u8; 6]>,
 }
 
@@ -44,11 +46,26 @@ impl Injector {
         }
         // SAFETY: `raw` is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(Injector { fd, ifindex, dst_mac })
+        Ok(Injector { fd, name: ifname.to_string(), ifindex: std::cell::Cell::new(ifindex), dst_mac })
     }
 
-    /// Send one IPv4 or IPv6 packet (the protocol is taken from its version nibble).
+    /// Send one IPv4 or IPv6 packet (the protocol is taken from its version nibble). If the
+    /// interface index is gone (`ENXIO`), the name is looked up again and the send retried once.
     pub fn send(&self, pkt: &[u8]) -> io::Result<()> {
+        match self.send_once(pkt) {
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                let i = ifindex(&self.name)?;
+                if i == self.ifindex.get() {
+                    return Err(e);
+                }
+                self.ifindex.set(i);
+                self.send_once(pkt)
+            }
+            r => r,
+        }
+    }
+
+    fn send_once(&self, pkt: &[u8]) -> io::Result<()> {
         let proto = match pkt.first().map(|b| b >> 4) {
             Some(4) => ETH_P_IP,
             Some(6) => ETH_P_IPV6,
@@ -58,7 +75,7 @@ impl Injector {
         let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sa.sll_family = libc::AF_PACKET as u16;
         sa.sll_protocol = proto.to_be();
-        sa.sll_ifindex = self.ifindex;
+        sa.sll_ifindex = self.ifindex.get();
         if let Some(m) = self.dst_mac {
             sa.sll_halen = 6;
             sa.sll_addr[..6].copy_from_slice(&m);
@@ -91,7 +108,7 @@ impl Injector {
 
     /// The interface index this injector sends on.
     pub fn ifindex(&self) -> i32 {
-        self.ifindex
+        self.ifindex.get()
     }
 }
 

@@ -97,13 +97,9 @@ fn block_device_reaches_router_and_lan_only() {
     assert!(rep.leaks.is_empty(), "{}", rep.summary());
 }
 
-/// KNOWN BUG (found by this test, reported): a shaped device's TCP stalls as soon as a segment
-/// exceeds the pad size: the device learns PMTU 1420 from the tunnel, sends 1368-byte payloads
-/// (1420-byte packets with timestamps) and the shaper cannot pad them down to 1408, so they
-/// are dropped; the MSS clamp only rewrites the device's own SYN, not the server's SYN-ACK.
-/// Ignored so CI stays green until shaping handles it; run with `-- --ignored`.
+/// A shaped device's bulk TCP works through the shaper (this test first found segments above
+/// pad_to stalling; fixed in the shaper by answering oversize packets with ICMP frag-needed).
 #[test]
-#[ignore = "known bug: shaped device's TCP segments above pad_to are dropped (SYN-ACK MSS not clamped)"]
 fn shaped_vpn_device_bulk_tcp_works() {
     let lab = Lab::start("positive-shaped", Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor: false, fw4: true });
     lab.start_moat(&matrix::config_for(&lab, "vpnshaped", "direct"));

@@ -52,6 +52,11 @@ impl Pair {
         run(&["ip", "netns", "add", &p.a]);
         run(&["ip", "netns", "add", &p.b]);
         run(&["ip", "link", "add", &p.va, "netns", &p.a, "type", "veth", "peer", "name", &p.vb, "netns", &p.b]);
+        p.setup_links();
+    }
+
+    fn setup_links(&self) {
+        let p = self;
         p.ns(&p.a, &["ip", "addr", "add", &format!("{}/24", p.ip_a()), "dev", &p.va]);
         p.ns(&p.b, &["ip", "addr", "add", &format!("{}/24", p.ip_b()), "dev", &p.vb]);
         for (ns, dev) in [(&p.a, &p.va), (&p.b, &p.vb)] {
@@ -276,4 +281,64 @@ fn injected_cover_packet_is_counted_as_header_error_and_ignored() {
     let after_unk = wait_counter(&p, &p.b, "InUnknownProtos", before_unk);
     assert_eq!(after_unk, before_unk + 1);
     assert_eq!(p.snmp_ip(&p.b, "InHdrErrors"), before_err + 1);
+}
+
+#[test]
+fn injector_follows_a_recreated_interface() {
+    let p = Pair::new();
+    let mac = p.mac_b();
+    let inj = p.inside(&p.a, || Injector::open(&p.va, Some(mac)).expect("AF_PACKET socket"));
+    let before = p.snmp_ip(&p.b, "InHdrErrors");
+    let cover = packet::cover_ipv4(p.ip_a(), p.ip_b(), 600);
+    inj.send(&cover).unwrap();
+    assert_eq!(wait_counter(&p, &p.b, "InHdrErrors", before), before + 1);
+    // Re-create the veth pair under the same names (as a restarted wireguard-go re-creates its
+    // interface): the old index is gone. Same peer MAC, so only the index changes.
+    let old = inj.ifindex();
+    p.ns(&p.a, &["ip", "link", "del", &p.va]);
+    run(&["ip", "link", "add", &p.va, "netns", &p.a, "type", "veth", "peer", "name", &p.vb, "netns", &p.b]);
+    let mac_s: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    p.ns(&p.b, &["ip", "link", "set", &p.vb, "address", &mac_s.join(":")]);
+    p.setup_links();
+    // the name is looked up again in the calling thread's namespace: send from inside it
+    let (inj, r) = p.inside(&p.a, || {
+        let r = inj.send(&cover);
+        (inj, r)
+    });
+    r.expect("send after the interface came back");
+    assert_ne!(inj.ifindex(), old);
+    assert_eq!(wait_counter(&p, &p.b, "InHdrErrors", before + 1), before + 2);
+}
+
+#[test]
+fn engine_retries_a_queue_that_another_process_still_holds() {
+    use moat::shaper::engine::{QueueSpec, ShapingEngine, RETRY_US};
+    use moat::shaper::{Config, Mode};
+    let p = Pair::new();
+    p.inside(&p.b, || {
+        // A dying predecessor still holds the queue when the engine starts.
+        let old = Queue::open(QNUM, &QueueOptions::default()).expect("bind queue");
+        let mut e = ShapingEngine::new().unwrap();
+        let spec = QueueSpec { queue: QNUM, label: "dev".into(), config: Config { pad_to: 1400, mode: Mode::PadOnly }, tunnel_dev: "lo".into(), cover_dst: None };
+        let errs = e.set_queues(&[spec]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(e.counters().count(), 0);
+        assert!(e.next_deadline().is_some(), "a retry must be scheduled");
+        drop(old);
+        // Serve the engine's timer until the retry has happened (bounded wait, not a timing check).
+        let deadline = Instant::now() + Duration::from_micros(3 * RETRY_US);
+        while e.counters().count() == 0 && Instant::now() < deadline {
+            let fds = e.fds();
+            let mut pf: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            // SAFETY: valid pollfd array.
+            unsafe { libc::poll(pf.as_mut_ptr(), pf.len() as libc::nfds_t, 100) };
+            for (i, x) in pf.iter().enumerate() {
+                if x.revents != 0 {
+                    e.readable(fds[i]);
+                }
+            }
+        }
+        assert_eq!(e.counters().count(), 1, "queue not opened after the predecessor let go");
+        assert_eq!(e.next_deadline(), None, "no retry left once everything is open");
+    });
 }

@@ -105,6 +105,10 @@ pub struct ShapingEngine {
     last_log: Micros,
     icmp4: Option<OwnedFd>,
     icmp6: Option<OwnedFd>,
+    /// The queues asked for by the last [`ShapingEngine::set_queues`].
+    wanted: Vec<QueueSpec>,
+    /// When to retry opening queues that failed (e.g. still held by a dying predecessor).
+    retry_at: Option<Micros>,
     /// Token bucket for ICMP errors: tokens (at most 50) and the time they were counted.
     icmp_tokens: (u32, Micros),
 }
@@ -120,6 +124,9 @@ fn raw_socket(family: libc::c_int, proto: libc::c_int) -> Option<OwnedFd> {
         Some(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
+
+/// How often opening a queue that failed is retried.
+pub const RETRY_US: Micros = 5_000_000;
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
 pub fn monotonic_us() -> Micros {
@@ -220,18 +227,22 @@ impl ShapingEngine {
             icmp4: raw_socket(libc::AF_INET, libc::IPPROTO_ICMP),
             icmp6: raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6),
             icmp_tokens: (50, 0),
+            wanted: Vec::new(),
+            retry_at: None,
         })
     }
 
     /// Serve exactly these queues. Queues whose spec did not change keep their state and held
     /// packets; changed or removed ones are flushed (held packets dropped) and closed. Returns the
-    /// errors of queues that could not be opened (those stay unbound: their packets are dropped).
+    /// errors of queues that could not be opened (those stay unbound: their packets are dropped;
+    /// opening them is retried every [`RETRY_US`]).
     pub fn set_queues(&mut self, specs: &[QueueSpec]) -> Vec<String> {
         let now = monotonic_us();
+        self.wanted = specs.to_vec();
         let mut errors = Vec::new();
         let mut keep = Vec::new();
         for mut d in std::mem::take(&mut self.devs) {
-            if specs.iter().any(|s| *s == d.spec) {
+            if specs.contains(&d.spec) {
                 keep.push(d);
             } else {
                 self.flush_dev(&mut d);
@@ -261,9 +272,16 @@ impl ShapingEngine {
                 }
             };
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
-            log::info!("shaping {} on queue {} (pad to {} bytes, {:?})", s.label, s.queue, s.config.pad_to, s.config.mode);
+            let mode = match &s.config.mode {
+                super::Mode::Constant(c) => format!("constant {} slots/s, queue {}", c.rate, c.queue_limit),
+                super::Mode::Stochastic(c) => format!("stochastic {} decoys/h, cap {}/s, budget {} B/day", c.decoys_per_hour, c.rate_cap, c.budget_bytes_per_day),
+                super::Mode::PadOnly => "pad only".to_string(),
+            };
+            log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
             self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
+        let missing = self.wanted.iter().any(|w| !self.devs.iter().any(|d| d.spec == *w));
+        self.retry_at = missing.then_some(now + RETRY_US);
         self.rearm();
         errors
     }
@@ -294,6 +312,12 @@ impl ShapingEngine {
 
     /// Serve every deadline that has passed at `now` and re-arm the timer.
     pub fn tick(&mut self, now: Micros) {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            let wanted = std::mem::take(&mut self.wanted);
+            for e in self.set_queues(&wanted) {
+                log::warn!("{e} (retrying every {} s)", RETRY_US / 1_000_000);
+            }
+        }
         for i in 0..self.devs.len() {
             if self.devs[i].shaper.next_wakeup().is_some_and(|t| t <= now) {
                 let d = &mut self.devs[i];
@@ -306,7 +330,7 @@ impl ShapingEngine {
             for d in &self.devs {
                 let c = d.shaper.counters();
                 log::debug!(
-                    "{}: real {} pkts/{} B, cover {} pkts/{} B, drops queue {} oversize {}, delay p50 {:?} p99 {:?} us",
+                    "{}: real {} pkts/{} B, cover {} pkts/{} B, drops queue {} oversize {}, delay p50 {} p99 {} us",
                     d.spec.label,
                     c.real_packets,
                     c.real_bytes,
@@ -314,8 +338,8 @@ impl ShapingEngine {
                     c.cover_bytes,
                     c.queue_drops,
                     c.oversize_drops,
-                    c.delay.quantile(0.5),
-                    c.delay.quantile(0.99)
+                    c.delay.quantile(0.5).unwrap_or(0),
+                    c.delay.quantile(0.99).unwrap_or(0)
                 );
             }
         }
@@ -450,9 +474,9 @@ impl ShapingEngine {
         d.held.clear();
     }
 
-    /// The earliest shaper deadline (µs of [`monotonic_us`]).
+    /// The earliest shaper deadline or queue-open retry (µs of [`monotonic_us`]).
     pub fn next_deadline(&self) -> Option<Micros> {
-        self.devs.iter().filter_map(|d| d.shaper.next_wakeup()).min()
+        self.devs.iter().filter_map(|d| d.shaper.next_wakeup()).chain(self.retry_at).min()
     }
 
     fn rearm(&mut self) {
@@ -473,6 +497,8 @@ impl ShapingEngine {
     /// Drop every held packet and close every queue (daemon stop). Packets arriving afterwards
     /// are dropped by the kernel (no listener, no bypass).
     pub fn shutdown(&mut self) {
+        self.wanted.clear();
+        self.retry_at = None;
         for mut d in std::mem::take(&mut self.devs) {
             self.flush_dev(&mut d);
         }
