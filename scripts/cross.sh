@@ -94,7 +94,7 @@ fi
 start=$(date +%s)
 if [ "$action" = test ]; then
 	# Unit tests only: the integration tests need root, namespaces and the host's tools.
-	cargo-zigbuild test --locked --target "$triple" -Zbuild-std --lib --bins "$@"
+	cargo-zigbuild test --locked --no-fail-fast --target "$triple" -Zbuild-std --lib --bins "$@"
 	echo "cross.sh: $triple unit tests passed under qemu in $(($(date +%s) - start)) s" >&2
 	exit 0
 fi
