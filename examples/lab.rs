@@ -121,6 +121,10 @@ fn demo() {
         .replace("option name 'sleepmon'", "option name 'Sleep monitor'");
     println!("\n-- moat ON: /etc/config/moat --\n{}", cfg.trim_end());
     lab.start_moat(&cfg);
+    let state = lab.dir.join("moat-state");
+    if let Ok(st) = lab.ns(&lab.router, &[&moat_bin().to_string_lossy(), "status", "--state-dir", &state.to_string_lossy()]) {
+        println!("\n-- moat status --\n{}", st.trim_end());
+    }
     println!("\n-- moat ON: the same activity --");
     let on = observe(&lab, "moat-on", &["speaker", "sleepmon"]);
     let tor_saw = lab.dev("sleepmon").names.iter().filter(|n| lab.tor_log().contains(n.as_str())).count();

@@ -14,7 +14,7 @@ source scripts/install-deps.sh
 if [ "$(id -u)" != 0 ]; then echo "bench-routing: needs root" >&2; exit 1; fi
 ensure_apt "${MOAT_LAB_APT_PACKAGES[@]}"
 target=${CARGO_TARGET_DIR:-target}
-cargo build --quiet --release --bin moat --example lab
+cargo build --quiet --locked --release --bin moat --example lab
 export MOAT_BIN="$target/release/moat"
 lab="$target/release/examples/lab"
 trap '"$lab" sweep' EXIT

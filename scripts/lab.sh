@@ -30,7 +30,7 @@ fi
 
 target=${CARGO_TARGET_DIR:-target}
 echo "lab: building moat and the lab driver (debug build)..." >&2
-cargo build --quiet --bin moat --example lab
+cargo build --quiet --locked --bin moat --example lab
 export MOAT_BIN="${MOAT_BIN:-$target/debug/moat}"
 lab="$target/debug/examples/lab"
 

@@ -84,3 +84,8 @@ fn vpn_fw4_restart_leaves_moat_alone_while_fw4_is_gone() {
 fn vpn_firewall_stop_start_flushes_every_table() {
     run("vpn", Fault::FirewallStopStart);
 }
+
+#[test]
+fn vpn_tunnel_flaps_while_moat_is_dead() {
+    run("vpn", Fault::MoatDeadTunnelFlap);
+}

@@ -40,3 +40,8 @@ fn vpn6_moat_restart() {
 fn vpn6_reload_switches_the_device_to_another_protected_route_and_back() {
     run("vpn6", Fault::ReloadSwitchRoute);
 }
+
+#[test]
+fn vpn6_tunnel_flaps_while_moat_is_dead() {
+    run("vpn6", Fault::MoatDeadTunnelFlap);
+}

@@ -15,6 +15,10 @@ use lab::*;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+/// Idle time before and after the busy part: with it the capture spans about 60 s, the window
+/// of the proof.
+const IDLE_S: u64 = 25;
+
 /// wireguard-go's default MTU 1420 rounded down to 16 (`pad_to 'auto'`).
 const PAD_TO: usize = 1408;
 
@@ -90,7 +94,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     );
     let cap = l.capture_wan("shaped");
     let file = cap.file.clone();
-    std::thread::sleep(Duration::from_secs(8)); // idle
+    std::thread::sleep(Duration::from_secs(IDLE_S)); // idle
     let busy_start = std::time::Instant::now();
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
     // bulk TCP upload (echoed back through the tunnel: both directions intact)
@@ -100,7 +104,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
         l.udp_echo(&dev, echo, 20 + i * 61, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
     }
     let busy_secs = busy_start.elapsed().as_secs_f64();
-    std::thread::sleep(Duration::from_secs(8)); // idle again
+    std::thread::sleep(Duration::from_secs(IDLE_S)); // idle again
     let pkts = l.stop_capture(cap);
     let report = l.analyze(&pkts, &dev);
     assert!(report.leaks.is_empty(), "device traffic outside the tunnel: {:#?}", report.leaks);
@@ -126,8 +130,9 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
             per_sec[m.0 as usize] += 1;
         }
     }
-    let idle: Vec<u32> = per_sec.iter().take(7).copied().chain(per_sec.iter().rev().take(6).copied()).collect();
-    let busy_from = 9usize;
+    let k = IDLE_S as usize - 2;
+    let idle: Vec<u32> = per_sec.iter().take(k).copied().chain(per_sec.iter().rev().take(k - 1).copied()).collect();
+    let busy_from = IDLE_S as usize + 1;
     let busy: Vec<u32> = per_sec.iter().skip(busy_from).take((busy_secs as usize).saturating_sub(1)).copied().collect();
     let (mi, ci) = cv(&idle);
     let (mb, cb) = cv(&busy);

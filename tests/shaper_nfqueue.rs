@@ -309,3 +309,36 @@ fn injector_follows_a_recreated_interface() {
     assert_ne!(inj.ifindex(), old);
     assert_eq!(wait_counter(&p, &p.b, "InHdrErrors", before + 1), before + 2);
 }
+
+#[test]
+fn engine_retries_a_queue_that_another_process_still_holds() {
+    use moat::shaper::engine::{QueueSpec, ShapingEngine, RETRY_US};
+    use moat::shaper::{Config, Mode};
+    let p = Pair::new();
+    p.inside(&p.b, || {
+        // A dying predecessor still holds the queue when the engine starts.
+        let old = Queue::open(QNUM, &QueueOptions::default()).expect("bind queue");
+        let mut e = ShapingEngine::new().unwrap();
+        let spec = QueueSpec { queue: QNUM, label: "dev".into(), config: Config { pad_to: 1400, mode: Mode::PadOnly }, tunnel_dev: "lo".into(), cover_dst: None };
+        let errs = e.set_queues(&[spec]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(e.counters().count(), 0);
+        assert!(e.next_deadline().is_some(), "a retry must be scheduled");
+        drop(old);
+        // Serve the engine's timer until the retry has happened (bounded wait, not a timing check).
+        let deadline = Instant::now() + Duration::from_micros(3 * RETRY_US);
+        while e.counters().count() == 0 && Instant::now() < deadline {
+            let fds = e.fds();
+            let mut pf: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            // SAFETY: valid pollfd array.
+            unsafe { libc::poll(pf.as_mut_ptr(), pf.len() as libc::nfds_t, 100) };
+            for (i, x) in pf.iter().enumerate() {
+                if x.revents != 0 {
+                    e.readable(fds[i]);
+                }
+            }
+        }
+        assert_eq!(e.counters().count(), 1, "queue not opened after the predecessor let go");
+        assert_eq!(e.next_deadline(), None, "no retry left once everything is open");
+    });
+}

@@ -105,6 +105,10 @@ pub struct ShapingEngine {
     last_log: Micros,
     icmp4: Option<OwnedFd>,
     icmp6: Option<OwnedFd>,
+    /// The queues asked for by the last [`ShapingEngine::set_queues`].
+    wanted: Vec<QueueSpec>,
+    /// When to retry opening queues that failed (e.g. still held by a dying predecessor).
+    retry_at: Option<Micros>,
     /// Token bucket for ICMP errors: tokens (at most 50) and the time they were counted.
     icmp_tokens: (u32, Micros),
 }
@@ -120,6 +124,9 @@ fn raw_socket(family: libc::c_int, proto: libc::c_int) -> Option<OwnedFd> {
         Some(unsafe { OwnedFd::from_raw_fd(fd) })
     }
 }
+
+/// How often opening a queue that failed is retried.
+pub const RETRY_US: Micros = 5_000_000;
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
 pub fn monotonic_us() -> Micros {
@@ -220,14 +227,18 @@ impl ShapingEngine {
             icmp4: raw_socket(libc::AF_INET, libc::IPPROTO_ICMP),
             icmp6: raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6),
             icmp_tokens: (50, 0),
+            wanted: Vec::new(),
+            retry_at: None,
         })
     }
 
     /// Serve exactly these queues. Queues whose spec did not change keep their state and held
     /// packets; changed or removed ones are flushed (held packets dropped) and closed. Returns the
-    /// errors of queues that could not be opened (those stay unbound: their packets are dropped).
+    /// errors of queues that could not be opened (those stay unbound: their packets are dropped;
+    /// opening them is retried every [`RETRY_US`]).
     pub fn set_queues(&mut self, specs: &[QueueSpec]) -> Vec<String> {
         let now = monotonic_us();
+        self.wanted = specs.to_vec();
         let mut errors = Vec::new();
         let mut keep = Vec::new();
         for mut d in std::mem::take(&mut self.devs) {
@@ -269,6 +280,8 @@ impl ShapingEngine {
             log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
             self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
+        let missing = self.wanted.iter().any(|w| !self.devs.iter().any(|d| d.spec == *w));
+        self.retry_at = missing.then_some(now + RETRY_US);
         self.rearm();
         errors
     }
@@ -299,6 +312,12 @@ impl ShapingEngine {
 
     /// Serve every deadline that has passed at `now` and re-arm the timer.
     pub fn tick(&mut self, now: Micros) {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            let wanted = std::mem::take(&mut self.wanted);
+            for e in self.set_queues(&wanted) {
+                log::warn!("{e} (retrying every {} s)", RETRY_US / 1_000_000);
+            }
+        }
         for i in 0..self.devs.len() {
             if self.devs[i].shaper.next_wakeup().is_some_and(|t| t <= now) {
                 let d = &mut self.devs[i];
@@ -455,9 +474,9 @@ impl ShapingEngine {
         d.held.clear();
     }
 
-    /// The earliest shaper deadline (µs of [`monotonic_us`]).
+    /// The earliest shaper deadline or queue-open retry (µs of [`monotonic_us`]).
     pub fn next_deadline(&self) -> Option<Micros> {
-        self.devs.iter().filter_map(|d| d.shaper.next_wakeup()).min()
+        self.devs.iter().filter_map(|d| d.shaper.next_wakeup()).chain(self.retry_at).min()
     }
 
     fn rearm(&mut self) {
@@ -478,6 +497,8 @@ impl ShapingEngine {
     /// Drop every held packet and close every queue (daemon stop). Packets arriving afterwards
     /// are dropped by the kernel (no listener, no bypass).
     pub fn shutdown(&mut self) {
+        self.wanted.clear();
+        self.retry_at = None;
         for mut d in std::mem::take(&mut self.devs) {
             self.flush_dev(&mut d);
         }

@@ -34,6 +34,9 @@ pub enum Fault {
     /// Beyond issue 3's list (the boot race pbr users hit): the tunnel interface does not exist
     /// yet when moat starts; it appears later.
     TunnelAbsentAtStart,
+    /// Beyond issue 3's list: moat SIGKILLed, then the tunnel goes down and up while nobody
+    /// re-adds its route; then moat is started again.
+    MoatDeadTunnelFlap,
     /// Beyond issue 3's list: `fw4 restart` (LuCI's firewall restart): `nft delete table inet
     /// fw4`, then fw4's ruleset again. While fw4 is gone every hook accepts: only moat's own
     /// guards stand between the protected device and the WAN.
@@ -226,6 +229,14 @@ pub fn run(route: &str, fault: Fault) {
         Fault::TunnelAbsentAtStart => {
             thread::sleep(BROKEN);
             lab.start_wg_router();
+        }
+        Fault::MoatDeadTunnelFlap => {
+            lab.kill("moat", libc::SIGKILL);
+            lab.must(&lab.router, &["ip", "link", "set", &lab.wg_router, "down"]);
+            thread::sleep(BROKEN / 2);
+            lab.must(&lab.router, &["ip", "link", "set", &lab.wg_router, "up"]);
+            thread::sleep(BROKEN);
+            lab.start_moat(&cfg);
         }
         Fault::Fw4Restart => {
             lab.must(&lab.router, &["nft", "delete", "table", "inet", "fw4"]);

@@ -892,7 +892,7 @@ impl Lab {
 
     /// One attempt of traffic `kind` from `dev`; Ok(detail) when an answer came back intact.
     pub fn attempt(&self, dev: &Device, kind: Traffic, timeout: Duration) -> Result<String, String> {
-        let name = dev.names[kind as usize % dev.names.len()].clone();
+        let name = kind.name_of(&dev.names).to_string();
         let r = if kind == Traffic::Icmp {
             self.ns(&dev.ns, &["ping", "-n", "-c", "1", "-W", &timeout.as_secs().max(1).to_string(), &INTERNET4.to_string()]).map(|_| "pong".to_string())
         } else {
@@ -944,7 +944,7 @@ impl Lab {
         let tried = Arc::new(AtomicUsize::new(0));
         let path = format!("/var/run/netns/{}", dev.ns);
         for &k in kinds {
-            let (stop, ok, tried, name, path) = (stop.clone(), ok.clone(), tried.clone(), dev.names[k as usize % dev.names.len()].clone(), path.clone());
+            let (stop, ok, tried, name, path) = (stop.clone(), ok.clone(), tried.clone(), k.name_of(&dev.names).to_string(), path.clone());
             let ns = dev.ns.clone();
             threads.push(thread::spawn(move || {
                 enter_ns(&path).expect("enter device namespace");
@@ -1102,6 +1102,16 @@ pub enum Traffic {
 }
 
 impl Traffic {
+    /// Which of a device's names this kind of traffic carries: the first for DNS to the router
+    /// and TCP, the second (if any) for the outside resolver, UDP and QUIC.
+    pub fn name_of(self, names: &[String]) -> &str {
+        let i = match self {
+            Traffic::DnsOutside | Traffic::DnsOutsideTcp | Traffic::Udp | Traffic::Quic | Traffic::Udp6 => 1,
+            _ => 0,
+        };
+        &names[i % names.len()]
+    }
+
     /// Every kind.
     pub const ALL: [Traffic; 12] = [
         Traffic::Tcp,
