@@ -339,6 +339,18 @@ fn live(secs: u64, rate: u32, pattern: &str, pps: f64) {
         got.len(),
         c.map_or(0, |c| c.missed_slots)
     );
+    // SAFETY: plain syscall on the calling thread.
+    let policy = unsafe { libc::syscall(libc::SYS_sched_getscheduler, 0 as libc::pid_t) };
+    println!(
+        "  engine thread scheduling: {} (reset on fork: {})",
+        match policy & 0xff {
+            0 => "normal",
+            1 => "SCHED_FIFO",
+            2 => "SCHED_RR",
+            _ => "other",
+        },
+        policy & libc::SCHED_RESET_ON_FORK as libc::c_long != 0
+    );
     println!("  slot timer lateness ({} wakes): {}", late.len(), fmt_us(&mut late));
     println!("  added latency send->receive:   {}", fmt_ms(&mut added));
     println!("  ideal slot server, same sends: {}", fmt_ms(&mut ideal_delay));

@@ -153,9 +153,11 @@ pub fn set_realtime(on: bool) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    let param = libc::sched_param { sched_priority: prio };
-    // SAFETY: pid 0 = this thread's process; valid sched_param.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+    // The raw syscall: musl's sched_setscheduler() is a stub returning ENOSYS, and the kernel's
+    // struct sched_param is just the priority (musl's has more fields).
+    let param: libc::c_int = prio;
+    // SAFETY: pid 0 = the calling thread; the kernel reads one int from a valid pointer.
+    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
