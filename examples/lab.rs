@@ -121,6 +121,10 @@ fn demo() {
         .replace("option name 'sleepmon'", "option name 'Sleep monitor'");
     println!("\n-- moat ON: /etc/config/moat --\n{}", cfg.trim_end());
     lab.start_moat(&cfg);
+    let state = lab.dir.join("moat-state");
+    if let Ok(st) = lab.ns(&lab.router, &[&moat_bin().to_string_lossy(), "status", "--state-dir", &state.to_string_lossy()]) {
+        println!("\n-- moat status --\n{}", st.trim_end());
+    }
     println!("\n-- moat ON: the same activity --");
     let on = observe(&lab, "moat-on", &["speaker", "sleepmon"]);
     let tor_saw = lab.dev("sleepmon").names.iter().filter(|n| lab.tor_log().contains(n.as_str())).count();
@@ -128,7 +132,7 @@ fn demo() {
 
     println!("\n== what the observer on the WAN link saw ==");
     let (a, b) = (column(&off), column(&on));
-    println!("{:<46} | {}", "moat OFF", "moat ON");
+    println!("{:<46} | moat ON", "moat OFF");
     println!("{:-<46}-+-{:-<46}", "", "");
     for i in 0..a.len().max(b.len()) {
         println!("{:<46} | {}", a.get(i).map(String::as_str).unwrap_or(""), b.get(i).map(String::as_str).unwrap_or(""));

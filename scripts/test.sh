@@ -68,7 +68,7 @@ fi
 
 for s in $stages; do
 	case "$s" in
-		host) run_stage host cargo test --locked ;;
+		host) run_stage host cargo test --locked --no-fail-fast ;;
 		mips | mipsel) run_stage "$s" scripts/cross.sh "$s" test ;;
 		mips-release | mipsel-release) run_stage "$s" release_check "${s%-release}" ;;
 		*) echo "test.sh: unknown stage '$s'" >&2; summary+=("FAIL  unknown stage $s"); failed=$((failed + 1)) ;;

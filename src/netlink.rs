@@ -1,5 +1,7 @@
 //! A small rtnetlink client (libc only): address dumps, policy-routing rules and routes, and a
-//! link/address monitor socket for the daemon's event loop.
+//! link/address monitor socket for the daemon's event loop; plus a NETLINK_NETFILTER monitor of
+//! nftables changes ([`parse_nft`], [`NftWatch`]) so the daemon sees at once when someone else
+//! (e.g. `fw4 flush`) deletes or edits `table inet moat`.
 //!
 //! Why netlink instead of running `ip`: OpenWrt's busybox `ip` has no `ip rule`, so the shell
 //! route needs the ip-full package; netlink needs nothing, reports errors precisely, and the
@@ -101,6 +103,118 @@ pub enum Event {
     LinkGone(String),
     /// An address was added or removed somewhere.
     Addr,
+}
+
+/// nfnetlink multicast group of nftables change notifications.
+pub const NFNLGRP_NFTABLES: u32 = 7;
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+const NFT_MSG_NEWGEN: u8 = 15;
+const NFT_MSG_TRACE: u8 = 17;
+/// `NFPROTO_INET`, the nfgenmsg family of an `inet` table.
+pub const NFPROTO_INET: u8 = 1;
+
+/// One nftables notification (NETLINK_NETFILTER, group [`NFNLGRP_NFTABLES`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NftEvent {
+    /// An object (table, chain, rule, set, element, object, flowtable) of `table` in `family`
+    /// was added or deleted; `msg` is the `NFT_MSG_*` type.
+    Change {
+        /// `NFT_MSG_*` message type (e.g. 2 = DELTABLE).
+        msg: u8,
+        /// nfgenmsg family (`NFPROTO_*`).
+        family: u8,
+        /// Table name.
+        table: String,
+    },
+    /// A transaction committed (`NFT_MSG_NEWGEN`, sent after the transaction's changes).
+    Gen {
+        /// Process that committed it (0 if not reported).
+        pid: u32,
+        /// Its command name.
+        comm: String,
+    },
+}
+
+/// Parse one datagram from an nftables monitor socket. Pure: bytes in, events out.
+///
+/// Layout: nlmsghdr (host order), nfgenmsg {family u8, version u8, res_id be16}, then
+/// attributes (host-order headers). Attribute 1 is the table name in every object message
+/// (NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, ...); in NEWGEN it is
+/// the generation id, and NFTA_GEN_PROC_PID (2) is a big-endian u32.
+pub fn parse_nft(buf: &[u8]) -> Vec<NftEvent> {
+    let mut out = Vec::new();
+    for (ty, m) in messages(buf) {
+        if ty >> 8 != NFNL_SUBSYS_NFTABLES || m.len() < NLMSG_HDRLEN + 4 {
+            continue;
+        }
+        let msg = (ty & 0xff) as u8;
+        let family = m[NLMSG_HDRLEN];
+        let a = attrs(m, 4);
+        match msg {
+            NFT_MSG_NEWGEN => {
+                let mut pid = 0;
+                let mut comm = String::new();
+                for (at, d) in a {
+                    match at {
+                        2 if d.len() >= 4 => pid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]),
+                        3 => comm = cstr(d),
+                        _ => {}
+                    }
+                }
+                out.push(NftEvent::Gen { pid, comm });
+            }
+            NFT_MSG_TRACE => {}
+            _ => {
+                if let Some((_, d)) = a.iter().find(|(at, _)| *at == 1) {
+                    out.push(NftEvent::Change {
+                        msg,
+                        family,
+                        table: cstr(d),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Folds nftables notifications into "a transaction touched some of these tables": a pure
+/// state machine over a list of watched `(family, table)` pairs.
+#[derive(Debug, Clone, Default)]
+pub struct NftWatch {
+    touched: u32,
+}
+
+/// A committed transaction that changed watched tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftCommit {
+    /// Committing process (0 if not reported).
+    pub pid: u32,
+    /// Its command name.
+    pub comm: String,
+    /// Bit `i` set: the transaction changed `watched[i]`.
+    pub tables: u32,
+}
+
+impl NftWatch {
+    /// Feed one event. Returns the commit when a transaction that changed one of `watched`
+    /// (at most 32 `(family, table)` pairs) has committed (its NEWGEN arrived).
+    pub fn feed(&mut self, ev: NftEvent, watched: &[(u8, &str)]) -> Option<NftCommit> {
+        match ev {
+            NftEvent::Change { family, table, .. } => {
+                for (i, (f, t)) in watched.iter().enumerate().take(32) {
+                    if *f == family && *t == table {
+                        self.touched |= 1 << i;
+                    }
+                }
+                None
+            }
+            NftEvent::Gen { pid, comm } => {
+                let tables = std::mem::take(&mut self.touched);
+                (tables != 0).then_some(NftCommit { pid, comm, tables })
+            }
+        }
+    }
 }
 
 /// A policy-routing rule: `fwmark mark/mask lookup table priority prio`.
@@ -224,12 +338,68 @@ fn cstr(b: &[u8]) -> String {
 impl Socket {
     /// Open a NETLINK_ROUTE socket subscribed to `groups` (0 for a request-only socket).
     pub fn open(groups: u32) -> io::Result<Socket> {
+        Self::open_proto(libc::NETLINK_ROUTE, groups)
+    }
+
+    /// Open a NETLINK_NETFILTER socket subscribed to nftables notifications
+    /// ([`NFNLGRP_NFTABLES`]), with a large receive buffer (loading fw4 sends hundreds).
+    pub fn open_nft_monitor() -> io::Result<Socket> {
+        let s = Self::open_proto(libc::NETLINK_NETFILTER, 1 << (NFNLGRP_NFTABLES - 1))?;
+        let sz: libc::c_int = 1 << 20;
+        // SAFETY: setsockopt with a valid int; failure only leaves the default size.
+        unsafe {
+            libc::setsockopt(
+                s.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &sz as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as u32,
+            );
+        }
+        Ok(s)
+    }
+
+    /// Read every pending nftables notification (non-blocking). An error (ENOBUFS: some were
+    /// lost) means the caller must re-check the state itself.
+    pub fn nft_events(&self) -> io::Result<Vec<NftEvent>> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match self.recv_nowait(&mut buf)? {
+                Some(n) => out.extend(parse_nft(&buf[..n])),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn recv_nowait(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        // SAFETY: MSG_DONTWAIT recv into a buffer we own.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::WouldBlock {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(Some(n as usize))
+    }
+
+    fn open_proto(proto: libc::c_int, groups: u32) -> io::Result<Socket> {
         // SAFETY: plain socket(2)/bind(2) calls with a zeroed sockaddr_nl.
         unsafe {
             let fd = libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
+                proto,
             );
             if fd < 0 {
                 return Err(io::Error::last_os_error());
@@ -485,25 +655,9 @@ impl Socket {
     /// Read pending notifications from a monitor socket (non-blocking read of one datagram).
     pub fn events(&self) -> io::Result<Vec<Event>> {
         let mut buf = vec![0u8; 32768];
-        // SAFETY: MSG_DONTWAIT recv into our buffer.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(Vec::new())
-            } else {
-                Err(e)
-            };
-        }
+        let Some(n) = self.recv_nowait(&mut buf)? else { return Ok(Vec::new()) };
         let mut out = Vec::new();
-        for (ty, m) in messages(&buf[..n as usize]) {
+        for (ty, m) in messages(&buf[..n]) {
             match ty {
                 RTM_NEWLINK => out.extend(parse_link(m).map(Event::Link)),
                 RTM_DELLINK => out.extend(parse_link(m).map(|l| Event::LinkGone(l.name))),
@@ -581,6 +735,59 @@ mod tests {
         assert_eq!(a[0].0, FRA_FWMARK);
         assert_eq!(rd_u32(a[0].1, 0), 0x0100_0000);
         assert_eq!(a[1], (FRA_PROTOCOL, &[PROTO_MOAT][..]));
+    }
+
+    /// An nfnetlink message as the kernel builds it: host-order headers, be16 res_id.
+    fn nft_msg(msg: u8, family: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let ty = (NFNL_SUBSYS_NFTABLES << 8) | msg as u16;
+        let mut m = Msg::new(ty, 0, &[family, 0, 0x12, 0x34]);
+        for (t, d) in attrs {
+            m.attr(*t, d);
+        }
+        m.finish(0).to_vec()
+    }
+
+    #[test]
+    fn nft_notifications_parse_table_and_committing_pid() {
+        let mut dgram = nft_msg(2, NFPROTO_INET, &[(1, b"moat\0"), (3, &[0, 0, 0, 0, 0, 0, 0, 9])]);
+        dgram.extend(nft_msg(6, 2, &[(1, b"fw4\0"), (2, b"input\0")]));
+        dgram.extend(nft_msg(
+            NFT_MSG_NEWGEN,
+            0,
+            &[(1, &77u32.to_be_bytes()), (2, &0x0001_e240u32.to_be_bytes()), (3, b"nft\0")],
+        ));
+        dgram.extend(nft_msg(17, NFPROTO_INET, &[(1, b"moat\0")])); // trace: ignored
+        let mut other = Msg::new(RTM_NEWLINK, 0, &[0; 16]); // not nftables: ignored
+        dgram.extend(other.finish(1));
+        let ev = parse_nft(&dgram);
+        assert_eq!(
+            ev,
+            vec![
+                NftEvent::Change { msg: 2, family: NFPROTO_INET, table: "moat".into() },
+                NftEvent::Change { msg: 6, family: 2, table: "fw4".into() },
+                NftEvent::Gen { pid: 123_456, comm: "nft".into() },
+            ]
+        );
+        // Truncated datagram: no panic, the complete messages still parse.
+        assert_eq!(parse_nft(&dgram[..dgram.len() - 3]).len(), 3);
+        assert!(parse_nft(&[1, 2, 3]).is_empty());
+    }
+
+    #[test]
+    fn nft_watch_reports_a_committed_transaction_touching_the_table() {
+        let mut w = NftWatch::default();
+        let ch = |fam: u8, t: &str| NftEvent::Change { msg: 2, family: fam, table: t.into() };
+        let gen = |pid| NftEvent::Gen { pid, comm: "nft".into() };
+        let watched = [(NFPROTO_INET, "moat"), (2, "mangle")];
+        assert_eq!(w.feed(ch(2, "moat"), &watched), None); // ip moat: another table
+        assert_eq!(w.feed(ch(NFPROTO_INET, "fw4"), &watched), None);
+        assert_eq!(w.feed(gen(5), &watched), None);
+        assert_eq!(w.feed(ch(NFPROTO_INET, "moat"), &watched), None);
+        assert_eq!(w.feed(gen(6), &watched), Some(NftCommit { pid: 6, comm: "nft".into(), tables: 1 }));
+        assert_eq!(w.feed(gen(7), &watched), None);
+        w.feed(ch(2, "mangle"), &watched);
+        w.feed(ch(NFPROTO_INET, "moat"), &watched);
+        assert_eq!(w.feed(gen(8), &watched).map(|c| c.tables), Some(3));
     }
 
     #[test]

@@ -214,6 +214,20 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
         lab.table().contains(&format!("default dev {}", lab.tun))
     });
 
+    // Someone else deletes moat's table (`fw4 flush` does, from `service firewall stop`), then
+    // deletes one of its chains: both are undone on the nftables notification, not at the 30 s
+    // re-check (the log line comes only from the notification path; wait_log gives up at 20 s).
+    let full = lab.exec(&["nft", "list", "table", "inet", "moat"]);
+    lab.exec(&["nft", "delete", "table", "inet", "moat"]);
+    lab.wait_log("table inet moat changed by pid", 1);
+    lab.wait_for("table restored", || lab.has_moat_table());
+    assert_eq!(lab.exec(&["nft", "list", "table", "inet", "moat"]), full);
+    lab.exec(&["nft", "delete", "chain", "inet", "moat", "guard_forward"]);
+    lab.wait_log("table inet moat changed by pid", 2);
+    lab.wait_for("chain restored", || {
+        lab.exec(&["nft", "list", "table", "inet", "moat"]) == full
+    });
+
     // Reload with an invalid config: nothing changes.
     let before = (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"]));
     lab.write_config(&format!(
@@ -230,6 +244,8 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     lab.write_config(&CONFIG.replace("option route 'block'", "option route 'vpn'"));
     d.signal("HUP");
     lab.wait_log("applied:", 2);
+    // moat's own transactions (this reload) are not mistaken for someone else's.
+    assert_eq!(lab.log().matches("table inet moat changed by pid").count(), 2, "{}", lab.log());
     assert_eq!(
         lab.rules(),
         vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"],

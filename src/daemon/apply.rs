@@ -15,10 +15,27 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use crate::facts::Facts;
 use crate::netlink::{self, Route, Rule, Socket};
 use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
+
+/// Process ids of the last few programs moat ran (ring): nftables notifications name the
+/// committing pid, so the daemon can tell its own transactions from others'.
+static OWN_PIDS: Mutex<[u32; 8]> = Mutex::new([0; 8]);
+
+/// Whether `pid` is one of the programs moat ran recently.
+pub fn is_own_pid(pid: u32) -> bool {
+    pid != 0 && OWN_PIDS.lock().is_ok_and(|p| p.contains(&pid))
+}
+
+fn remember_pid(pid: u32) {
+    if let Ok(mut p) = OWN_PIDS.lock() {
+        p.rotate_right(1);
+        p[0] = pid;
+    }
+}
 
 /// Run a program with `input` on stdin; Ok(()) on exit status 0, else its stderr.
 pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), String> {
@@ -29,6 +46,7 @@ pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), Stri
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    remember_pid(child.id());
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(input.as_bytes())

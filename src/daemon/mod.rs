@@ -1,7 +1,9 @@
 //! `moat run`: the daemon.
 //!
 //! One thread, one `poll(2)` loop over: a signalfd (SIGHUP = reload, SIGTERM/SIGINT = stop), an
-//! rtnetlink monitor socket (link up/down, addresses), the file descriptors of an optional
+//! rtnetlink monitor socket (link up/down, addresses), an nftables monitor socket (someone
+//! else deleting or editing `table inet moat`, e.g. `fw4 flush` from `service firewall stop`,
+//! is undone at once, without debounce), the file descriptors of an optional
 //! [`Engine`] (the shaping queue engine), and timers (event debounce, a periodic check that the
 //! kernel state is still what the plan says, the engine's own deadlines). No async runtime.
 //!
@@ -25,7 +27,7 @@ use ::log::{debug, error, info, warn};
 
 use crate::facts::Facts;
 use crate::model::Model;
-use crate::netlink::{self, Event, Socket};
+use crate::netlink::{self, Event, NftWatch, Socket};
 use crate::plan::{self, Plan};
 
 /// Default state directory (status file).
@@ -219,6 +221,29 @@ impl Daemon {
         self.write_status(self.current_state());
     }
 
+    /// Someone else changed or deleted moat's table: load the last applied ruleset first (one
+    /// `nft -f`, no probing, no iptables runs before it: every millisecond here is a window in
+    /// which protected devices are unguarded), then converge normally.
+    fn restore_table(&mut self) {
+        // After a failed step the table in force may be a fallback: converge fully instead.
+        if let Some(p) = self.applied.as_ref().filter(|p| p.enabled && self.last_error.is_none()) {
+            if let Err(e) = apply::nft(&p.nft) {
+                error!("restoring table inet moat: {e}");
+                self.step(true);
+                return;
+            }
+            // `fw4 flush` also deletes iptables-nft's mangle table (shaped devices' queue rules).
+            if let Err(e) = apply::sync_queue_rules(p) {
+                error!("{e}");
+                self.step(true);
+                return;
+            }
+            self.step(false);
+        } else {
+            self.step(true);
+        }
+    }
+
     fn reload(&mut self) {
         info!("reload: reading {}", self.opts.config);
         let Ok(model) = load(&self.opts.config) else {
@@ -250,6 +275,11 @@ fn scheduling(on: bool, was: bool) {
         }
     }
 }
+
+/// nftables tables whose changes by other processes the daemon undoes at once: its own table,
+/// and iptables-nft's mangle tables (they hold the xt NFQUEUE rules of shaped devices; `fw4
+/// flush` deletes them too).
+const WATCHED: [(u8, &str); 3] = [(netlink::NFPROTO_INET, "moat"), (2, "mangle"), (10, "mangle")];
 
 /// Signals handled through the signalfd.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT];
@@ -334,6 +364,15 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         d.opts.config,
         if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" }
     );
+    // Opened after the first apply: its own transaction is no news.
+    let nftmon = match Socket::open_nft_monitor() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!("nftables monitor: {e}; changes to table inet moat are found only every {}s", VERIFY_EVERY.as_secs());
+            None
+        }
+    };
+    let mut watch = NftWatch::default();
     d.step(true);
 
     let mut next_verify = Instant::now() + VERIFY_EVERY;
@@ -358,6 +397,12 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             },
             libc::pollfd {
                 fd: std::os::fd::AsRawFd::as_raw_fd(&mon),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                // poll(2) ignores a negative fd.
+                fd: nftmon.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -427,8 +472,51 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                 }
             }
         }
+        if let (Some(nm), true) = (nftmon.as_ref(), fds[2].revents != 0) {
+            let enabled = d.applied.as_ref().is_some_and(|p| p.enabled);
+            match nm.nft_events() {
+                Ok(evs) => {
+                    let (mut moat, mut mangle) = (None, None);
+                    for ev in evs {
+                        if let Some(c) = watch.feed(ev, &WATCHED) {
+                            if !apply::is_own_pid(c.pid) {
+                                if c.tables & 1 != 0 {
+                                    moat = Some((c.pid, c.comm));
+                                } else {
+                                    mangle = Some(c.pid);
+                                }
+                            }
+                        }
+                    }
+                    if let (Some((pid, comm)), true) = (moat, enabled) {
+                        // No debounce: until the table is back, protected devices are unguarded.
+                        warn!("table inet moat changed by pid {pid} ({comm}); re-applying now");
+                        d.restore_table();
+                    } else if let (Some(pid), Some(p)) = (mangle, d.applied.as_ref().filter(|p| p.enabled)) {
+                        // iptables-nft's mangle table (our xt NFQUEUE rules) was changed.
+                        if p.queues.backend == plan::QueueBackend::Iptables && !p.queues.iptables.is_empty() {
+                            debug!("mangle table changed by pid {pid}; re-checking the queue rules");
+                            if let Err(e) = apply::sync_queue_rules(p) {
+                                error!("{e}");
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    // ENOBUFS: notifications were lost; check the table now.
+                    watch = NftWatch::default();
+                    if enabled && !apply::nft_table_present() {
+                        warn!("nftables monitor: {e}; table inet moat is missing; re-applying now");
+                        d.restore_table();
+                    } else {
+                        debug!("nftables monitor: {e}");
+                        dirty_at.get_or_insert(now);
+                    }
+                }
+            }
+        }
         for (i, fd) in engine_fds.iter().enumerate() {
-            if fds[2 + i].revents != 0 {
+            if fds[3 + i].revents != 0 {
                 if let Some(e) = d.engine.as_mut() {
                     e.readable(*fd, now);
                 }

@@ -9,8 +9,13 @@
 //!                                      fw4 ruleset, moat,                      lo: 203.0.113.10 masquerade
 //!                                      tor, dns forwarder,                     203.0.113.53   onward to the
 //!                                      wireguard-go 10.64.0.2                  2001:db8:ffff::10 internet host
-//!                                                                              vpn0 192.0.2.1 ──veth── eth0
+//!                                      (+ fd00:64::2)                          vpn0 192.0.2.1 ──veth── eth0
 //! ```
+//! The internet host serves TCP echo (7, 80, 443, 853, 5222), a TCP sink (9), a TCP push server
+//! (5223, a byte every 100 ms), UDP echo (7, 123, 443) and DNS (203.0.113.53:53); the VPN server
+//! answers DNS on 10.64.0.1 and NATs IPv4 and IPv6 (tunnel fd00:64::/64) onward. Servers are
+//! std sockets created inside the namespaces ([`in_ns`]), the router's resolver is a forwarder
+//! to 203.0.113.53 (a stand-in for dnsmasq).
 //! Only documentation/test addresses, only inside these namespaces. Every name is unique per
 //! lab (`moat-lab-<pid>-<n>-…`, WireGuard interfaces `mwr<pid>n<n>`/`mws<pid>n<n>` because
 //! wireguard-go's control socket path is global), and [`Lab`]'s `Drop` kills every process it
@@ -1267,9 +1272,11 @@ pub fn tcp_throughput(bytes: u64, timeout: Duration) -> Result<f64, String> {
 /// What the observer on the WAN link saw, judged for one device.
 ///
 /// Only the device under test generates traffic during a leak test, and the lab's WAN link is
-/// otherwise silent (no link-local IPv6, tor blackholed, no keepalives), so every packet that
-/// is neither ARP nor the WireGuard flow between the router and the VPN server (including ICMP
-/// errors about that flow) is counted as the device's leak, with the reason it matters:
+/// otherwise silent (both ends forward so nobody sends router solicitations, tor is
+/// blackholed, no WireGuard keepalives), so every packet that is neither ARP, IPv6 neighbour
+/// discovery/MLD not involving the device, nor the WireGuard flow between the router and the
+/// VPN server (including ICMP errors about that flow) is counted as the device's leak, with the
+/// reason it matters:
 /// it touches the internet host's addresses in the clear, carries one of the device's DNS
 /// names, comes from the device's IPv6 address, or is otherwise unexplained.
 #[derive(Debug, Clone, Default)]
