@@ -174,6 +174,9 @@ pub struct Global {
     pub queue_base: u16,
     /// `table_base` (default 4200): first routing table id and ip rule priority.
     pub table_base: u32,
+    /// `realtime` (default 0): run the daemon with real-time scheduling so shaping slots leave on
+    /// time under CPU load (`shaper::engine::set_realtime` says what it costs).
+    pub realtime: bool,
 }
 
 /// `option pad_to` of a tunnel.
@@ -385,6 +388,7 @@ impl Default for Global {
             fwmark_mask: DEFAULT_FWMARK_MASK,
             queue_base: DEFAULT_QUEUE_BASE,
             table_base: DEFAULT_TABLE_BASE,
+            realtime: false,
         }
     }
 }
@@ -763,7 +767,7 @@ struct DeviceRefs {
     mac_lines: Vec<usize>,
 }
 
-const MAIN_OPTIONS: &[&str] = &["enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base"];
+const MAIN_OPTIONS: &[&str] = &["enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base", "realtime"];
 const TUNNEL_TYPES: &str = "wireguard, interface or tor";
 const TUNNEL_OPTIONS: &[&str] =
     &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all", "trans_port", "dns_port"];
@@ -1075,7 +1079,8 @@ fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
         }
         _ => d.table_base,
     };
-    (Global { enabled, log_level, lan_devices, fwmark_mask, queue_base, table_base }, lines)
+    let realtime = cx.get_or(sec, "realtime", d.realtime, parse_bool);
+    (Global { enabled, log_level, lan_devices, fwmark_mask, queue_base, table_base, realtime }, lines)
 }
 
 /// The section name of a `tunnel`/`shaper` section, validated.
@@ -1699,6 +1704,7 @@ mod tests {
         assert_eq!(g.log_level, LogLevel::Info);
         assert_eq!(g.lan_devices, vec![IfName::new("br-lan").unwrap()]);
         assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0x0f00_0000, 4200, 4200));
+        assert!(!g.realtime, "real-time scheduling is opt-in");
     }
 
     #[test]
@@ -1723,9 +1729,10 @@ mod tests {
 
     #[test]
     fn every_global_option_is_read() {
-        let l = ok("config moat 'main'\n\toption enabled 'off'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-iot'\n\toption fwmark_mask '0xf0000000'\n\toption queue_base '100'\n\toption table_base '300'\n");
+        let l = ok("config moat 'main'\n\toption enabled 'off'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-iot'\n\toption fwmark_mask '0xf0000000'\n\toption queue_base '100'\n\toption table_base '300'\n\toption realtime '1'\n");
         let g = &l.model.global;
         assert!(!g.enabled);
+        assert!(g.realtime);
         assert_eq!(g.log_level, LogLevel::Debug);
         assert_eq!(g.lan_devices.len(), 2);
         assert_eq!((g.fwmark_mask, g.queue_base, g.table_base), (0xf000_0000, 100, 300));

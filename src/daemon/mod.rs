@@ -260,8 +260,19 @@ impl Daemon {
             return;
         }
         logging::set_level(model.global.log_level);
+        scheduling(model.global.realtime, self.model.global.realtime);
         self.model = model;
         self.step(true);
+    }
+}
+
+/// Switches `option realtime` (see `shaper::engine::set_realtime`) when it changed.
+fn scheduling(on: bool, was: bool) {
+    if on != was {
+        match crate::shaper::engine::set_realtime(on) {
+            Ok(()) => info!("scheduling: {}", if on { "real-time (SCHED_FIFO 1)" } else { "normal" }),
+            Err(e) => warn!("option realtime: {e}; scheduling unchanged"),
+        }
     }
 }
 
@@ -327,6 +338,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         return 1;
     };
     logging::set_level(model.global.log_level);
+    scheduling(model.global.realtime, false);
     let groups = netlink::RTMGRP_LINK | netlink::RTMGRP_IPV4_IFADDR | netlink::RTMGRP_IPV6_IFADDR;
     let (mon, nl) = match (Socket::open(groups), Socket::open(0)) {
         (Ok(m), Ok(n)) => (m, n),

@@ -19,6 +19,7 @@ fn global() -> Global {
         fwmark_mask: 0x0f00_0000,
         queue_base: 4200,
         table_base: 4200,
+        realtime: false,
     }
 }
 

@@ -136,6 +136,33 @@ pub fn monotonic_us() -> Micros {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
+/// Runs the calling process with real-time scheduling (`SCHED_FIFO` priority 1, the lowest;
+/// children such as `nft` and `ip` start with normal scheduling: `SCHED_RESET_ON_FORK`) when `on`,
+/// or back with normal scheduling when not. This is `option realtime` of the main section: it cuts
+/// the slot timer's wake-up lateness under CPU contention (BENCHMARKS.md), at a price: a real-time
+/// task is never preempted by normal tasks, so a bug that spins would starve the router. Guard:
+/// `RLIMIT_RTTIME` - more than 200 ms of CPU without blocking sends SIGXCPU (which ends the daemon;
+/// its queues then drop, fail closed), 1 s SIGKILL; the kernel's RT throttling
+/// (`sched_rt_runtime_us`, 95 % by default) still leaves normal tasks a share.
+pub fn set_realtime(on: bool) -> io::Result<()> {
+    let (policy, prio) = if on { (libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, 1) } else { (libc::SCHED_OTHER, 0) };
+    if on {
+        let lim = libc::rlimit { rlim_cur: 200_000, rlim_max: 1_000_000 };
+        // SAFETY: valid rlimit for this process.
+        if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // The raw syscall: musl's sched_setscheduler() is a stub returning ENOSYS, and the kernel's
+    // struct sched_param is just the priority (musl's has more fields).
+    let param: libc::c_int = prio;
+    // SAFETY: pid 0 = the calling thread; the kernel reads one int from a valid pointer.
+    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The first IPv4 (or IPv6, for `v6`) address of interface `dev`, if any.
 pub fn interface_addr(dev: &str, v6: bool) -> Option<IpAddr> {
     let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -320,6 +347,10 @@ impl ShapingEngine {
         }
         for i in 0..self.devs.len() {
             if self.devs[i].shaper.next_wakeup().is_some_and(|t| t <= now) {
+                // Packets that reached the queue before this wake-up (but whose socket was not
+                // polled yet, e.g. the timer fired first) belong in this slot, not the next one:
+                // one non-blocking recv, usually EAGAIN.
+                self.drain_queue(i, now);
                 let d = &mut self.devs[i];
                 d.shaper.on_tick(now, self.rng.as_mut(), &mut self.actions);
                 self.execute(i);
