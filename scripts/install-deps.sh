@@ -13,13 +13,17 @@ MOAT_APT_PACKAGES=(
 	# lab / integration tests (real kernel, real tools)
 	nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump tshark socat dnsutils iputils-ping procps
 	busybox-static
+	# tor 0.4.9.11 without its GeoIP files (only a Recommends) segfaults when it rejects a TransPort connection
+	# to a private address (lab_selftest tor_accepts_redirect_targets, every time, on a fresh install)
+	tor-geoipdb
 	# cross builds: compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only recommended by
 	# rustc-web), qemu-user to run target binaries, ELF inspection
 	rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils
 )
 
 # The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
-MOAT_LAB_APT_PACKAGES=(nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump dnsutils iputils-ping procps)
+MOAT_LAB_APT_PACKAGES=(nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping
+	procps)
 
 # The subset scripts/cross.sh needs (so a cross build does not install the lab tools).
 MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils)

@@ -76,9 +76,10 @@ for s in $stages; do
 done
 
 # Test counts over all stages, from cargo's own "test result:" lines.
-passed=$(grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
-tfailed=$(grep -oE '; [0-9]+ failed;' "$log" | awk '{s += $2} END {print s + 0}')
-ignored=$(grep -oE '; [0-9]+ ignored;' "$log" | awk '{s += $2} END {print s + 0}')
+read -r passed tfailed ignored < <(grep -E '^test result: ' "$log" | awk '{
+	for (i = 2; i <= NF; i++) {
+		if ($i ~ /^passed;?$/) p += $(i - 1); if ($i ~ /^failed;?$/) f += $(i - 1); if ($i ~ /^ignored;?$/) g += $(i - 1)
+	}} END {print p + 0, f + 0, g + 0}')
 
 echo
 echo "=== summary"

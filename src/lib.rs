@@ -15,3 +15,4 @@ pub mod facts;
 pub mod plan;
 pub mod netlink;
 pub mod daemon;
+pub mod json;

@@ -23,7 +23,7 @@
 //! (route field + device field) were rejected: the shipped example (4 routes, 2 shaped
 //! devices) would need 5 bits where the enumeration needs 6 of 15 values.
 //!
-//! # Ruleset (see ARCHITECTURE.md)
+//! # Ruleset (see docs/DESIGN.md)
 //! `classify` (prerouting, mangle) sets the mark from the source MAC on every packet of every
 //! flow (no conntrack dependency); `redirect_nat` (prerouting, dstnat − 5, before fw4 and any
 //! "force DNS" redirect) sends tunnel devices' DNS for the router to the tunnel's resolver and

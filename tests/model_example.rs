@@ -75,6 +75,7 @@ fn example_shows_every_option_of_the_schema() {
         "fwmark_mask",
         "queue_base",
         "table_base",
+        "realtime",
         "type",
         "device",
         "dns",

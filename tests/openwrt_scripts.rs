@@ -90,15 +90,7 @@ fn router() -> TempDir {
 
 fn sh_ok(root: &Path, script: &str, env: &[(&str, &str)]) -> String {
     let out = chroot_sh(root, script, env);
-    assert!(
-        out.status.success(),
-        "`{}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        script,
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    success_stdout(&format!("`{script}`"), &out)
 }
 
 fn procd_log(root: &Path) -> Vec<String> {

@@ -129,69 +129,111 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
 
 /// Make moat's rules equal `want` (add missing first, then delete stale).
 pub fn sync_rules(nl: &mut Socket, want: &[Rule]) -> Result<(), String> {
-    let mut errs = Vec::new();
-    for fam in [AF_INET, AF_INET6] {
-        let have = match nl.moat_rules(fam) {
-            Ok(h) => h,
-            Err(e) => {
-                if fam == AF_INET || want.iter().any(|r| r.family == fam) {
-                    errs.push(format!("listing rules: {e}"));
-                }
-                continue;
-            }
-        };
-        for r in want.iter().filter(|r| r.family == fam) {
-            if !have.contains(r) {
-                if let Err(e) = nl.add_rule(r) {
-                    errs.push(format!(
-                        "adding rule fwmark 0x{:08x}/0x{:08x} table {}: {e}",
-                        r.mark, r.mask, r.table
-                    ));
-                }
-            }
-        }
-        for r in have.iter().filter(|r| !want.contains(r)) {
-            if let Err(e) = nl.del_rule(r) {
-                errs.push(format!("deleting rule fwmark 0x{:08x} table {}: {e}", r.mark, r.table));
-            }
-        }
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    sync(nl, want)
 }
 
 /// Make moat's routes equal `want` (add missing first, then delete stale).
 pub fn sync_routes(nl: &mut Socket, want: &[Route]) -> Result<(), String> {
+    sync(nl, want)
+}
+
+/// One kind of netlink entry moat owns (ip rules, routes): how to list, add and delete it,
+/// and how to name it in an error.
+trait Entry: PartialEq + Sized {
+    /// Plural noun for "listing ...: error".
+    const KIND: &'static str;
+    fn family(&self) -> u8;
+    fn list(nl: &mut Socket, family: u8) -> std::io::Result<Vec<Self>>;
+    fn add(&self, nl: &mut Socket) -> std::io::Result<()>;
+    fn del(&self, nl: &mut Socket) -> std::io::Result<()>;
+    /// Error text for a failed add.
+    fn adding(&self) -> String;
+    /// Error text for a failed delete.
+    fn deleting(&self) -> String;
+    /// Whether a failed delete is expected and not an error.
+    fn gone(_e: &std::io::Error) -> bool {
+        false
+    }
+}
+
+impl Entry for Rule {
+    const KIND: &'static str = "rules";
+    fn family(&self) -> u8 {
+        self.family
+    }
+    fn list(nl: &mut Socket, family: u8) -> std::io::Result<Vec<Self>> {
+        nl.moat_rules(family)
+    }
+    fn add(&self, nl: &mut Socket) -> std::io::Result<()> {
+        nl.add_rule(self)
+    }
+    fn del(&self, nl: &mut Socket) -> std::io::Result<()> {
+        nl.del_rule(self)
+    }
+    fn adding(&self) -> String {
+        format!("adding rule fwmark 0x{:08x}/0x{:08x} table {}", self.mark, self.mask, self.table)
+    }
+    fn deleting(&self) -> String {
+        format!("deleting rule fwmark 0x{:08x} table {}", self.mark, self.table)
+    }
+}
+
+impl Entry for Route {
+    const KIND: &'static str = "routes";
+    fn family(&self) -> u8 {
+        self.family
+    }
+    fn list(nl: &mut Socket, family: u8) -> std::io::Result<Vec<Self>> {
+        nl.moat_routes(family)
+    }
+    fn add(&self, nl: &mut Socket) -> std::io::Result<()> {
+        nl.add_route(self)
+    }
+    fn del(&self, nl: &mut Socket) -> std::io::Result<()> {
+        nl.del_route(self)
+    }
+    fn adding(&self) -> String {
+        format!(
+            "adding route in table {} ({})",
+            self.table,
+            self.oif.map_or("unreachable".into(), |i| format!("oif {i}"))
+        )
+    }
+    fn deleting(&self) -> String {
+        format!("deleting route in table {}", self.table)
+    }
+    /// A dev route vanishes by itself when its link goes down; not an error.
+    fn gone(e: &std::io::Error) -> bool {
+        e.raw_os_error() == Some(libc::ESRCH)
+    }
+}
+
+/// Make moat's entries of one kind equal `want`, per address family: add the missing ones
+/// first, then delete moat's that are not wanted. A family that cannot be listed is an error
+/// only for IPv4 or when entries of that family are wanted (IPv6 may be compiled out).
+fn sync<E: Entry>(nl: &mut Socket, want: &[E]) -> Result<(), String> {
     let mut errs = Vec::new();
     for fam in [AF_INET, AF_INET6] {
-        let have = match nl.moat_routes(fam) {
+        let have = match E::list(nl, fam) {
             Ok(h) => h,
             Err(e) => {
-                if fam == AF_INET || want.iter().any(|r| r.family == fam) {
-                    errs.push(format!("listing routes: {e}"));
+                if fam == AF_INET || want.iter().any(|r| r.family() == fam) {
+                    errs.push(format!("listing {}: {e}", E::KIND));
                 }
                 continue;
             }
         };
-        for r in want.iter().filter(|r| r.family == fam) {
+        for r in want.iter().filter(|r| r.family() == fam) {
             if !have.contains(r) {
-                if let Err(e) = nl.add_route(r) {
-                    errs.push(format!(
-                        "adding route in table {} ({}): {e}",
-                        r.table,
-                        r.oif.map_or("unreachable".into(), |i| format!("oif {i}"))
-                    ));
+                if let Err(e) = r.add(nl) {
+                    errs.push(format!("{}: {e}", r.adding()));
                 }
             }
         }
         for r in have.iter().filter(|r| !want.contains(r)) {
-            if let Err(e) = nl.del_route(r) {
-                // A dev route vanishes by itself when its link goes down; not an error.
-                if e.raw_os_error() != Some(libc::ESRCH) {
-                    errs.push(format!("deleting route in table {}: {e}", r.table));
+            if let Err(e) = r.del(nl) {
+                if !E::gone(&e) {
+                    errs.push(format!("{}: {e}", r.deleting()));
                 }
             }
         }

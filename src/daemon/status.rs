@@ -1,31 +1,14 @@
 //! The daemon's status file (`<state-dir>/status.json`) and `moat status`.
 //!
 //! The file is rewritten atomically (temp file + rename) after every apply and on stop. It is
-//! small hand-written JSON (no serde: one flat schema, strings escaped here).
+//! small hand-written JSON (no serde: one flat schema, strings escaped by [`crate::json`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::facts::Facts;
+use crate::json;
 use crate::plan::{ClassKind, Plan};
-
-/// JSON string literal.
-pub fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
 
 /// What the daemon is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,10 +47,10 @@ pub fn render(
     let mut s = String::new();
     let _ = writeln!(s, "{{");
     let _ = writeln!(s, "  \"pid\": {pid},");
-    let _ = writeln!(s, "  \"config\": {},", json_str(config));
+    let _ = writeln!(s, "  \"config\": {},", json::string(config));
     let _ = writeln!(s, "  \"state\": \"{}\",", state.as_str());
     let _ = writeln!(s, "  \"applied_at\": {applied_at},");
-    let _ = writeln!(s, "  \"last_error\": {},", last_error.map_or("null".into(), json_str));
+    let _ = writeln!(s, "  \"last_error\": {},", last_error.map_or("null".into(), json::string));
     let mut tunnels = Vec::new();
     let mut devices = Vec::new();
     if let Some(p) = plan {
@@ -86,8 +69,8 @@ pub fn render(
             };
             tunnels.push(format!(
                 "    {{\"name\": {}, \"type\": \"{kind}\", \"device\": {}, \"up\": {up}}}",
-                json_str(&c.label),
-                dev.map_or("null".into(), json_str)
+                json::string(&c.label),
+                dev.map_or("null".into(), json::string)
             ));
         }
         for d in &p.devices {
@@ -110,16 +93,16 @@ pub fn render(
                 }
             };
             let st = if p.enabled { st } else { "direct (moat disabled)" };
-            let macs: Vec<String> = d.macs.iter().map(|m| json_str(&m.to_string())).collect();
+            let macs: Vec<String> = d.macs.iter().map(|m| json::string(&m.to_string())).collect();
             devices.push(format!(
                 "    {{\"section\": {}, \"name\": {}, \"macs\": [{}], \"route\": {}, \"mark\": {}, \"shaped\": {}, \"state\": {}}}",
-                json_str(&d.section),
-                json_str(&d.name),
+                json::string(&d.section),
+                json::string(&d.name),
                 macs.join(", "),
-                json_str(&d.route),
+                json::string(&d.route),
                 d.mark,
                 d.shaped_index.is_some(),
-                json_str(st)
+                json::string(st)
             ));
         }
     }
@@ -176,11 +159,6 @@ pub fn show(dir: &Path) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-    }
 
     #[test]
     fn fields_are_found() {

@@ -66,10 +66,16 @@ pub fn run(cmd: &mut Command) -> Output {
 /// Run a command that must succeed; returns its stdout.
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = run(cmd);
+    success_stdout(&format!("{:?}", cmd), &out)
+}
+
+/// The stdout of `out`, which must come from a successful run of `what` (else a panic showing
+/// the exit status, stdout and stderr).
+pub fn success_stdout(what: &str, out: &Output) -> String {
     assert!(
         out.status.success(),
-        "{:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        cmd,
+        "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        what,
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
