@@ -556,7 +556,7 @@ impl ShapingEngine {
             let p = |x: Option<u64>| x.map_or("null".to_string(), |v| v.to_string());
             s.push_str(&format!(
                 "{{\"queue\":{q},\"label\":{},\"held\":{held},\"real_packets\":{},\"real_bytes\":{},\"padding_bytes\":{},\"cover_packets\":{},\"cover_bytes\":{},\"queue_drops\":{},\"oversize_drops\":{},\"flush_drops\":{},\"missed_slots\":{},\"decoy_periods\":{},\"decoys_skipped_budget\":{},\"delay_p50_us\":{},\"delay_p99_us\":{}}}",
-                json_str(label),
+                crate::json::string(label),
                 c.real_packets,
                 c.real_bytes,
                 c.padding_bytes,
@@ -641,29 +641,9 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
     v
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_escapes_labels() {
-        assert_eq!(json_str("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
-    }
 
     #[test]
     fn empty_engine_has_only_the_timer_and_no_deadline() {
