@@ -541,12 +541,17 @@ impl Socket {
         m
     }
 
-    /// Add a rule (an identical existing rule is not an error).
-    pub fn add_rule(&mut self, r: &Rule) -> io::Result<()> {
-        match self.request(Self::rule_msg(RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r)) {
+    /// Send a create request; an identical existing object (EEXIST) is not an error.
+    fn create(&mut self, m: Msg) -> io::Result<()> {
+        match self.request(m) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
             x => x,
         }
+    }
+
+    /// Add a rule (an identical existing rule is not an error).
+    pub fn add_rule(&mut self, r: &Rule) -> io::Result<()> {
+        self.create(Self::rule_msg(RTM_NEWRULE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r))
     }
 
     /// Delete a rule.
@@ -606,10 +611,7 @@ impl Socket {
 
     /// Add a route (an identical existing route is not an error).
     pub fn add_route(&mut self, r: &Route) -> io::Result<()> {
-        match self.request(Self::route_msg(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r)) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-            x => x,
-        }
+        self.create(Self::route_msg(RTM_NEWROUTE, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r))
     }
 
     /// Delete a route.
