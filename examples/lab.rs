@@ -40,15 +40,8 @@ fn device(label: &str, names: &[&str]) -> DeviceSpec {
 
 /// What a device does in the demo: look its cloud up (through the router and, like many
 /// devices, through a hard-coded public resolver), talk to it over TCP, UDP/QUIC and IPv6.
-const DEVICE_TRAFFIC: &[Traffic] = &[
-    Traffic::DnsRouter,
-    Traffic::DnsOutside,
-    Traffic::Tcp,
-    Traffic::Quic,
-    Traffic::Dot,
-    Traffic::Tcp6,
-    Traffic::Icmp,
-];
+const DEVICE_TRAFFIC: &[Traffic] =
+    &[Traffic::DnsRouter, Traffic::DnsOutside, Traffic::Tcp, Traffic::Quic, Traffic::Dot, Traffic::Tcp6, Traffic::Icmp];
 
 fn activity(lab: &Lab, labels: &[&str]) {
     for l in labels {
@@ -112,17 +105,25 @@ fn demo() {
         },
     );
     println!("router: fw4 default ruleset, WireGuard to a VPN server ({VPN_PUBLIC4}), tor; observer on the WAN link");
-    println!("devices: smart speaker {} | sleep monitor {} | laptop {}", lab.dev("speaker").mac, lab.dev("sleepmon").mac, lab.dev("laptop").mac);
+    println!(
+        "devices: smart speaker {} | sleep monitor {} | laptop {}",
+        lab.dev("speaker").mac,
+        lab.dev("sleepmon").mac,
+        lab.dev("laptop").mac
+    );
     println!("\n-- moat OFF: the speaker and the sleep monitor talk to their clouds --");
     let off = observe(&lab, "moat-off", &["speaker", "sleepmon"]);
 
-    let cfg = moat_config(&lab, &[(lab.dev("speaker"), "vpn"), (lab.dev("sleepmon"), "tor"), (lab.dev("laptop"), "direct")])
-        .replace("option name 'speaker'", "option name 'Kitchen speaker'")
-        .replace("option name 'sleepmon'", "option name 'Sleep monitor'");
+    let cfg =
+        moat_config(&lab, &[(lab.dev("speaker"), "vpn"), (lab.dev("sleepmon"), "tor"), (lab.dev("laptop"), "direct")])
+            .replace("option name 'speaker'", "option name 'Kitchen speaker'")
+            .replace("option name 'sleepmon'", "option name 'Sleep monitor'");
     println!("\n-- moat ON: /etc/config/moat --\n{}", cfg.trim_end());
     lab.start_moat(&cfg);
     let state = lab.dir.join("moat-state");
-    if let Ok(st) = lab.ns(&lab.router, &[&moat_bin().to_string_lossy(), "status", "--state-dir", &state.to_string_lossy()]) {
+    if let Ok(st) =
+        lab.ns(&lab.router, &[&moat_bin().to_string_lossy(), "status", "--state-dir", &state.to_string_lossy()])
+    {
         println!("\n-- moat status --\n{}", st.trim_end());
     }
     println!("\n-- moat ON: the same activity --");
@@ -142,7 +143,14 @@ fn demo() {
          the sleep monitor's names seen only by tor on the router: {tor_saw}"
     );
     let ok = !off.leaks.is_empty() && on.leaks.is_empty() && on.wireguard > 0;
-    println!("{}", if ok { "RESULT: nothing of the protected devices in the clear with moat on." } else { "RESULT: unexpected: see the lab log." });
+    println!(
+        "{}",
+        if ok {
+            "RESULT: nothing of the protected devices in the clear with moat on."
+        } else {
+            "RESULT: unexpected: see the lab log."
+        }
+    );
     if std::env::var_os("MOAT_LAB_KEEP").is_some() {
         println!("(lab log kept: {}/commands.log; tearing down)", lab.dir.display());
     } else {
@@ -161,12 +169,16 @@ fn median(v: &mut [f64]) -> f64 {
 
 fn bench(rounds: usize, mib: u64) {
     let bytes = mib * 1024 * 1024;
-    let lab = Lab::start("bench", Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor: false, fw4: true });
+    let lab = Lab::start(
+        "bench",
+        Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor: false, fw4: true },
+    );
     let (vpn, direct) = (lab.dev("speaker").clone(), lab.dev("laptop").clone());
     // The direct path is ~40x faster than wireguard-go here: give it 8x the bytes so a run lasts long enough.
     let measure = |d: &Device| -> f64 {
         let n = if d.label == "laptop" { bytes * 8 } else { bytes };
-        in_ns(&d.ns, || tcp_throughput(n, Duration::from_secs(60))).unwrap_or_else(|e| panic!("throughput from {}: {e}", d.label))
+        in_ns(&d.ns, || tcp_throughput(n, Duration::from_secs(60)))
+            .unwrap_or_else(|e| panic!("throughput from {}: {e}", d.label))
     };
     let cfg = moat_config(&lab, &[(&vpn, "vpn"), (&direct, "direct")]);
     let (mut d_off, mut d_on, mut v_off, mut v_on) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -205,5 +217,7 @@ fn bench(rounds: usize, mib: u64) {
     println!("\nmedians (MB/s):   without moat   with moat   ratio with/without");
     println!("  direct device   {:12.1}   {:9.1}   {:.3}", dof / 1e6, don / 1e6, don / dof);
     println!("  vpn device      {:12.1}   {:9.1}   {:.3}", vof / 1e6, von / 1e6, von / vof);
-    println!("(goal from issue 3: moat's rules cost <= 3%, i.e. ratio >= 0.97; this prints figures, it asserts nothing)");
+    println!(
+        "(goal from issue 3: moat's rules cost <= 3%, i.e. ratio >= 0.97; this prints figures, it asserts nothing)"
+    );
 }

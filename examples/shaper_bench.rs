@@ -102,7 +102,11 @@ fn replay(n: u64) {
 
 fn vm_rss_kb() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// 64 constant-mode shapers and 1,000 held packets stored like the engine stores them.
@@ -122,7 +126,10 @@ fn rss() {
     }
     let held: usize = devs.iter().map(|(s, _)| s.held()).sum();
     let after = vm_rss_kb();
-    println!("rss: 64 devices, {held} held packets: VmRSS {after} KB (process before: {base} KB; heap growth {} KB)", after - base);
+    println!(
+        "rss: 64 devices, {held} held packets: VmRSS {after} KB (process before: {base} KB; heap growth {} KB)",
+        after - base
+    );
 }
 
 /// Queueing delay added by constant mode (virtual clock, pure core) at 50 slots/s for periodic
@@ -178,7 +185,22 @@ fn ipt(args: &[&str]) {
 
 fn setup_loopback_queue() {
     let _ = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
-    ipt(&["-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "9999", "-j", "NFQUEUE", "--queue-num", &QNUM.to_string()]);
+    ipt(&[
+        "-t",
+        "mangle",
+        "-A",
+        "OUTPUT",
+        "-o",
+        "lo",
+        "-p",
+        "udp",
+        "--dport",
+        "9999",
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        &QNUM.to_string(),
+    ]);
 }
 
 fn engine(rate: u32) -> ShapingEngine {
@@ -186,7 +208,10 @@ fn engine(rate: u32) -> ShapingEngine {
     let spec = QueueSpec {
         queue: QNUM,
         label: "bench".into(),
-        config: Config { pad_to: 1408, mode: Mode::Constant(ConstantConfig { rate, queue_limit: 1000, max_late_slots: 2 }) },
+        config: Config {
+            pad_to: 1408,
+            mode: Mode::Constant(ConstantConfig { rate, queue_limit: 1000, max_late_slots: 2 }),
+        },
         tunnel_dev: "lo".into(),
         cover_dst: None, // cover slots are still scheduled; nothing is injected
     };
@@ -198,7 +223,8 @@ fn engine(rate: u32) -> ShapingEngine {
 fn poll_once(e: &mut ShapingEngine, timeout_ms: i32, late: Option<&mut Vec<u64>>) {
     let fds = e.fds();
     let deadline = e.next_deadline();
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     // SAFETY: valid pollfd array.
     let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
     let now = monotonic_us();
@@ -232,7 +258,13 @@ fn mean(v: &[u64]) -> f64 {
 
 fn fmt_ms(v: &mut [u64]) -> String {
     v.sort_unstable();
-    format!("p50 {:.2} p99 {:.2} max {:.2} mean {:.2} ms", q(v, 0.5) as f64 / 1e3, q(v, 0.99) as f64 / 1e3, q(v, 1.0) as f64 / 1e3, mean(v) / 1e3)
+    format!(
+        "p50 {:.2} p99 {:.2} max {:.2} mean {:.2} ms",
+        q(v, 0.5) as f64 / 1e3,
+        q(v, 0.99) as f64 / 1e3,
+        q(v, 1.0) as f64 / 1e3,
+        mean(v) / 1e3
+    )
 }
 
 /// Departure times of an ideal constant-rate server (one packet per slot, slots at
@@ -422,14 +454,32 @@ fn pps(secs: u64) {
 fn rss_live() {
     let _ = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
     let base = vm_rss_kb();
-    ipt(&["-t", "mangle", "-A", "OUTPUT", "-o", "lo", "-p", "udp", "--dport", "9999", "-j", "NFQUEUE", "--queue-balance", &format!("{}:{}", QNUM - 63, QNUM)]);
+    ipt(&[
+        "-t",
+        "mangle",
+        "-A",
+        "OUTPUT",
+        "-o",
+        "lo",
+        "-p",
+        "udp",
+        "--dport",
+        "9999",
+        "-j",
+        "NFQUEUE",
+        "--queue-balance",
+        &format!("{}:{}", QNUM - 63, QNUM),
+    ]);
     let mut e = ShapingEngine::new().unwrap();
     let specs: Vec<QueueSpec> = (0..64u16)
         .map(|i| QueueSpec {
             queue: QNUM - 63 + i,
             label: format!("device {i}"),
             // one slot every 1000 s: everything queued stays held
-            config: Config { pad_to: 1408, mode: Mode::Constant(ConstantConfig { rate: 1, queue_limit: 1000, max_late_slots: 2 }) },
+            config: Config {
+                pad_to: 1408,
+                mode: Mode::Constant(ConstantConfig { rate: 1, queue_limit: 1000, max_late_slots: 2 }),
+            },
             tunnel_dev: "lo".into(),
             cover_dst: None,
         })

@@ -56,11 +56,7 @@ impl Facts {
             }
             let err = |m: String| format!("{file}:{lineno}: {m}");
             let mut name: Option<IfName> = None;
-            let mut iface = Iface {
-                up: false,
-                mtu: 1500,
-                addrs: Vec::new(),
-            };
+            let mut iface = Iface { up: false, mtu: 1500, addrs: Vec::new() };
             let mut is_iface = false;
             for kv in line.split_whitespace() {
                 let (k, v) = kv
@@ -82,9 +78,7 @@ impl Facts {
                         }
                     }
                     "mtu" => {
-                        iface.mtu = v
-                            .parse()
-                            .map_err(|_| err(format!("bad mtu '{}'", crate::model::printable(v))))?
+                        iface.mtu = v.parse().map_err(|_| err(format!("bad mtu '{}'", crate::model::printable(v))))?
                     }
                     "addr" => {
                         for a in v.split(',') {
@@ -112,13 +106,7 @@ impl Facts {
         let mut s = String::new();
         let _ = writeln!(s, "nft_queue={}", u8::from(self.nft_queue));
         for (name, i) in &self.interfaces {
-            let _ = write!(
-                s,
-                "interface={} state={} mtu={}",
-                name,
-                if i.up { "up" } else { "down" },
-                i.mtu
-            );
+            let _ = write!(s, "interface={} state={} mtu={}", name, if i.up { "up" } else { "down" }, i.mtu);
             if !i.addrs.is_empty() {
                 let a: Vec<String> = i.addrs.iter().map(|(a, p)| format!("{a}/{p}")).collect();
                 let _ = write!(s, " addr={}", a.join(","));
@@ -138,10 +126,7 @@ impl Facts {
 
     /// [`Facts::probe`] with the `nft_queue` answer supplied (the daemon probes it once).
     pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
-        let mut facts = Facts {
-            nft_queue,
-            ..Facts::default()
-        };
+        let mut facts = Facts { nft_queue, ..Facts::default() };
         // rtnetlink answers for the caller's network namespace even where /sys was not
         // remounted (e.g. `nsenter --net`), so links come from netlink, not /sys/class/net.
         let Ok(mut nl) = crate::netlink::Socket::open(0) else {
@@ -153,19 +138,8 @@ impl Facts {
             let Some(l) = links.iter().find(|l| l.name == n.as_str()) else {
                 continue;
             };
-            let ifaddrs = addrs
-                .iter()
-                .filter(|a| a.ifname == n.as_str())
-                .map(|a| (a.addr, a.prefix))
-                .collect();
-            facts.interfaces.insert(
-                n.as_str().to_string(),
-                Iface {
-                    up: l.up,
-                    mtu: l.mtu,
-                    addrs: ifaddrs,
-                },
-            );
+            let ifaddrs = addrs.iter().filter(|a| a.ifname == n.as_str()).map(|a| (a.addr, a.prefix)).collect();
+            facts.interfaces.insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs });
         }
         facts
     }

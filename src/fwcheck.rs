@@ -61,10 +61,7 @@ pub fn warnings(
     pbr: Option<&Package>,
     mwan3: Option<&Package>,
 ) -> Vec<String> {
-    check(model, firewall, network, pbr, mwan3)
-        .iter()
-        .map(|w| w.to_string())
-        .collect()
+    check(model, firewall, network, pbr, mwan3).iter().map(|w| w.to_string()).collect()
 }
 
 /// The warnings for the packages found in a configuration directory (normally `/etc/config`): reads
@@ -135,12 +132,7 @@ fn section_enabled(s: &Section) -> bool {
 /// Every word of an option or list (fw4 also splits a space-separated `option network 'lan lan6'`).
 fn words(s: &Section, name: &str) -> Vec<String> {
     s.get(name)
-        .map(|o| {
-            o.values()
-                .iter()
-                .flat_map(|v| v.text.split_whitespace().map(str::to_string))
-                .collect()
-        })
+        .map(|o| o.values().iter().flat_map(|v| v.text.split_whitespace().map(str::to_string)).collect())
         .unwrap_or_default()
 }
 
@@ -174,11 +166,7 @@ fn dev_matches(pattern: &str, dev: &str) -> bool {
 
 /// The netdevs a `config interface` section stands for: its L3 device and the device it runs on.
 fn iface_devices(network: &Package, iface: &str, depth: u8) -> Vec<String> {
-    let Some(s) = network
-        .sections
-        .iter()
-        .find(|s| s.stype == "interface" && s.name.as_deref() == Some(iface))
-    else {
+    let Some(s) = network.sections.iter().find(|s| s.stype == "interface" && s.name.as_deref() == Some(iface)) else {
         return Vec::new();
     };
     let proto = s.get_str("proto").unwrap_or("");
@@ -245,21 +233,15 @@ impl Zone {
     fn covers(&self, network: Option<&Package>, dev: &str) -> bool {
         self.devices.iter().any(|p| dev_matches(p, dev))
             || match network {
-                Some(n) => self
-                    .networks
-                    .iter()
-                    .any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev)),
+                Some(n) => self.networks.iter().any(|i| iface_devices(n, i, 0).iter().any(|d| d == dev)),
                 None => self.networks.iter().any(|i| i == dev),
             }
     }
 }
 
 fn zones(fw: &Package) -> Vec<Zone> {
-    let default_forward = fw
-        .sections_of("defaults")
-        .find_map(|s| s.get_str("forward"))
-        .unwrap_or("DROP")
-        .to_ascii_uppercase();
+    let default_forward =
+        fw.sections_of("defaults").find_map(|s| s.get_str("forward")).unwrap_or("DROP").to_ascii_uppercase();
     fw.sections
         .iter()
         .enumerate()
@@ -271,10 +253,7 @@ fn zones(fw: &Package) -> Vec<Zone> {
                 name,
                 networks: words(s, "network"),
                 devices: words(s, "device"),
-                forward: s
-                    .get_str("forward")
-                    .map(str::to_ascii_uppercase)
-                    .unwrap_or_else(|| default_forward.clone()),
+                forward: s.get_str("forward").map(str::to_ascii_uppercase).unwrap_or_else(|| default_forward.clone()),
                 masq: s.get_str("masq").is_some_and(truthy),
                 masq6: s.get_str("masq6").is_some_and(truthy),
             })
@@ -307,17 +286,11 @@ fn new_zone_name(zones: &[Zone], tunnel: &str) -> String {
 fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut Vec<Warning>) {
     let zones = zones(fw);
     let lan_devs: Vec<&str> = model.global.lan_devices.iter().map(|d| d.as_str()).collect();
-    let mut lan_zones: Vec<&Zone> = zones
-        .iter()
-        .filter(|z| lan_devs.iter().any(|d| z.covers(network, d)))
-        .collect();
+    let mut lan_zones: Vec<&Zone> = zones.iter().filter(|z| lan_devs.iter().any(|d| z.covers(network, d))).collect();
     if lan_zones.is_empty() {
         lan_zones = zones.iter().filter(|z| z.name == "lan").collect();
     }
-    let reload = [
-        "uci commit firewall".to_string(),
-        "/etc/init.d/firewall reload".to_string(),
-    ];
+    let reload = ["uci commit firewall".to_string(), "/etc/init.d/firewall reload".to_string()];
 
     for t in &model.tunnels {
         let (kind, dev, ipv6) = match &t.kind {
@@ -345,16 +318,7 @@ fn check_zones(model: &Model, fw: &Package, network: Option<&Package>, out: &mut
             })
         });
         if let Some(z) = reachable {
-            check_masq(
-                fw,
-                &zones,
-                network,
-                (t.name.as_str(), dev, ipv6),
-                &head,
-                z,
-                &lan_zones,
-                out,
-            );
+            check_masq(fw, &zones, network, (t.name.as_str(), dev, ipv6), &head, z, &lan_zones, out);
             continue;
         }
         let lan = lan_zones[0];
@@ -435,13 +399,8 @@ fn new_zone_commands(
     lan: &str,
 ) -> (Option<String>, Vec<String>) {
     let zname = new_zone_name(zones, tunnel);
-    let iface = iface.or_else(|| {
-        network
-            .map(|n| ifaces_of_device(n, dev))
-            .unwrap_or_default()
-            .into_iter()
-            .find(|i| plain(i))
-    });
+    let iface =
+        iface.or_else(|| network.map(|n| ifaces_of_device(n, dev)).unwrap_or_default().into_iter().find(|i| plain(i)));
     let member = match &iface {
         Some(i) => format!("uci add_list firewall.@zone[-1].network={}", q(i)),
         None => format!("uci add_list firewall.@zone[-1].device={}", q(dev)),
@@ -555,10 +514,7 @@ fn check_masq(
     }
     fix.push("uci commit firewall".to_string());
     fix.push("/etc/init.d/firewall reload".to_string());
-    out.push(Warning {
-        message: format!("{head}: its zone '{}' has no {what}, {effect}. Turn it on:", z.name),
-        fix,
-    });
+    out.push(Warning { message: format!("{head}: its zone '{}' has no {what}, {effect}. Turn it on:", z.name), fix });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -632,10 +588,7 @@ fn free_mask(width: u32, taken: u32) -> Option<u32> {
         return None;
     }
     let ones = (1u64 << width) - 1;
-    (0..=(32 - width))
-        .rev()
-        .map(|sh| (ones << sh) as u32)
-        .find(|m| m & taken == 0)
+    (0..=(32 - width)).rev().map(|sh| (ones << sh) as u32).find(|m| m & taken == 0)
 }
 
 /// The mark mask another package uses: `(what, mask)`, or a warning if its value cannot be read.
@@ -647,21 +600,14 @@ fn other_mask(
     default: u32,
     out: &mut Vec<Warning>,
 ) -> Option<(String, u32)> {
-    let (idx, s) = pkg
-        .sections
-        .iter()
-        .enumerate()
-        .find(|(_, s)| stypes.contains(&s.stype.as_str()))?;
+    let (idx, s) = pkg.sections.iter().enumerate().find(|(_, s)| stypes.contains(&s.stype.as_str()))?;
     if pkg_name == "pbr" && !section_enabled(s) {
         return None;
     }
     match s.get_str(option) {
         None => Some((format!("{}'s default {} 0x{:08x}", pkg_name, option, default), default)),
         Some(v) => match parse_mask(v) {
-            Some(m) => Some((
-                format!("{}'s {} 0x{:08x} ({})", pkg_name, option, m, addr(pkg_name, pkg, idx)),
-                m,
-            )),
+            Some(m) => Some((format!("{}'s {} 0x{:08x} ({})", pkg_name, option, m, addr(pkg_name, pkg, idx)), m)),
             None => {
                 out.push(Warning {
                     message: format!(
@@ -682,21 +628,12 @@ fn check_marks(model: &Model, pbr: Option<&Package>, mwan3: Option<&Package>, ou
     let mine = model.global.fwmark_mask;
     let mut others = Vec::new();
     if let Some(p) = pbr {
-        others.extend(other_mask(
-            p,
-            "pbr",
-            &["pbr", "vpn-policy-routing"],
-            "fw_mask",
-            PBR_MARK_MASK,
-            out,
-        ));
+        others.extend(other_mask(p, "pbr", &["pbr", "vpn-policy-routing"], "fw_mask", PBR_MARK_MASK, out));
     }
     if let Some(m) = mwan3 {
         others.extend(other_mask(m, "mwan3", &["globals"], "mmx_mask", MWAN3_MARK_MASK, out));
     }
-    let taken = others
-        .iter()
-        .fold(PBR_MARK_MASK | MWAN3_MARK_MASK, |acc, (_, m)| acc | m);
+    let taken = others.iter().fold(PBR_MARK_MASK | MWAN3_MARK_MASK, |acc, (_, m)| acc | m);
     for (what, mask) in &others {
         let shared = mine & mask;
         if shared == 0 {
@@ -718,11 +655,7 @@ fn check_marks(model: &Model, pbr: Option<&Package>, mwan3: Option<&Package>, ou
                 mine,
                 shared,
                 what,
-                if suggestion.is_some() {
-                    ":"
-                } else {
-                    " (no free contiguous range of the same width)."
-                }
+                if suggestion.is_some() { ":" } else { " (no free contiguous range of the same width)." }
             ),
             fix,
         });
@@ -749,9 +682,7 @@ mod tests {
 
     /// A moat model from configuration text (through the real reader and validator).
     fn model(text: &str) -> Model {
-        crate::model::from_uci("moat", &pkg(text))
-            .unwrap_or_else(|e| panic!("moat config: {e:#?}"))
-            .model
+        crate::model::from_uci("moat", &pkg(text)).unwrap_or_else(|e| panic!("moat config: {e:#?}")).model
     }
 
     /// A home with one wireguard tunnel `vpn` on `wg0`, a tor tunnel and one device per route.
@@ -779,11 +710,7 @@ mod tests {
             let (t, n) = at.trim_end_matches(']').split_once('[').unwrap();
             let of: Vec<usize> = (0..pk.sections.len()).filter(|&i| pk.sections[i].stype == t).collect();
             let n: i64 = n.parse().unwrap();
-            of[if n < 0 {
-                (of.len() as i64 + n) as usize
-            } else {
-                n as usize
-            }]
+            of[if n < 0 { (of.len() as i64 + n) as usize } else { n as usize }]
         } else {
             pk.sections.iter().position(|x| x.name.as_deref() == Some(s)).unwrap()
         }
@@ -808,20 +735,12 @@ mod tests {
             if verb == "add" {
                 let (p, t) = arg.split_once(' ').unwrap();
                 let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
-                pk.sections.push(Section {
-                    stype: t.to_string(),
-                    name: None,
-                    line: 0,
-                    options: Vec::new(),
-                });
+                pk.sections.push(Section { stype: t.to_string(), name: None, line: 0, options: Vec::new() });
                 continue;
             }
             // PKG.SECTION.OPTION=VALUE, VALUE shell-quoted the way uci's own parser reads it.
             let (path, value) = arg.split_once('=').unwrap();
-            let value = pkg(&format!("config x\n\toption v {value}\n")).sections[0]
-                .get_str("v")
-                .unwrap()
-                .to_string();
+            let value = pkg(&format!("config x\n\toption v {value}\n")).sections[0].get_str("v").unwrap().to_string();
             let mut it = path.splitn(3, '.');
             let (p, s, o) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
             let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
@@ -831,20 +750,14 @@ mod tests {
             let pos = sec.options.iter().position(|x| x.name == o);
             match (verb, pos) {
                 ("set", Some(i)) => sec.options[i].value = OptionValue::Single(v),
-                ("set", None) => sec.options.push(UciOption {
-                    name: o.into(),
-                    line: 0,
-                    value: OptionValue::Single(v),
-                }),
+                ("set", None) => sec.options.push(UciOption { name: o.into(), line: 0, value: OptionValue::Single(v) }),
                 ("add_list", Some(i)) => {
                     let old = sec.options[i].values().into_iter().cloned().collect::<Vec<_>>();
                     sec.options[i].value = OptionValue::List(old.into_iter().chain([v]).collect());
                 }
-                ("add_list", None) => sec.options.push(UciOption {
-                    name: o.into(),
-                    line: 0,
-                    value: OptionValue::List(vec![v]),
-                }),
+                ("add_list", None) => {
+                    sec.options.push(UciOption { name: o.into(), line: 0, value: OptionValue::List(vec![v]) })
+                }
                 _ => panic!("unexpected command {cmd}"),
             }
         }
@@ -858,12 +771,7 @@ mod tests {
         let w = check(&m, Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
         assert!(w[0].message.contains("tunnel 'vpn' (wireguard device wg0)"), "{}", w[0]);
-        assert!(
-            w[0].message
-                .contains("network interface 'wg0' is not listed in any zone"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("network interface 'wg0' is not listed in any zone"), "{}", w[0]);
         assert_eq!(
             w[0].fix,
             [
@@ -900,12 +808,7 @@ mod tests {
         let mut fw = pkg(FW_DEFAULT);
         let w = check(&m, Some(&fw), Some(&pkg(NET_DEFAULT)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].fix
-                .contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()), "{}", w[0]);
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&m, Some(&fw), Some(&pkg(NET_DEFAULT)), None, None), []);
     }
@@ -918,12 +821,7 @@ mod tests {
         let (m, net) = (home(""), pkg(NET_WG));
         let w = check(&m, Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].message
-                .contains("in zone 'vpn' but there is no forwarding from zone 'lan'"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("in zone 'vpn' but there is no forwarding from zone 'lan'"), "{}", w[0]);
         assert_eq!(
             w[0].fix[..3],
             [
@@ -965,12 +863,7 @@ mod tests {
         let mut fw = pkg(&text);
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(
-            w[0].message
-                .contains("in the LAN zone 'lan' itself, which has no masquerading (masq)"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("in the LAN zone 'lan' itself, which has no masquerading (masq)"), "{}", w[0]);
         assert_eq!(
             w[0].fix[..4],
             [
@@ -980,9 +873,7 @@ mod tests {
                 "uci set firewall.@zone[-1].name='vpn'",
             ]
         );
-        assert!(w[0]
-            .fix
-            .contains(&"uci add_list firewall.@zone[-1].network='wg0'".to_string()));
+        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].network='wg0'".to_string()));
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
         // With intra-zone forwarding rejected, LAN cannot reach the tunnel at all: same remedy.
@@ -990,19 +881,11 @@ mod tests {
         let mut fw = pkg(&strict);
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].message
-                .contains("in the LAN zone 'lan' itself, whose forward policy is REJECT"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("in the LAN zone 'lan' itself, whose forward policy is REJECT"), "{}", w[0]);
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
         // Reached through a wildcard device entry: no commands, the zone must be edited by hand.
-        let wild = FW_DEFAULT.replace(
-            "\tlist   network\t\t'lan'\n",
-            "\tlist network 'lan'\n\tlist device 'wg+'\n",
-        );
+        let wild = FW_DEFAULT.replace("\tlist   network\t\t'lan'\n", "\tlist network 'lan'\n\tlist device 'wg+'\n");
         let w = check(&home(""), Some(&pkg(&wild)), Some(&net), None, None);
         assert_eq!(w.len(), 1);
         assert!(w[0].fix.is_empty() && w[0].message.contains("wildcard"), "{}", w[0]);
@@ -1019,18 +902,10 @@ mod tests {
         let mut fw = pkg(&text);
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(
-            w[0].message.contains("its zone 'vpn' has no masquerading (masq)"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("its zone 'vpn' has no masquerading (masq)"), "{}", w[0]);
         assert_eq!(
             w[0].fix,
-            [
-                "uci set firewall.@zone[2].masq='1'",
-                "uci commit firewall",
-                "/etc/init.d/firewall reload"
-            ]
+            ["uci set firewall.@zone[2].masq='1'", "uci commit firewall", "/etc/init.d/firewall reload"]
         );
         apply(&w[0].fix, &mut [("firewall", &mut fw)]);
         assert_eq!(check(&home(""), Some(&fw), Some(&net), None, None), []);
@@ -1064,16 +939,10 @@ mod tests {
         std::fs::write(dir.join("mwan3"), "config globals 'globals'\n\toption mmx_mask 'x y'\n").unwrap();
         let w = warnings_for_dir(&home(""), &dir);
         assert_eq!(w.len(), 2, "{w:#?}");
-        assert!(
-            w[0].contains("in no firewall zone") && w[1].contains("mwan3.globals.mmx_mask"),
-            "{w:#?}"
-        );
+        assert!(w[0].contains("in no firewall zone") && w[1].contains("mwan3.globals.mmx_mask"), "{w:#?}");
         std::fs::write(dir.join("pbr"), "config pbr 'config'\n\toption fw_mask 'unterminated\n").unwrap();
         let w = warnings_for_dir(&home(""), &dir);
-        assert!(
-            w[0].contains("/pbr:") && w[0].contains("not checked against moat"),
-            "{w:#?}"
-        );
+        assert!(w[0].contains("/pbr:") && w[0].contains("not checked against moat"), "{w:#?}");
     }
 
     #[test]
@@ -1103,46 +972,26 @@ mod tests {
         assert_eq!(check(&m, Some(&fw), Some(&net), None, None), []);
         let w = check(&m, Some(&pkg(FW_DEFAULT)), Some(&net), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].fix
-                .contains(&"uci add_list firewall.@zone[-1].network='vpn'".to_string()),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].network='vpn'".to_string()), "{}", w[0]);
         // 'vpn' is taken by no zone in the default firewall, so the new zone is named after the tunnel.
-        assert!(
-            w[0].fix.contains(&"uci set firewall.@zone[-1].name='ovpn'".to_string()),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].fix.contains(&"uci set firewall.@zone[-1].name='ovpn'".to_string()), "{}", w[0]);
     }
 
     #[test]
     fn new_zone_name_avoids_existing_zones() {
-        let fw = pkg(&format!(
-            "{FW_DEFAULT}\nconfig zone\n\toption name 'vpn'\n\tlist network 'other'\n"
-        ));
+        let fw = pkg(&format!("{FW_DEFAULT}\nconfig zone\n\toption name 'vpn'\n\tlist network 'other'\n"));
         let w = check(&home(""), Some(&fw), Some(&pkg(NET_WG)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].fix.contains(&"uci set firewall.@zone[-1].name='vpn1'".to_string()),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].fix.contains(&"uci set firewall.@zone[-1].name='vpn1'".to_string()), "{}", w[0]);
     }
 
     #[test]
     fn no_lan_zone_is_reported_without_a_guess() {
-        let text = FW_DEFAULT
-            .replace("\toption name\t\tlan\n", "\toption name\t\tinside\n")
-            .replace("'lan'", "'inside_net'");
+        let text =
+            FW_DEFAULT.replace("\toption name\t\tlan\n", "\toption name\t\tinside\n").replace("'lan'", "'inside_net'");
         let w = check(&home(""), Some(&pkg(&text)), Some(&pkg(NET_WG)), None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].message.contains("no firewall zone contains the LAN device br-lan"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("no firewall zone contains the LAN device br-lan"), "{}", w[0]);
         assert!(w[0].fix.is_empty());
     }
 
@@ -1168,17 +1017,11 @@ mod tests {
         let w = check(&home(""), Some(&fw), Some(&net), None, None);
         assert_eq!(w.len(), 1, "{w:#?}");
         assert!(
-            w[0].message
-                .contains("software and hardware flow offloading are enabled (firewall.@defaults[0])"),
+            w[0].message.contains("software and hardware flow offloading are enabled (firewall.@defaults[0])"),
             "{}",
             w[0]
         );
-        assert!(
-            w[0].message
-                .contains("2 protected devices ('Kitchen speaker', 'Sleep monitor')"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("2 protected devices ('Kitchen speaker', 'Sleep monitor')"), "{}", w[0]);
         assert_eq!(
             w[0].fix,
             [
@@ -1211,12 +1054,7 @@ mod tests {
         assert_eq!(check(&home(""), Some(&pkg(FW_VPN_ZONE)), None, None, None), []);
         let w = check(&home(""), Some(&pkg(FW_DEFAULT)), None, None, None);
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].fix
-                .contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].fix.contains(&"uci add_list firewall.@zone[-1].device='wg0'".to_string()), "{}", w[0]);
     }
 
     #[test]
@@ -1234,25 +1072,13 @@ mod tests {
 
     #[test]
     fn configured_pbr_mask_overlapping_moat_is_warned_with_a_free_mask() {
-        let text = PBR.replace(
-            "\toption enabled '1'\n",
-            "\toption enabled '1'\n\toption fw_mask '0f000000'\n",
-        );
+        let text = PBR.replace("\toption enabled '1'\n", "\toption enabled '1'\n\toption fw_mask '0f000000'\n");
         let w = check(&home(""), None, None, Some(&pkg(&text)), Some(&pkg(MWAN3)));
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(
-            w[0].message
-                .contains("shares bits 0x0f000000 with pbr's fw_mask 0x0f000000 (pbr.config)"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("shares bits 0x0f000000 with pbr's fw_mask 0x0f000000 (pbr.config)"), "{}", w[0]);
         assert_eq!(
             w[0].fix,
-            [
-                "uci set moat.@moat[0].fwmark_mask='0xf0000000'",
-                "uci commit moat",
-                "/etc/init.d/moat reload"
-            ]
+            ["uci set moat.@moat[0].fwmark_mask='0xf0000000'", "uci commit moat", "/etc/init.d/moat reload"]
         );
         // The suggested mask is accepted by moat and clashes with nobody.
         let fixed = home("\toption fwmark_mask '0xf0000000'\n");
@@ -1267,11 +1093,7 @@ mod tests {
         let text = MWAN3.replace("'0x3F00'", "'0x3F000000'");
         let w = check(&home(""), None, None, None, Some(&pkg(&text)));
         assert_eq!(w.len(), 1, "{w:#?}");
-        assert!(
-            w[0].message.contains("mwan3's mmx_mask 0x3f000000 (mwan3.globals)"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("mwan3's mmx_mask 0x3f000000 (mwan3.globals)"), "{}", w[0]);
         // The suggestion avoids mwan3's configured bits and the defaults of both packages.
         let m = u32::from_str_radix(w[0].fix[0].split("'0x").nth(1).unwrap().trim_end_matches('\''), 16).unwrap();
         assert_eq!(m & (0x3f00_0000 | PBR_MARK_MASK | MWAN3_MARK_MASK), 0);
@@ -1283,12 +1105,7 @@ mod tests {
         let text = MWAN3.replace("'0x3F00'", "'lots'");
         let w = check(&home(""), None, None, None, Some(&pkg(&text)));
         assert_eq!(w.len(), 1);
-        assert!(
-            w[0].message
-                .contains("mwan3.globals.mmx_mask = 'lots' is not a hexadecimal mark mask"),
-            "{}",
-            w[0]
-        );
+        assert!(w[0].message.contains("mwan3.globals.mmx_mask = 'lots' is not a hexadecimal mark mask"), "{}", w[0]);
     }
 
     #[test]

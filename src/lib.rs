@@ -4,15 +4,15 @@
 //! pure plan (nft ruleset text, routes, shaper parameters) → apply (effects).
 //! Everything except the apply/daemon layer is pure and unit-tested.
 
-pub mod uci;
-pub mod fwcheck;
-pub mod model;
-pub mod shaper;
-pub mod packet;
-pub mod nfqueue;
-pub mod inject;
-pub mod facts;
-pub mod plan;
-pub mod netlink;
 pub mod daemon;
+pub mod facts;
+pub mod fwcheck;
+pub mod inject;
 pub mod json;
+pub mod model;
+pub mod netlink;
+pub mod nfqueue;
+pub mod packet;
+pub mod plan;
+pub mod shaper;
+pub mod uci;

@@ -82,13 +82,18 @@ fn check(args: &[String]) -> ExitCode {
     };
     // The router's other packages (firewall, network, pbr, mwan3) next to moat's config.
     let uci_dir = uci_dir.unwrap_or_else(|| {
-        std::path::Path::new(&config).parent().map_or_else(|| ".".into(), |p| if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() })
+        std::path::Path::new(&config)
+            .parent()
+            .map_or_else(|| ".".into(), |p| if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() })
     });
     for w in moat::fwcheck::warnings_for_dir(&loaded.model, &uci_dir) {
         println!("warning: {w}");
     }
     let facts = match &facts_file {
-        Some(f) => match std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}")).and_then(|t| moat::facts::Facts::parse(f, &t)) {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| format!("{f}: {e}"))
+            .and_then(|t| moat::facts::Facts::parse(f, &t))
+        {
             Ok(x) => x,
             Err(e) => {
                 eprintln!("moat check: facts: {e}");
@@ -175,7 +180,9 @@ fn cleanup(args: &[String]) -> ExitCode {
     if let Some(a) = args.first() {
         return usage_error("cleanup", &format!("unknown argument '{a}'"));
     }
-    let r = moat::netlink::Socket::open(0).map_err(|e| format!("netlink: {e}")).and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
+    let r = moat::netlink::Socket::open(0)
+        .map_err(|e| format!("netlink: {e}"))
+        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -767,7 +767,8 @@ struct DeviceRefs {
     mac_lines: Vec<usize>,
 }
 
-const MAIN_OPTIONS: &[&str] = &["enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base", "realtime"];
+const MAIN_OPTIONS: &[&str] =
+    &["enabled", "log_level", "lan_device", "fwmark_mask", "queue_base", "table_base", "realtime"];
 const TUNNEL_TYPES: &str = "wireguard, interface or tor";
 const TUNNEL_OPTIONS: &[&str] =
     &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all", "trans_port", "dns_port"];
@@ -1835,7 +1836,8 @@ mod tests {
 
     #[test]
     fn same_name_with_another_type_is_refused_by_the_reader() {
-        let r = check_bytes("f", b"config tunnel 'x'\n\toption type 'tor'\nconfig shaper 'x'\n\toption mode 'constant'\n");
+        let r =
+            check_bytes("f", b"config tunnel 'x'\n\toption type 'tor'\nconfig shaper 'x'\n\toption mode 'constant'\n");
         assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
         assert_eq!(r.errors[0].line, 3);
     }

@@ -166,11 +166,7 @@ pub fn parse_nft(buf: &[u8]) -> Vec<NftEvent> {
             NFT_MSG_TRACE => {}
             _ => {
                 if let Some((_, d)) = a.iter().find(|(at, _)| *at == 1) {
-                    out.push(NftEvent::Change {
-                        msg,
-                        family,
-                        table: cstr(d),
-                    });
+                    out.push(NftEvent::Change { msg, family, table: cstr(d) });
                 }
             }
         }
@@ -375,20 +371,11 @@ impl Socket {
     fn recv_nowait(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         // SAFETY: MSG_DONTWAIT recv into a buffer we own.
         let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-                libc::MSG_DONTWAIT,
-            )
+            libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_DONTWAIT)
         };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::WouldBlock {
-                Ok(None)
-            } else {
-                Err(e)
-            };
+            return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
         }
         Ok(Some(n as usize))
     }
@@ -396,11 +383,7 @@ impl Socket {
     fn open_proto(proto: libc::c_int, groups: u32) -> io::Result<Socket> {
         // SAFETY: plain socket(2)/bind(2) calls with a zeroed sockaddr_nl.
         unsafe {
-            let fd = libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                proto,
-            );
+            let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto);
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -455,11 +438,7 @@ impl Socket {
                 }
                 if ty == NLMSG_ERROR && m.len() >= NLMSG_HDRLEN + 4 {
                     let err = rd_u32(m, NLMSG_HDRLEN) as i32;
-                    return if err == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::from_raw_os_error(-err))
-                    };
+                    return if err == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(-err)) };
                 }
             }
         }
@@ -494,11 +473,7 @@ impl Socket {
     pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
         let ifi = [0u8; 16];
         let msgs = self.dump(Msg::new(RTM_GETLINK, NLM_F_DUMP, &ifi))?;
-        Ok(msgs
-            .iter()
-            .filter(|(t, _)| *t == RTM_NEWLINK)
-            .filter_map(|(_, m)| parse_link(m))
-            .collect())
+        Ok(msgs.iter().filter(|(t, _)| *t == RTM_NEWLINK).filter_map(|(_, m)| parse_link(m)).collect())
     }
 
     /// All addresses (IPv4 and IPv6).
@@ -533,10 +508,7 @@ impl Socket {
         // struct fib_rule_hdr: family, dst_len, src_len, tos, table, res1, res2, action, flags (u32)
         let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
         let mut m = Msg::new(ty, flags, &hdr);
-        m.u32(FRA_PRIORITY, r.priority)
-            .u32(FRA_FWMARK, r.mark)
-            .u32(FRA_FWMASK, r.mask)
-            .u32(FRA_TABLE, r.table);
+        m.u32(FRA_PRIORITY, r.priority).u32(FRA_FWMARK, r.mark).u32(FRA_FWMASK, r.mask).u32(FRA_TABLE, r.table);
         m.attr(FRA_PROTOCOL, &[PROTO_MOAT]);
         m
     }
@@ -595,11 +567,8 @@ impl Socket {
 
     fn route_msg(ty: u16, flags: u16, r: &Route) -> Msg {
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags(u32)
-        let (scope, rtype) = if r.oif.is_some() {
-            (RT_SCOPE_LINK, RTN_UNICAST)
-        } else {
-            (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE)
-        };
+        let (scope, rtype) =
+            if r.oif.is_some() { (RT_SCOPE_LINK, RTN_UNICAST) } else { (RT_SCOPE_UNIVERSE, RTN_UNREACHABLE) };
         let hdr = [r.family, 0, 0, 0, RT_TABLE_UNSPEC, PROTO_MOAT, scope, rtype, 0, 0, 0, 0];
         let mut m = Msg::new(ty, flags, &hdr);
         m.u32(RTA_TABLE, r.table).u32(RTA_PRIORITY, r.metric);
@@ -632,12 +601,7 @@ impl Socket {
             if b[5] != PROTO_MOAT || b[1] != 0 {
                 continue;
             }
-            let mut r = Route {
-                family: b[0],
-                table: b[4] as u32,
-                oif: None,
-                metric: 0,
-            };
+            let mut r = Route { family: b[0], table: b[4] as u32, oif: None, metric: 0 };
             for (at, d) in attrs(m, 12) {
                 match at {
                     RTA_TABLE if d.len() >= 4 => r.table = rd_u32(d, 0),
@@ -686,12 +650,7 @@ fn parse_link(m: &[u8]) -> Option<LinkInfo> {
             _ => {}
         }
     }
-    Some(LinkInfo {
-        index,
-        name: name?,
-        up: flags & libc::IFF_UP as u32 != 0,
-        mtu,
-    })
+    Some(LinkInfo { index, name: name?, up: flags & libc::IFF_UP as u32 != 0, mtu })
 }
 
 fn parse_ip(family: u8, d: &[u8]) -> Option<IpAddr> {

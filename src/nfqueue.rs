@@ -168,14 +168,19 @@ impl Queue {
     /// (copy whole packets up to `copy_range`, queue length, fail-open and GSO off).
     pub fn open(num: u16, opts: &QueueOptions) -> io::Result<Queue> {
         // SAFETY: plain socket(2) call; the result is checked and owned immediately.
-        let raw = cvt(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) })?;
+        let raw =
+            cvt(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) })?;
         // SAFETY: `raw` is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: zeroed sockaddr_nl is valid; family set; pid 0 lets the kernel choose.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
         cvt(unsafe {
-            libc::bind(raw, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t)
+            libc::bind(
+                raw,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
         })?;
         let rcv = opts.rcvbuf as libc::c_int;
         // SAFETY: setsockopt with a c_int option value of the right size.
@@ -343,7 +348,14 @@ impl Queue {
                 return Ok(m);
             }
             // SAFETY: rx is a valid, writable buffer of the given length.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), self.rx.as_mut_ptr() as *mut libc::c_void, self.rx.len(), libc::MSG_TRUNC) };
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.rx.as_mut_ptr() as *mut libc::c_void,
+                    self.rx.len(),
+                    libc::MSG_TRUNC,
+                )
+            };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -353,7 +365,10 @@ impl Queue {
             }
             if n as usize > self.rx.len() {
                 // Cannot happen with moat's settings; never parse a cut message.
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("nfnetlink: {n}-byte message truncated")));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("nfnetlink: {n}-byte message truncated"),
+                ));
             }
             let rx = std::mem::take(&mut self.rx);
             let res = parse_datagram(&rx[..n as usize], &mut self.pending);
@@ -424,7 +439,8 @@ fn parse_datagram(mut d: &[u8], out: &mut VecDeque<Msg>) -> io::Result<()> {
 
 fn parse_packet(msg: &[u8]) -> io::Result<Packet> {
     let mut a = &msg[(NLMSG_HDRLEN + 4).min(msg.len())..];
-    let mut p = Packet { id: 0, hw_protocol: 0, hook: 0, mark: 0, indev: 0, outdev: 0, payload: Vec::new(), cap_len: None };
+    let mut p =
+        Packet { id: 0, hw_protocol: 0, hook: 0, mark: 0, indev: 0, outdev: 0, payload: Vec::new(), cap_len: None };
     let mut have_hdr = false;
     while a.len() >= 4 {
         let alen = ne16(a, 0) as usize;
@@ -482,7 +498,7 @@ mod tests {
         put_attr(&mut body, NFQA_IFINDEX_INDEV, &7u32.to_be_bytes());
         put_attr(&mut body, NFQA_PAYLOAD, &[0x45, 0, 0, 5, 9]);
         put_attr(&mut body, NFQA_CAP_LEN, &1500u32.to_be_bytes());
-        let mut d = nlmsg((3 << 8) | 0, 0, &body);
+        let mut d = nlmsg(3 << 8, 0, &body);
         // ack for seq 9 and an error (ENOENT) for seq 10
         let mut ack = 0i32.to_ne_bytes().to_vec();
         ack.extend_from_slice(&nlmsg(0x301, 9, &[])[..16]);
@@ -504,7 +520,7 @@ mod tests {
     #[test]
     fn rejects_malformed_input() {
         let mut out = VecDeque::new();
-        let mut d = nlmsg((3 << 8) | 0, 0, &[2, 0, 0, 0]);
+        let mut d = nlmsg(3 << 8, 0, &[2, 0, 0, 0]);
         assert!(parse_datagram(&d, &mut out).is_err(), "packet without header");
         d[0] = 200; // length beyond the datagram
         assert!(parse_datagram(&d, &mut out).is_err());

@@ -273,8 +273,8 @@ pub fn clamp_tcp_mss(buf: &mut [u8], max_mss: u16) -> bool {
     let mut i = t + 20;
     while i < t + doff {
         match buf[i] {
-            0 => break,     // end of options
-            1 => i += 1,    // NOP
+            0 => break,  // end of options
+            1 => i += 1, // NOP
             kind => {
                 if i + 1 >= t + doff {
                     break;

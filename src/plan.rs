@@ -269,12 +269,8 @@ pub const HOLD_SECS: u32 = 15;
 /// daemon replaces it atomically with the full table (no gap); if none comes, the elements
 /// expire and the table is inert (`moat cleanup` deletes it). `None` if nothing is protected.
 pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
-    let mut macs: Vec<String> = plan
-        .devices
-        .iter()
-        .filter(|d| d.mark != 0)
-        .flat_map(|d| d.macs.iter().map(|m| m.to_string()))
-        .collect();
+    let mut macs: Vec<String> =
+        plan.devices.iter().filter(|d| d.mark != 0).flat_map(|d| d.macs.iter().map(|m| m.to_string())).collect();
     if !plan.enabled || macs.is_empty() {
         return None;
     }
@@ -282,10 +278,7 @@ pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
     macs.dedup();
     let elems: Vec<String> = macs.iter().map(|m| format!("{m} timeout {secs}s")).collect();
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "# moat stopped: protected devices stay blocked for {secs}s (restart window), then released."
-    );
+    let _ = writeln!(s, "# moat stopped: protected devices stay blocked for {secs}s (restart window), then released.");
     let _ = writeln!(s, "table inet moat");
     let _ = writeln!(s, "delete table inet moat");
     let _ = writeln!(s, "table inet moat {{");
@@ -321,10 +314,7 @@ fn hex(v: u32) -> String {
 
 /// Characters allowed from a section address into an nft comment line.
 fn safe_section(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '[' | ']'))
-        .take(48)
-        .collect()
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '@' | '[' | ']')).take(48).collect()
 }
 
 fn quoted_set(names: &[IfName]) -> String {
@@ -374,27 +364,14 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                     wireguard: matches!(t.kind, TunnelKind::WireGuard(_)),
                 }
             }
-            TunnelKind::Tor(tor) => ClassKind::Tor {
-                trans_port: tor.trans_port,
-                dns_port: tor.dns_port,
-            },
+            TunnelKind::Tor(tor) => ClassKind::Tor { trans_port: tor.trans_port, dns_port: tor.dns_port },
         };
         if used {
-            classes.push(RouteClass {
-                label: t.name.as_str().to_string(),
-                value: 0,
-                values: Vec::new(),
-                kind,
-            });
+            classes.push(RouteClass { label: t.name.as_str().to_string(), value: 0, values: Vec::new(), kind });
         }
     }
     if active.iter().any(|d| d.route == Route::Block) {
-        classes.push(RouteClass {
-            label: "block".into(),
-            value: 0,
-            values: Vec::new(),
-            kind: ClassKind::Block,
-        });
+        classes.push(RouteClass { label: "block".into(), value: 0, values: Vec::new(), kind: ClassKind::Block });
     }
 
     // Shaped devices (file order) and the mark layout.
@@ -411,11 +388,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             used
         ));
     }
-    let marks = MarkLayout {
-        mask: g.fwmark_mask,
-        capacity,
-        used,
-    };
+    let marks = MarkLayout { mask: g.fwmark_mask, capacity, used };
     for (i, c) in classes.iter_mut().enumerate() {
         c.value = deposit(g.fwmark_mask, i as u32 + 1);
         c.values.push(c.value);
@@ -455,10 +428,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                 }
                 let is_wg = matches!(&d.route, Route::Tunnel(n) if matches!(model.tunnel(n).map(|t| &t.kind), Some(TunnelKind::WireGuard(_))));
                 if !is_wg {
-                    errors.push(format!(
-                        "device {}: shaper '{}' needs a wireguard tunnel route",
-                        d.section, s
-                    ));
+                    errors.push(format!("device {}: shaper '{}' needs a wireguard tunnel route", d.section, s));
                 }
                 if model.shaper(s).is_none() {
                     errors.push(format!("device {}: shaper '{}' names no shaper section", d.section, s));
@@ -479,10 +449,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
     // Facts about interfaces.
     for l in &g.lan_devices {
         if facts.iface(l).is_none() {
-            notes.push(format!(
-                "lan_device {} does not exist now; its rules apply once it appears",
-                l
-            ));
+            notes.push(format!("lan_device {} does not exist now; its rules apply once it appears", l));
         }
     }
     for c in &classes {
@@ -492,10 +459,8 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
                     "tunnel {}: {} does not exist now; its devices are blocked until it is up",
                     c.label, device
                 )),
-                Some(i) if !i.up => notes.push(format!(
-                    "tunnel {}: {} is down; its devices are blocked until it is up",
-                    c.label, device
-                )),
+                Some(i) if !i.up => notes
+                    .push(format!("tunnel {}: {} is down; its devices are blocked until it is up", c.label, device)),
                 _ => {}
             }
         }
@@ -519,21 +484,13 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
     }
 
     // Queues.
-    let backend = if facts.nft_queue {
-        QueueBackend::Nft
-    } else {
-        QueueBackend::Iptables
-    };
+    let backend = if facts.nft_queue { QueueBackend::Nft } else { QueueBackend::Iptables };
     let mut shaped = Vec::new();
     let mut pad = Vec::new();
     let mut shaped_tunnels: Vec<&crate::model::Tunnel> = Vec::new();
     for d in &devices {
         let Some(index) = d.shaped_index else { continue };
-        let src = model
-            .devices
-            .iter()
-            .find(|x| x.section == d.section)
-            .expect("same list");
+        let src = model.devices.iter().find(|x| x.section == d.section).expect("same list");
         let (Route::Tunnel(tn), Some(sn)) = (&src.route, &src.shaper) else {
             continue;
         };
@@ -585,19 +542,12 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             continue;
         }
         if next_queue > u16::MAX as u32 {
-            errors.push(format!(
-                "queue_base {} leaves no queue number for tunnel {}'s pad queue",
-                g.queue_base, t.name
-            ));
+            errors
+                .push(format!("queue_base {} leaves no queue number for tunnel {}'s pad queue", g.queue_base, t.name));
             break;
         }
         let pad_to = shaped.iter().find(|s| s.tunnel == t.name).and_then(|s| s.pad_to);
-        pad.push(PadQueue {
-            queue: next_queue as u16,
-            tunnel: t.name.clone(),
-            device: l3.device.clone(),
-            pad_to,
-        });
+        pad.push(PadQueue { queue: next_queue as u16, tunnel: t.name.clone(), device: l3.device.clone(), pad_to });
         next_queue += 1;
     }
     for s in &shaped {
@@ -611,10 +561,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
             }
         }
         if s.cover_dst.is_none() {
-            let n = format!(
-                "tunnel {}: neither cover_dst nor dns is set; no cover packets can be sent",
-                s.tunnel
-            );
+            let n = format!("tunnel {}: neither cover_dst nor dns is set; no cover packets can be sent", s.tunnel);
             if !notes.contains(&n) {
                 notes.push(n);
             }
@@ -629,54 +576,21 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
     let mut rules = Vec::new();
     let mut routes = Vec::new();
     for c in &classes {
-        if let ClassKind::L3 {
-            device, table, ipv6, ..
-        } = &c.kind
-        {
+        if let ClassKind::L3 { device, table, ipv6, .. } = &c.kind {
             let fams: &[u8] = if *ipv6 { &[AF_INET, AF_INET6] } else { &[AF_INET] };
             for &family in fams {
                 for &v in &c.values {
-                    rules.push(RuleOp {
-                        family,
-                        mark: v,
-                        mask: marks.mask,
-                        table: *table,
-                        priority: *table,
-                    });
+                    rules.push(RuleOp { family, mark: v, mask: marks.mask, table: *table, priority: *table });
                 }
-                routes.push(RouteOp {
-                    family,
-                    table: *table,
-                    device: Some(device.clone()),
-                    metric: 0,
-                });
-                routes.push(RouteOp {
-                    family,
-                    table: *table,
-                    device: None,
-                    metric: UNREACHABLE_METRIC,
-                });
+                routes.push(RouteOp { family, table: *table, device: Some(device.clone()), metric: 0 });
+                routes.push(RouteOp { family, table: *table, device: None, metric: UNREACHABLE_METRIC });
             }
         }
     }
 
-    let queues = QueuePlan {
-        backend,
-        iptables: iptables_scripts(backend, &shaped, &pad),
-        shaped,
-        pad,
-    };
-    let mut plan = Plan {
-        enabled: g.enabled,
-        marks,
-        classes,
-        devices,
-        nft: String::new(),
-        rules,
-        routes,
-        queues,
-        notes,
-    };
+    let queues = QueuePlan { backend, iptables: iptables_scripts(backend, &shaped, &pad), shaped, pad };
+    let mut plan =
+        Plan { enabled: g.enabled, marks, classes, devices, nft: String::new(), rules, routes, queues, notes };
     if !g.enabled {
         plan.nft = NFT_REMOVE.to_string();
         plan.rules.clear();
@@ -684,10 +598,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<String>> {
         plan.queues.shaped.clear();
         plan.queues.pad.clear();
         plan.queues.iptables.clear();
-        plan.notes.insert(
-            0,
-            "moat is disabled (enabled '0'): everything moat added is removed".into(),
-        );
+        plan.notes.insert(0, "moat is disabled (enabled '0'): everything moat added is removed".into());
     } else {
         plan.nft = nft_script(model, &plan);
     }
@@ -763,17 +674,10 @@ fn iptables_scripts(backend: QueueBackend, shaped: &[ShapedQueue], pad: &[PadQue
         );
     }
     for p in pad {
-        let _ = writeln!(
-            body,
-            "-A {IPT_CHAIN} -o {} -j NFQUEUE --queue-num {}",
-            p.device, p.queue
-        );
+        let _ = writeln!(body, "-A {IPT_CHAIN} -o {} -j NFQUEUE --queue-num {}", p.device, p.queue);
     }
     let _ = writeln!(body, "COMMIT");
-    vec![
-        ("iptables-restore".into(), body.clone()),
-        ("ip6tables-restore".into(), body),
-    ]
+    vec![("iptables-restore".into(), body.clone()), ("ip6tables-restore".into(), body)]
 }
 
 fn nft_script(model: &Model, plan: &Plan) -> String {
@@ -782,14 +686,8 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let lans = quoted_set(&g.lan_devices);
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(
-        w,
-        "# moat ruleset, loaded with `nft -f` as ONE transaction: the first two lines make sure the"
-    );
-    let _ = writeln!(
-        w,
-        "# table exists, then it is deleted and re-created, so the old rules stay until the commit."
-    );
+    let _ = writeln!(w, "# moat ruleset, loaded with `nft -f` as ONE transaction: the first two lines make sure the");
+    let _ = writeln!(w, "# table exists, then it is deleted and re-created, so the old rules stay until the commit.");
     let _ = writeln!(
         w,
         "# fwmark_mask {}: {} of {} mark values in use (routes, then shaped devices)",
@@ -805,10 +703,7 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     let _ = writeln!(w, "\tchain classify {{");
     // mangle + 10: after other packages' mark restores at mangle (pbr, mwan3), which may
     // rewrite the whole mark; still long before NAT (dstnat) and the routing decision.
-    let _ = writeln!(
-        w,
-        "\t\ttype filter hook prerouting priority mangle + 10; policy accept;"
-    );
+    let _ = writeln!(w, "\t\ttype filter hook prerouting priority mangle + 10; policy accept;");
     let keep = hex(!plan.marks.mask);
     for d in &plan.devices {
         if d.mark == 0 {
@@ -845,16 +740,10 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
     for c in &plan.classes {
         let m = mark_match(mask, &c.values);
         match &c.kind {
-            ClassKind::L3 {
-                dns: Some(IpAddr::V4(d)),
-                ..
-            } => {
+            ClassKind::L3 { dns: Some(IpAddr::V4(d)), .. } => {
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv4 fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 dnat ip to {d} comment \"{}: DNS for the router goes to the tunnel resolver\"", c.label);
             }
-            ClassKind::L3 {
-                dns: Some(IpAddr::V6(d)),
-                ..
-            } => {
+            ClassKind::L3 { dns: Some(IpAddr::V6(d)), .. } => {
                 let _ = writeln!(w, "\t\t{m} meta nfproto ipv6 fib daddr type local meta l4proto {{ tcp, udp }} th dport 53 dnat ip6 to {d} comment \"{}: DNS for the router goes to the tunnel resolver\"", c.label);
             }
             ClassKind::Tor { trans_port, dns_port } => {
@@ -926,11 +815,7 @@ fn nft_script(model: &Model, plan: &Plan) -> String {
                         c.label
                     );
                 }
-                let _ = writeln!(
-                    w,
-                    "\t\t{m} oifname != \"{device}\" drop comment \"{}: kill switch\"",
-                    c.label
-                );
+                let _ = writeln!(w, "\t\t{m} oifname != \"{device}\" drop comment \"{}: kill switch\"", c.label);
             }
             ClassKind::Tor { .. } => {
                 let _ = writeln!(w, "\t\t{m} drop comment \"{}: only TCP and DNS, through Tor\"", c.label);
@@ -1004,12 +889,7 @@ impl RouteOp {
     /// The equivalent `ip route add` command line (for humans; the daemon uses netlink).
     pub fn to_command(&self) -> String {
         match &self.device {
-            Some(d) => format!(
-                "ip {} route add default dev {} table {}",
-                fam(self.family),
-                d,
-                self.table
-            ),
+            Some(d) => format!("ip {} route add default dev {} table {}", fam(self.family), d, self.table),
             None => format!(
                 "ip {} route add unreachable default table {} metric {}",
                 fam(self.family),
@@ -1068,13 +948,7 @@ impl Plan {
         for c in &self.classes {
             let what = match &c.kind {
                 ClassKind::Block => "LAN only".to_string(),
-                ClassKind::L3 {
-                    device,
-                    table,
-                    ipv6,
-                    dns,
-                    wireguard,
-                } => format!(
+                ClassKind::L3 { device, table, ipv6, dns, wireguard } => format!(
                     "{} {device}, table {table}, dns {}, ipv6 {}",
                     if *wireguard { "wireguard" } else { "interface" },
                     dns.map_or("none".into(), |d| d.to_string()),

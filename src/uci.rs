@@ -47,20 +47,12 @@ impl Value {
     /// A value from text (for building packages in code and tests).
     pub fn new(text: impl Into<String>, line: usize) -> Value {
         let text = text.into();
-        Value {
-            raw: text.as_bytes().to_vec(),
-            text,
-            line,
-        }
+        Value { raw: text.as_bytes().to_vec(), text, line }
     }
 
     /// A value from raw bytes; `text` is their lossy UTF-8 decoding.
     pub fn from_bytes(raw: Vec<u8>, line: usize) -> Value {
-        Value {
-            text: String::from_utf8_lossy(&raw).into_owned(),
-            line,
-            raw,
-        }
+        Value { text: String::from_utf8_lossy(&raw).into_owned(), line, raw }
     }
 
     /// Whether the value is valid UTF-8 (so `text` holds it exactly).
@@ -174,13 +166,7 @@ impl Package {
                     let opts = s
                         .options
                         .iter()
-                        .map(|o| {
-                            (
-                                o.name.as_str(),
-                                o.is_list(),
-                                o.values().iter().map(|v| v.raw.as_slice()).collect(),
-                            )
-                        })
+                        .map(|o| (o.name.as_str(), o.is_list(), o.values().iter().map(|v| v.raw.as_slice()).collect()))
                         .collect();
                     (s.stype.as_str(), s.name.as_deref(), opts)
                 })
@@ -193,9 +179,7 @@ impl Package {
     /// type holding a quote, `\\`, `#` or `;` (legal in a type, but not as bare text) does not survive its own
     /// export; everything else does.
     pub fn export_rereadable(&self) -> bool {
-        self.sections
-            .iter()
-            .all(|s| !s.stype.bytes().any(|c| matches!(c, b'\'' | b'"' | b'\\' | b'#' | b';')))
+        self.sections.iter().all(|s| !s.stype.bytes().any(|c| matches!(c, b'\'' | b'"' | b'\\' | b'#' | b';')))
     }
 
     /// What `uci show <package>` prints for this package, as bytes (values are not necessarily UTF-8).
@@ -324,9 +308,7 @@ pub fn parse_bytes(file: &str, input: &[u8]) -> Result<Package, ParseError> {
         cur: None,
     };
     r.run()?;
-    Ok(Package {
-        sections: r.secs.into_iter().map(|s| s.sec).collect(),
-    })
+    Ok(Package { sections: r.secs.into_iter().map(|s| s.sec).collect() })
 }
 
 /// Initial size of libuci's line buffer.
@@ -456,9 +438,7 @@ impl Reader<'_> {
     }
 
     fn strlen(&self, i: usize) -> usize {
-        self.buf
-            .get(i..)
-            .map_or(0, |t| t.iter().position(|&c| c == 0).unwrap_or(t.len()))
+        self.buf.get(i..).map_or(0, |t| t.iter().position(|&c| c == 0).unwrap_or(t.len()))
     }
 
     fn str_at(&self, i: usize) -> &[u8] {
@@ -467,12 +447,7 @@ impl Reader<'_> {
     }
 
     fn err(&self, reason: Reason) -> ParseError {
-        ParseError {
-            file: self.file.to_string(),
-            line: self.line,
-            message: reason.text().to_string(),
-            byte: self.pos,
-        }
+        ParseError { file: self.file.to_string(), line: self.line, message: reason.text().to_string(), byte: self.pos }
     }
 
     /// Double the buffer as libuci does; past [`MAX_BUFSZ`] libuci's realloc fails (out of memory).
@@ -629,12 +604,7 @@ impl Reader<'_> {
             self.n_section += 1;
             let hash = djbhash(!0, &stype);
             let uci_name = format!("cfg{:02x}{:04x}", self.n_section, hash % (1 << 16)).into_bytes();
-            let sec = Section {
-                stype: stype_s,
-                name: None,
-                line,
-                options: Vec::new(),
-            };
+            let sec = Section { stype: stype_s, name: None, line, options: Vec::new() };
             self.secs.push(RSection { sec, uci_name });
             self.cur = Some(self.secs.len() - 1);
         } else if let Some(i) = self.secs.iter().position(|s| s.uci_name == name) {
@@ -645,12 +615,7 @@ impl Reader<'_> {
         } else {
             self.n_section += 1;
             let name_s = String::from_utf8_lossy(&name).into_owned();
-            let sec = Section {
-                stype: stype_s,
-                name: Some(name_s),
-                line,
-                options: Vec::new(),
-            };
+            let sec = Section { stype: stype_s, name: Some(name_s), line, options: Vec::new() };
             self.secs.push(RSection { sec, uci_name: name });
             self.cur = Some(self.secs.len() - 1);
         }
@@ -681,37 +646,19 @@ impl Reader<'_> {
                 Some(i) => {
                     // A string becomes a list holding the old value first; the list goes to the end.
                     let old = opts.remove(i);
-                    let OptionValue::Single(first) = old.value else {
-                        unreachable!()
-                    };
-                    opts.push(UciOption {
-                        name,
-                        line,
-                        value: OptionValue::List(vec![first, value]),
-                    });
+                    let OptionValue::Single(first) = old.value else { unreachable!() };
+                    opts.push(UciOption { name, line, value: OptionValue::List(vec![first, value]) });
                 }
-                None => opts.push(UciOption {
-                    name,
-                    line,
-                    value: OptionValue::List(vec![value]),
-                }),
+                None => opts.push(UciOption { name, line, value: OptionValue::List(vec![value]) }),
             }
         } else if !value.raw.is_empty() {
             match existing {
                 Some(i) if matches!(&opts[i].value, OptionValue::Single(old) if old.raw == value.raw) => {}
                 Some(i) => {
                     opts.remove(i);
-                    opts.push(UciOption {
-                        name,
-                        line,
-                        value: OptionValue::Single(value),
-                    });
+                    opts.push(UciOption { name, line, value: OptionValue::Single(value) });
                 }
-                None => opts.push(UciOption {
-                    name,
-                    line,
-                    value: OptionValue::Single(value),
-                }),
+                None => opts.push(UciOption { name, line, value: OptionValue::Single(value) }),
             }
         }
         Ok(())
@@ -862,10 +809,7 @@ mod tests {
         assert_eq!(p.address(0), "main");
         assert_eq!(p.address(1), "@device[0]");
         let lan = p.sections[0].get("lan_device").unwrap();
-        assert_eq!(
-            lan.values().iter().map(|v| v.text.as_str()).collect::<Vec<_>>(),
-            ["br-lan", "br-guest"]
-        );
+        assert_eq!(lan.values().iter().map(|v| v.text.as_str()).collect::<Vec<_>>(), ["br-lan", "br-guest"]);
         assert_eq!(p.sections[1].get("name").unwrap().values()[0].text, "Kitchen speaker");
         assert_eq!(p.sections[1].get("name").unwrap().line, 7);
     }
@@ -1004,18 +948,7 @@ mod tests {
     /// A random argument: unquoted text, quoted pieces, escapes, comments, `;` and hostile bytes.
     fn gen_word(r: &mut Rng, out: &mut Vec<u8>) {
         const PLAIN: &[u8] = b"abcxyz019_-.:/@$()[]{}<>=+*~!?";
-        const HOSTILE: &[&[u8]] = &[
-            b"\0",
-            b"\xff",
-            b"\xc3\xa9",
-            b"\x80",
-            b"\x0b",
-            b"\x0c",
-            b"\r",
-            b"\n",
-            b"\t",
-            b" ",
-        ];
+        const HOSTILE: &[&[u8]] = &[b"\0", b"\xff", b"\xc3\xa9", b"\x80", b"\x0b", b"\x0c", b"\r", b"\n", b"\t", b" "];
         for _ in 0..1 + r.below(4) {
             match r.below(30) {
                 0..=7 | 15..=29 => {
@@ -1113,18 +1046,11 @@ mod tests {
             match parse_bytes("fuzz", &input) {
                 Ok(p) => {
                     accepted += 1;
-                    assert_eq!(
-                        parse_bytes("fuzz", &input).as_ref(),
-                        Ok(&p),
-                        "case {case}: not deterministic"
-                    );
+                    assert_eq!(parse_bytes("fuzz", &input).as_ref(), Ok(&p), "case {case}: not deterministic");
                     let _ = p.show_bytes("cfg");
                     if p.export_rereadable() {
                         let again = parse_bytes("export", &p.export_bytes("cfg")).unwrap_or_else(|e| {
-                            panic!(
-                                "case {case}: export of {:?} does not parse: {e}",
-                                String::from_utf8_lossy(&input)
-                            )
+                            panic!("case {case}: export of {:?} does not parse: {e}", String::from_utf8_lossy(&input))
                         });
                         assert!(
                             again.same_content(&p),
@@ -1138,14 +1064,8 @@ mod tests {
                 }
                 Err(e) => {
                     rejected += 1;
-                    *stats
-                        .entry(e.message.split(" (").next().unwrap_or("").to_string())
-                        .or_insert(0) += 1;
-                    assert!(
-                        e.line <= lines,
-                        "case {case}: error line {} beyond {lines} lines",
-                        e.line
-                    );
+                    *stats.entry(e.message.split(" (").next().unwrap_or("").to_string()).or_insert(0) += 1;
+                    assert!(e.line <= lines, "case {case}: error line {} beyond {lines} lines", e.line);
                     assert!(e.to_string().starts_with("fuzz:"));
                 }
             }
@@ -1154,10 +1074,7 @@ mod tests {
             eprintln!("{stats:#?}");
         }
         // The generator must exercise both outcomes substantially, or the property says little.
-        assert!(
-            accepted > 4_000 && rejected > 4_000 && roundtrips > 3_000,
-            "{accepted} {rejected} {roundtrips}"
-        );
+        assert!(accepted > 4_000 && rejected > 4_000 && roundtrips > 3_000, "{accepted} {rejected} {roundtrips}");
         eprintln!("20000 cases: {accepted} accepted ({roundtrips} export round-trips checked), {rejected} rejected");
     }
 
@@ -1167,14 +1084,10 @@ mod tests {
         const TYPES: &[&str] = &["a", "device", "wifi-device", "zone", "x.y", "t@1"];
         let mut sections: Vec<Section> = Vec::new();
         for si in 0..r.below(5) {
-            let name = if r.below(2) == 0 {
-                Some(format!("s{si}_{}", r.below(100)))
-            } else {
-                None
-            };
+            let name = if r.below(2) == 0 { Some(format!("s{si}_{}", r.below(100))) } else { None };
             let mut options: Vec<UciOption> = Vec::new();
             for oi in 0..r.below(5) {
-                let mut val = |r: &mut Rng, nonempty: bool| {
+                let val = |r: &mut Rng, nonempty: bool| {
                     let mut v: Vec<u8> = (0..r.below(12)).map(|_| (r.below(255) + 1) as u8).collect();
                     if nonempty && v.is_empty() {
                         v.push(b'x');
@@ -1186,18 +1099,9 @@ mod tests {
                 } else {
                     OptionValue::Single(val(r, true))
                 };
-                options.push(UciOption {
-                    name: format!("o{oi}"),
-                    line: 0,
-                    value,
-                });
+                options.push(UciOption { name: format!("o{oi}"), line: 0, value });
             }
-            sections.push(Section {
-                stype: TYPES[r.below(TYPES.len())].to_string(),
-                name,
-                line: 0,
-                options,
-            });
+            sections.push(Section { stype: TYPES[r.below(TYPES.len())].to_string(), name, line: 0, options });
         }
         Package { sections }
     }
@@ -1211,12 +1115,7 @@ mod tests {
             let p = gen_package(&mut r);
             let text = p.export_bytes("cfg");
             let again = parse_bytes("gen", &text).unwrap_or_else(|e| panic!("case {case}: {e}\n{}", p.export("cfg")));
-            assert!(
-                again.same_content(&p),
-                "case {case}:\n{}\nre-read as\n{}",
-                p.export("cfg"),
-                again.export("cfg")
-            );
+            assert!(again.same_content(&p), "case {case}:\n{}\nre-read as\n{}", p.export("cfg"), again.export("cfg"));
         }
     }
 }

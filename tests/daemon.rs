@@ -12,11 +12,7 @@ fn sh(args: &[&str]) -> String {
         .args(&args[1..])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {args:?}: {e} (apt-get install iproute2 nftables iptables)"));
-    assert!(
-        o.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -34,17 +30,11 @@ impl Lab {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         sh(&["ip", "netns", "add", &ns]);
-        let lab = Lab {
-            ns,
-            dir,
-            tun: format!("tn{}", std::process::id() % 100000),
-        };
+        let lab = Lab { ns, dir, tun: format!("tn{}", std::process::id() % 100000) };
         lab.ip(&["link", "set", "lo", "up"]);
         lab.ip(&["link", "add", "br-lan", "type", "bridge"]);
         lab.ip(&["link", "set", "br-lan", "up"]);
-        lab.ip(&[
-            "link", "add", &lab.tun, "mtu", "1420", "type", "veth", "peer", "name", "tunpeer",
-        ]);
+        lab.ip(&["link", "add", &lab.tun, "mtu", "1420", "type", "veth", "peer", "name", "tunpeer"]);
         lab.ip(&["link", "set", "tunpeer", "up"]);
         lab.ip(&["link", "set", &lab.tun, "up"]);
         lab
@@ -67,15 +57,7 @@ impl Lab {
     fn start(&self) -> Daemon {
         let log = std::fs::File::create(self.dir.join("moat.log")).unwrap();
         let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.ns,
-                env!("CARGO_BIN_EXE_moat"),
-                "run",
-                "--stderr",
-                "--config",
-            ])
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
             .arg(self.dir.join("moat.conf"))
             .arg("--state-dir")
             .arg(self.dir.join("state"))
@@ -97,22 +79,14 @@ impl Lab {
     fn wait_log(&self, needle: &str, count: usize) {
         let t = Instant::now();
         while self.log().matches(needle).count() < count {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "'{needle}' x{count} never logged:\n{}",
-                self.log()
-            );
+            assert!(t.elapsed() < Duration::from_secs(20), "'{needle}' x{count} never logged:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
     fn wait_for(&self, what: &str, mut f: impl FnMut() -> bool) {
         let t = Instant::now();
         while !f() {
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "{what} never happened:\n{}",
-                self.log()
-            );
+            assert!(t.elapsed() < Duration::from_secs(20), "{what} never happened:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -188,10 +162,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
 
     // Started: table, one rule for vpn, dev route + unreachable fallback.
     assert!(lab.has_moat_table());
-    assert_eq!(
-        lab.rules(),
-        vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]
-    );
+    assert_eq!(lab.rules(), vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]);
     let t = lab.table();
     assert!(
         t.contains(&format!("default dev {} proto 77", lab.tun))
@@ -199,10 +170,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
         "{t}"
     );
     let status = std::fs::read_to_string(lab.dir.join("state/status.json")).unwrap();
-    assert!(
-        status.contains("\"state\": \"running\"") && status.contains("protected (tunnel up)"),
-        "{status}"
-    );
+    assert!(status.contains("\"state\": \"running\"") && status.contains("protected (tunnel up)"), "{status}");
 
     // Tunnel down: the kernel drops the dev route, the unreachable route stays.
     lab.ip(&["link", "set", &lab.tun, "down"]);
@@ -210,9 +178,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     assert!(lab.table().contains("unreachable default"));
     // Tunnel up again: moat re-adds the dev route.
     lab.ip(&["link", "set", &lab.tun, "up"]);
-    lab.wait_for("dev route re-added", || {
-        lab.table().contains(&format!("default dev {}", lab.tun))
-    });
+    lab.wait_for("dev route re-added", || lab.table().contains(&format!("default dev {}", lab.tun)));
 
     // Someone else deletes moat's table (`fw4 flush` does, from `service firewall stop`), then
     // deletes one of its chains: both are undone on the nftables notification, not at the 30 s
@@ -224,21 +190,14 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     assert_eq!(lab.exec(&["nft", "list", "table", "inet", "moat"]), full);
     lab.exec(&["nft", "delete", "chain", "inet", "moat", "guard_forward"]);
     lab.wait_log("table inet moat changed by pid", 2);
-    lab.wait_for("chain restored", || {
-        lab.exec(&["nft", "list", "table", "inet", "moat"]) == full
-    });
+    lab.wait_for("chain restored", || lab.exec(&["nft", "list", "table", "inet", "moat"]) == full);
 
     // Reload with an invalid config: nothing changes.
     let before = (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"]));
-    lab.write_config(&format!(
-        "{CONFIG}\nconfig device\n\tlist mac 'zz'\n\toption route 'nowhere'\n"
-    ));
+    lab.write_config(&format!("{CONFIG}\nconfig device\n\tlist mac 'zz'\n\toption route 'nowhere'\n"));
     d.signal("HUP");
     lab.wait_log("running state is unchanged", 1);
-    assert_eq!(
-        before,
-        (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"]))
-    );
+    assert_eq!(before, (lab.rules(), lab.exec(&["nft", "list", "table", "inet", "moat"])));
 
     // Reload with a changed config: the plug now goes through the vpn too.
     lab.write_config(&CONFIG.replace("option route 'block'", "option route 'vpn'"));
@@ -252,10 +211,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
         "block route gone, vpn still value 1"
     );
     let nft = lab.exec(&["nft", "list", "table", "inet", "moat"]);
-    assert!(
-        nft.contains("02:00:00:00:00:52") && !nft.contains("block: LAN only"),
-        "{nft}"
-    );
+    assert!(nft.contains("02:00:00:00:00:52") && !nft.contains("block: LAN only"), "{nft}");
 
     // SIGKILL: everything stays in the kernel (fail closed).
     d.signal("KILL");
@@ -268,10 +224,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     lab.write_config(CONFIG);
     std::fs::write(lab.dir.join("moat.log"), "").unwrap();
     let mut d = lab.start();
-    assert_eq!(
-        lab.rules(),
-        vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]
-    );
+    assert_eq!(lab.rules(), vec!["4200: from all fwmark 0x1000000/0xf000000 lookup 4200 proto 77"]);
     assert_eq!(lab.table().matches("unreachable").count(), 1);
 
     // SIGTERM: rules and routes removed; the table is swapped for the hold (protected MACs
@@ -283,14 +236,8 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     let status = std::fs::read_to_string(lab.dir.join("state/status.json")).unwrap();
     assert!(status.contains("\"state\": \"stopped\""), "{status}");
     let hold = lab.exec(&["nft", "list", "table", "inet", "moat"]);
-    assert!(
-        !hold.contains("classify") && hold.contains("ether saddr @hold drop"),
-        "{hold}"
-    );
-    assert!(
-        hold.contains("02:00:00:00:00:51") && hold.contains("02:00:00:00:00:52"),
-        "{hold}"
-    );
+    assert!(!hold.contains("classify") && hold.contains("ether saddr @hold drop"), "{hold}");
+    assert!(hold.contains("02:00:00:00:00:51") && hold.contains("02:00:00:00:00:52"), "{hold}");
 
     // A new start replaces the hold with the full table in one transaction.
     std::fs::write(lab.dir.join("moat.log"), "").unwrap();
@@ -301,10 +248,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     assert_eq!(d.wait(), 0);
 
     // Without a new start the hold elements expire (3 s here) and the devices are released.
-    lab.wait_for("hold expiry", || {
-        !lab.exec(&["nft", "list", "set", "inet", "moat", "hold"])
-            .contains("02:00:00")
-    });
+    lab.wait_for("hold expiry", || !lab.exec(&["nft", "list", "set", "inet", "moat", "hold"]).contains("02:00:00"));
 
     // `moat cleanup` removes the rest.
     lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup"]);
@@ -332,15 +276,7 @@ fn disabled_config_removes_state_and_invalid_start_touches_nothing() {
     d.wait();
     lab.write_config("config device\n\tlist mac 'zz'\n");
     let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            env!("CARGO_BIN_EXE_moat"),
-            "run",
-            "--stderr",
-            "--config",
-        ])
+        .args(["netns", "exec", &lab.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
         .arg(lab.dir.join("moat.conf"))
         .arg("--state-dir")
         .arg(lab.dir.join("state"))
@@ -356,7 +292,8 @@ fn ipv6_tunnel_gets_v6_rules_and_routes() {
     let lab = Lab::new("v6");
     lab.write_config(&CONFIG.replace("option dns '10.64.0.1'", "option dns '10.64.0.1'\n\toption ipv6 '1'"));
     let mut d = lab.start();
-    let rules6: Vec<String> = lab.ip(&["-6", "rule"]).lines().filter(|l| l.contains("fwmark")).map(str::to_string).collect();
+    let rules6: Vec<String> =
+        lab.ip(&["-6", "rule"]).lines().filter(|l| l.contains("fwmark")).map(str::to_string).collect();
     assert_eq!(rules6.len(), 1, "{rules6:?}");
     assert!(rules6[0].contains("fwmark 0x1000000/0xf000000 lookup 4200"), "{rules6:?}");
     let t6 = lab.ip(&["-6", "route", "show", "table", "4200"]);

@@ -15,12 +15,7 @@ fn cases() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(golden_dir())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".conf"))
-                .map(str::to_string)
-        })
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".conf")).map(str::to_string))
         .collect();
     v.sort();
     v
@@ -29,11 +24,8 @@ fn cases() -> Vec<String> {
 /// Run `moat check` for a case; the output is stdout, then stderr and the exit code.
 fn run_check(case: &str) -> String {
     let dir = golden_dir();
-    let facts = if dir.join(format!("{case}.facts")).exists() {
-        format!("{case}.facts")
-    } else {
-        "default.facts".into()
-    };
+    let facts =
+        if dir.join(format!("{case}.facts")).exists() { format!("{case}.facts") } else { "default.facts".into() };
     // The router's other packages: `<case>.uci/` if present, else none installed.
     let uci = if dir.join(format!("{case}.uci")).is_dir() { format!("{case}.uci") } else { "no-such-dir".into() };
     let out = Command::new(env!("CARGO_BIN_EXE_moat"))
@@ -58,7 +50,10 @@ fn readme_case_is_the_shipped_example() {
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     assert!(readme.contains(example.trim()), "README.md must show examples/moat.conf verbatim");
     let golden = std::fs::read_to_string(golden_dir().join("readme.conf")).unwrap();
-    assert_eq!(golden, example, "tests/golden/readme.conf must be a copy of examples/moat.conf (cp it, UPDATE_GOLDEN=1)");
+    assert_eq!(
+        golden, example,
+        "tests/golden/readme.conf must be a copy of examples/moat.conf (cp it, UPDATE_GOLDEN=1)"
+    );
 }
 
 #[test]
@@ -81,10 +76,7 @@ fn golden_check_output() {
             failed.push(case.clone());
         }
     }
-    assert!(
-        failed.is_empty(),
-        "golden mismatch: {failed:?} (UPDATE_GOLDEN=1 to accept)"
-    );
+    assert!(failed.is_empty(), "golden mismatch: {failed:?} (UPDATE_GOLDEN=1 to accept)");
 }
 
 /// The text between a `== title ==` header line (prefix match) and the next `== ` header.
@@ -141,14 +133,7 @@ impl Netns {
             .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
         c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let o = c.wait_with_output().unwrap();
-        (
-            o.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
     }
 }
 
@@ -159,10 +144,9 @@ impl Drop for Netns {
 }
 
 fn require(tool: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/sbin").join(tool).is_file();
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false)
+            || Path::new("/usr/sbin").join(tool).is_file();
     assert!(
         found,
         "`{tool}` is required by this test and is not installed (apt-get install nftables iptables iproute2)"
@@ -182,30 +166,18 @@ fn golden_nft_scripts_load_in_a_netns() {
     for case in cases() {
         let plan = std::fs::read_to_string(golden_dir().join(format!("{case}.plan"))).unwrap();
         let Some(script) = section(&plan, "nft script") else {
-            assert!(
-                plan.contains("== exit 1 =="),
-                "{case}: no nft script but not an error case"
-            );
+            assert!(plan.contains("== exit 1 =="), "{case}: no nft script but not an error case");
             continue;
         };
         let has_queue = script.contains(" queue num ");
         if has_queue && !kernel_has_queue {
             // Must fail exactly on the queue statement; everything else must load.
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
-            assert!(
-                !ok && msg.contains("queue num"),
-                "{case}: expected only the queue statement to be refused: {msg}"
-            );
-            let without: String = script
-                .lines()
-                .filter(|l| !l.contains(" queue num "))
-                .map(|l| format!("{l}\n"))
-                .collect();
+            assert!(!ok && msg.contains("queue num"), "{case}: expected only the queue statement to be refused: {msg}");
+            let without: String =
+                script.lines().filter(|l| !l.contains(" queue num ")).map(|l| format!("{l}\n")).collect();
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], &without);
-            assert!(
-                ok,
-                "{case}: nft script (queue lines removed) does not load: {msg}\n{without}"
-            );
+            assert!(ok, "{case}: nft script (queue lines removed) does not load: {msg}\n{without}");
         } else {
             let (ok, msg) = ns.run("nft", &["-c", "-f", "-"], script);
             assert!(ok, "{case}: nft script does not load: {msg}\n{script}");
@@ -218,10 +190,7 @@ fn golden_nft_scripts_load_in_a_netns() {
             }
             let (ok, listing) = ns.run("nft", &["list", "ruleset"], "");
             let creates = script.contains("table inet moat {");
-            assert!(
-                ok && listing.contains("table inet moat") == creates,
-                "{case}: {listing}"
-            );
+            assert!(ok && listing.contains("table inet moat") == creates, "{case}: {listing}");
             let (ok, msg) = ns.run("nft", &["-f", "-"], "table inet moat\ndelete table inet moat\n");
             assert!(ok, "{msg}");
         }
@@ -241,14 +210,10 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
     require("ip");
     let ns = Netns::new("fb");
     let dir = golden_dir();
-    let model = moat::model::load_file(dir.join("shaped_wireguard.conf"))
-        .expect("golden config is valid")
-        .model;
-    let facts = moat::facts::Facts::parse(
-        "default.facts",
-        &std::fs::read_to_string(dir.join("default.facts")).unwrap(),
-    )
-    .unwrap();
+    let model = moat::model::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
+    let facts =
+        moat::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap())
+            .unwrap();
     let plan = moat::plan::build(&model, &facts).unwrap();
     let fallback = plan.nft_blocking_shaped().expect("shaped case has a fallback");
     let hold = moat::plan::hold_script(&plan, 15).expect("shaped case protects devices");
@@ -257,8 +222,5 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
         assert!(ok, "{what} script does not load: {msg}\n{script}");
     }
     let (_, listing) = ns.run("nft", &["list", "table", "inet", "moat"], "");
-    assert!(
-        listing.contains("chain classify"),
-        "the full script replaced the hold: {listing}"
-    );
+    assert!(listing.contains("chain classify"), "the full script replaced the hold: {listing}");
 }

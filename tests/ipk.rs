@@ -40,11 +40,7 @@ fn version() -> String {
 
 /// Run scripts/build-ipk.sh into `out`; `prefix` is a shell prefix (umask, env).
 fn build_ipks(out: &Path, archs: &[&str], prefix: &str) {
-    let script = format!(
-        "{} exec \"$0\" --out \"$1\" {}",
-        prefix,
-        archs.join(" ")
-    );
+    let script = format!("{} exec \"$0\" --out \"$1\" {}", prefix, archs.join(" "));
     let mut cmd = Command::new("sh");
     cmd.args(["-c", &script]).arg(repo().join("scripts/build-ipk.sh")).arg(out);
     let log = run_ok(&mut cmd);
@@ -145,7 +141,11 @@ fn every_ipk_has_the_openwrt_layout_fields_files_and_binary() {
         assert_eq!(member(&control, "./conffiles").data, b"/etc/config/moat\n");
         assert_eq!(String::from_utf8_lossy(&member(&control, "./postinst").data), GENERIC_POSTINST);
         assert_eq!(String::from_utf8_lossy(&member(&control, "./prerm").data), GENERIC_PRERM);
-        for (m, d) in [("./postinst-pkg", "Package/moat/postinst"), ("./prerm-pkg", "Package/moat/prerm"), ("./postrm", "Package/moat/postrm")] {
+        for (m, d) in [
+            ("./postinst-pkg", "Package/moat/postinst"),
+            ("./prerm-pkg", "Package/moat/prerm"),
+            ("./postrm", "Package/moat/postrm"),
+        ] {
             assert_eq!(String::from_utf8_lossy(&member(&control, m).data), makefile_define(d), "{} {}", arch, m);
         }
 
@@ -156,8 +156,17 @@ fn every_ipk_has_the_openwrt_layout_fields_files_and_binary() {
         assert_eq!(
             keys,
             [
-                "Package", "Version", "Depends", "Source", "SourceName", "License", "Section", "SourceDateEpoch",
-                "Architecture", "Installed-Size", "Description"
+                "Package",
+                "Version",
+                "Depends",
+                "Source",
+                "SourceName",
+                "License",
+                "Section",
+                "SourceDateEpoch",
+                "Architecture",
+                "Installed-Size",
+                "Description"
             ],
             "{}",
             arch
@@ -224,7 +233,11 @@ fn ipk_build_is_reproducible() {
     let dir = built();
     let again = TempDir::new("ipk-again");
     // Different umask, time zone, locale and output directory: the same bytes.
-    build_ipks(again.path(), &["x86_64", "mips_24kc"], "umask 077; TZ=Pacific/Chatham LC_ALL=C.UTF-8; export TZ LC_ALL;");
+    build_ipks(
+        again.path(),
+        &["x86_64", "mips_24kc"],
+        "umask 077; TZ=Pacific/Chatham LC_ALL=C.UTF-8; export TZ LC_ALL;",
+    );
     for arch in ["x86_64", "mips_24kc"] {
         let a = ipk_path(dir, arch);
         let b = ipk_path(again.path(), arch);
@@ -259,12 +272,14 @@ fn feed_makefile_installs_the_same_files() {
         from_makefile.push((format!(".{}", dst), mode, src.to_string()));
     }
     assert!(mk.contains("include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk"));
-    assert!(mk.contains(&format!("PKG_VERSION:={}\n", env!("CARGO_PKG_VERSION"))), "PKG_VERSION differs from Cargo.toml");
+    assert!(
+        mk.contains(&format!("PKG_VERSION:={}\n", env!("CARGO_PKG_VERSION"))),
+        "PKG_VERSION differs from Cargo.toml"
+    );
     assert!(mk.contains("define Package/moat/conffiles\n/etc/config/moat\nendef"));
 
     let (_, _, data) = unpack(&ipk_path(built(), "x86_64"));
-    let files: Vec<(&str, u32)> =
-        data.iter().filter(|e| e.kind == b'0').map(|e| (e.name.as_str(), e.mode)).collect();
+    let files: Vec<(&str, u32)> = data.iter().filter(|e| e.kind == b'0').map(|e| (e.name.as_str(), e.mode)).collect();
     let mut listed: Vec<(&str, u32)> = from_makefile.iter().map(|(d, m, _)| (d.as_str(), *m)).collect();
     listed.sort();
     assert_eq!(files, listed, "the ipk and Package/moat/install differ");
@@ -354,7 +369,9 @@ fn x86_64_payload_installs_into_a_scratch_root_and_removes_cleanly() {
     opkg_install_offline(root, &ipk);
     let cfg = root.join("etc/config/moat");
     let mut text = fs::read_to_string(&cfg).unwrap();
-    text.push_str("\nconfig device\n\toption name 'Kitchen speaker'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'block'\n");
+    text.push_str(
+        "\nconfig device\n\toption name 'Kitchen speaker'\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'block'\n",
+    );
     fs::write(&cfg, &text).unwrap();
     opkg_remove_offline(root, &ipk);
     let mut after = snapshot(root);
@@ -371,14 +388,16 @@ fn mips_24kc_binary_checks_the_default_config_under_qemu() {
     extract(&data, t.path());
     let bin = t.path().join("usr/sbin/moat");
     let cfg = t.path().join("etc/config/moat");
-    let out = run(Command::new("qemu-mips-static").args(["-cpu", "24Kc"]).arg(&bin).arg("check").arg("--config").arg(&cfg));
+    let out =
+        run(Command::new("qemu-mips-static").args(["-cpu", "24Kc"]).arg(&bin).arg("check").arg("--config").arg(&cfg));
     println!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "moat check on the default config failed under qemu-mips: {}", out.status);
 
     // The same binary rejects a broken config (exit 1, naming the line): it really read the file.
     let bad = t.path().join("bad");
     write(&bad, "config moat 'main'\n\toption enabled '1\n");
-    let out = run(Command::new("qemu-mips-static").args(["-cpu", "24Kc"]).arg(&bin).arg("check").arg("--config").arg(&bad));
+    let out =
+        run(Command::new("qemu-mips-static").args(["-cpu", "24Kc"]).arg(&bin).arg("check").arg("--config").arg(&bad));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{}", err);
     assert!(err.contains(":2"), "error does not name line 2: {}", err);
@@ -403,7 +422,12 @@ impl Netns {
     /// Everything moat could leave behind: nft ruleset, ip rules and routes (v4 and v6).
     fn kernel_state(&self) -> String {
         let mut s = run_ok(&mut self.cmd(Path::new("nft"), &["list", "ruleset"]));
-        for args in [&["-4", "rule"][..], &["-6", "rule"], &["-4", "route", "show", "table", "all"], &["-6", "route", "show", "table", "all"]] {
+        for args in [
+            &["-4", "rule"][..],
+            &["-6", "rule"],
+            &["-4", "route", "show", "table", "all"],
+            &["-6", "route", "show", "table", "all"],
+        ] {
             s += &run_ok(&mut self.cmd(Path::new("ip"), args));
         }
         s

@@ -24,7 +24,11 @@ fn direct_device_reaches_the_internet_and_the_observer_sees_it() {
     lab.udp_echo(&d, sa(INTERNET4, 7), 1200, T).expect("udp echo v4");
     lab.tcp_echo(&d, sa(INTERNET6, 80), 32 * 1024, T).expect("tcp echo v6");
     assert_eq!(lab.dig(&d, RESOLVER4.into(), 53, &d.names[0], false).unwrap(), vec![IpAddr::from(INTERNET4)]);
-    assert_eq!(lab.dig(&d, ROUTER_LAN4.into(), 53, &d.names[1], true).unwrap(), vec![IpAddr::from(INTERNET4)], "router forwarder over tcp");
+    assert_eq!(
+        lab.dig(&d, ROUTER_LAN4.into(), 53, &d.names[1], true).unwrap(),
+        vec![IpAddr::from(INTERNET4)],
+        "router forwarder over tcp"
+    );
     let pkts = lab.stop_capture(cap);
     let rep = lab.analyze(&pkts, &d);
     // The observer must see all of it in the clear: this is what a leak looks like.
@@ -46,7 +50,11 @@ fn hand_routed_device_goes_through_wireguard_and_leaks_without_a_kill_switch() {
     lab.tcp_echo(&d, sa(INTERNET4, 7), 300 * 1024, T).expect("tcp echo through wg");
     lab.udp_echo(&d, sa(INTERNET4, 443), 1200, T).expect("udp echo through wg");
     assert_eq!(lab.dig(&d, VPN_TUNNEL4.into(), 53, &d.names[0], false).unwrap(), vec![IpAddr::from(INTERNET4)]);
-    assert_eq!(lab.dig(&d, RESOLVER4.into(), 53, &d.names[1], true).unwrap(), vec![IpAddr::from(INTERNET4)], "outside resolver via tunnel, tcp");
+    assert_eq!(
+        lab.dig(&d, RESOLVER4.into(), 53, &d.names[1], true).unwrap(),
+        vec![IpAddr::from(INTERNET4)],
+        "outside resolver via tunnel, tcp"
+    );
     let pkts = lab.stop_capture(cap);
     let rep = lab.analyze(&pkts, &d);
     assert!(rep.wireguard > 100, "the transfer should be WireGuard packets: {}", rep.summary());
@@ -91,12 +99,14 @@ fn teardown_removes_everything_even_on_panic() {
     let s = std::fs::read_to_string("/tmp/.moat-lab-selftest-id").unwrap();
     let _ = std::fs::remove_file("/tmp/.moat-lab-selftest-id");
     ids.extend(s.lines().map(String::from));
-    let list = String::from_utf8(std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
+    let list =
+        String::from_utf8(std::process::Command::new("ip").args(["netns", "list"]).output().unwrap().stdout).unwrap();
     assert!(!list.contains(&ids[0]), "namespaces left behind:\n{list}");
     for w in &ids[1..] {
         assert!(!std::path::Path::new(&format!("/var/run/wireguard/{w}.sock")).exists(), "{w} socket left behind");
     }
-    let ps = String::from_utf8(std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap().stdout).unwrap();
+    let ps =
+        String::from_utf8(std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap().stdout).unwrap();
     for w in &ids[1..] {
         assert!(!ps.lines().any(|l| l.contains(w.as_str())), "wireguard-go {w} still running");
     }

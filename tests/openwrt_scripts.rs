@@ -106,10 +106,11 @@ fn clear_logs(root: &Path) {
 #[test]
 fn scripts_pass_busybox_sh_n() {
     let t = TempDir::new("sh-n");
-    let mut scripts: Vec<(String, std::path::PathBuf)> = ["moat.init", "moat.hotplug", "moat.uci-defaults", "moat.config"]
-        .iter()
-        .map(|f| (f.to_string(), pkg_file(f)))
-        .collect();
+    let mut scripts: Vec<(String, std::path::PathBuf)> =
+        ["moat.init", "moat.hotplug", "moat.uci-defaults", "moat.config"]
+            .iter()
+            .map(|f| (f.to_string(), pkg_file(f)))
+            .collect();
     for d in ["Package/moat/postinst", "Package/moat/prerm", "Package/moat/postrm"] {
         let p = t.path().join(d.replace('/', "_"));
         write(&p, &makefile_define(d));
@@ -243,11 +244,7 @@ fn init_enable_disable_manage_rc_d_links() {
 
 fn hotplug(r: &Path, action: &str, interface: &str, device: &str) -> Vec<String> {
     clear_logs(r);
-    sh_ok(
-        r,
-        ". /etc/hotplug.d/iface/70-moat",
-        &[("ACTION", action), ("INTERFACE", interface), ("DEVICE", device)],
-    );
+    sh_ok(r, ". /etc/hotplug.d/iface/70-moat", &[("ACTION", action), ("INTERFACE", interface), ("DEVICE", device)]);
     procd_log(r)
 }
 
@@ -280,7 +277,13 @@ fn hotplug_reloads_the_daemon_only_for_tunnel_interfaces() {
         ("", "wg0", "wg0"),
     ] {
         let log = hotplug(r, action, iface, dev);
-        assert!(!log.iter().any(|l| l.contains("send_signal") || l.contains("open_service")), "{} {}: {:?}", action, iface, log);
+        assert!(
+            !log.iter().any(|l| l.contains("send_signal") || l.contains("open_service")),
+            "{} {}: {:?}",
+            action,
+            iface,
+            log
+        );
     }
     assert!(!r.join("tmp/pwned").exists());
     // A tunnel event while moat is not running does not start it.
@@ -333,14 +336,15 @@ fn uci_defaults_fills_in_missing_settings_once_and_keeps_user_values() {
     let (_, writes) = uci_defaults(r);
     assert_eq!(
         writes,
-        [
-            "uci -q set moat.main.fwmark_mask=0x0f000000",
-            "uci -q set moat.main.queue_base=4200",
-            "uci -q commit moat",
-        ]
+        ["uci -q set moat.main.fwmark_mask=0x0f000000", "uci -q set moat.main.queue_base=4200", "uci -q commit moat",]
     );
     let state = lines(&r.join("tmp/uci.state"));
-    for kept in ["moat.main.enabled=0", "moat.main.log_level=debug", "moat.main.lan_device=br-guest", "moat.main.table_base=5000"] {
+    for kept in [
+        "moat.main.enabled=0",
+        "moat.main.log_level=debug",
+        "moat.main.lan_device=br-guest",
+        "moat.main.table_base=5000",
+    ] {
         assert!(state.contains(&kept.to_string()), "{} lost: {:?}", kept, state);
     }
     assert!(!state.iter().any(|l| l == "moat.main.lan_device=br-lan"), "{:?}", state);

@@ -116,15 +116,60 @@ impl Lab {
         let (skey, spub) = self.key("server.key");
         let (wr, ws) = (self.wr.clone(), self.ws.clone());
         self.wireguard_go(&s, &ws);
-        self.ns(&s, &["wg", "set", &ws, "private-key", &skey, "listen-port", &WG_PORT.to_string(), "peer", &rpub, "allowed-ips", "10.203.0.2/32"]);
+        self.ns(
+            &s,
+            &[
+                "wg",
+                "set",
+                &ws,
+                "private-key",
+                &skey,
+                "listen-port",
+                &WG_PORT.to_string(),
+                "peer",
+                &rpub,
+                "allowed-ips",
+                "10.203.0.2/32",
+            ],
+        );
         self.wireguard_go(&r, &wr);
-        self.ns(&r, &["wg", "set", &wr, "private-key", &rkey, "peer", &spub, "endpoint", &format!("10.202.0.2:{WG_PORT}"), "allowed-ips", "10.203.0.0/24"]);
+        self.ns(
+            &r,
+            &[
+                "wg",
+                "set",
+                &wr,
+                "private-key",
+                &rkey,
+                "peer",
+                &spub,
+                "endpoint",
+                &format!("10.202.0.2:{WG_PORT}"),
+                "allowed-ips",
+                "10.203.0.0/24",
+            ],
+        );
         for (ns, w, a) in [(&s, &ws, "10.203.0.1/24"), (&r, &wr, "10.203.0.2/24")] {
             self.ns(ns, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
             self.ns(ns, &["ip", "addr", "add", a, "dev", w]);
             self.ns(ns, &["ip", "link", "set", w, "up"]);
         }
-        self.ns(&r, &["iptables-nft", "-t", "mangle", "-A", "POSTROUTING", "-o", &wr, "-j", "NFQUEUE", "--queue-num", &QNUM.to_string()]);
+        self.ns(
+            &r,
+            &[
+                "iptables-nft",
+                "-t",
+                "mangle",
+                "-A",
+                "POSTROUTING",
+                "-o",
+                &wr,
+                "-j",
+                "NFQUEUE",
+                "--queue-num",
+                &QNUM.to_string(),
+            ],
+        );
     }
 
     fn inside<T: Send, F: FnOnce() -> T + Send>(&self, ns: &str, f: F) -> T {
@@ -193,11 +238,30 @@ fn open_capture(ifname: &str) -> OwnedFd {
         sa.sll_family = libc::AF_PACKET as u16;
         sa.sll_protocol = (libc::ETH_P_IP as u16).to_be();
         sa.sll_ifindex = idx;
-        assert_eq!(libc::bind(fd.as_raw_fd(), &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_ll>() as u32), 0);
+        assert_eq!(
+            libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_ll>() as u32
+            ),
+            0
+        );
         let tv = libc::timeval { tv_sec: 0, tv_usec: 100_000 };
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv as *const _ as *const libc::c_void, std::mem::size_of::<libc::timeval>() as u32);
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
         let rb: libc::c_int = 8 << 20;
-        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &rb as *const _ as *const libc::c_void, 4);
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rb as *const _ as *const libc::c_void,
+            4,
+        );
         fd
     }
 }
@@ -205,7 +269,8 @@ fn open_capture(ifname: &str) -> OwnedFd {
 fn poll_engine(e: &mut ShapingEngine, until: Instant) {
     while Instant::now() < until {
         let fds = e.fds();
-        let mut p: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+        let mut p: Vec<libc::pollfd> =
+            fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
         // SAFETY: valid pollfd array.
         let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, 50) };
         if n > 0 {
@@ -251,14 +316,15 @@ fn constant_mode_through_wireguard_one_size_one_message_per_slot_data_intact() {
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(1))).unwrap();
-        let errs = e.set_queues(&[spec.clone()]);
+        let errs = e.set_queues(std::slice::from_ref(&spec));
         assert!(errs.is_empty(), "{errs:?}");
         e
     });
 
     // Idle 2 s, then bursts of datagrams of many sizes (≤ 1380 bytes payload so they fit), idle
     // between them, and idle again at the end: 6 bursts × 30 datagrams.
-    let datagrams: Vec<Vec<u8>> = (0..180u32).map(|i| (0..(1 + (i * 97) % 1370)).map(|j| (i * 7 + j) as u8).collect()).collect();
+    let datagrams: Vec<Vec<u8>> =
+        (0..180u32).map(|i| (0..(1 + (i * 97) % 1370)).map(|j| (i * 7 + j) as u8).collect()).collect();
     let sender = {
         let d = datagrams.clone();
         std::thread::spawn(move || {
@@ -307,7 +373,11 @@ fn constant_mode_through_wireguard_one_size_one_message_per_slot_data_intact() {
         *sizes.entry(udp.len() - 8).or_insert(0u64) += 1;
         times.push(*t);
     }
-    assert_eq!(sizes.keys().copied().collect::<Vec<_>>(), vec![32 + PAD_TO as usize], "transport message sizes: {sizes:?}");
+    assert_eq!(
+        sizes.keys().copied().collect::<Vec<_>>(),
+        vec![32 + PAD_TO as usize],
+        "transport message sizes: {sizes:?}"
+    );
     let msgs: u64 = sizes.values().sum();
     assert_eq!(msgs, c.real_packets + c.cover_packets, "one message per served slot ({c:?})");
 
@@ -373,7 +443,7 @@ fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(4))).unwrap();
-        assert!(e.set_queues(&[spec.clone()]).is_empty());
+        assert!(e.set_queues(std::slice::from_ref(&spec)).is_empty());
         e
     });
     let datagrams: Vec<Vec<u8>> = (0..5u32).map(|i| vec![i as u8; 100 + 200 * i as usize]).collect();

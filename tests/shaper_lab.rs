@@ -76,7 +76,8 @@ fn cv(counts: &[u32]) -> (f64, f64) {
 #[test]
 fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     require_root();
-    let l = Lab::start("shaper-constant", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
+    let l =
+        Lab::start("shaper-constant", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
     let dev = l.dev("sleepmon").clone();
     let cfg = format!(
         "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
@@ -115,7 +116,11 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     for m in &transport {
         *sizes.entry(m.2).or_insert(0) += 1;
     }
-    assert_eq!(sizes.keys().copied().collect::<Vec<_>>(), vec![32 + PAD_TO], "WireGuard transport message sizes router->VPN: {sizes:?}");
+    assert_eq!(
+        sizes.keys().copied().collect::<Vec<_>>(),
+        vec![32 + PAD_TO],
+        "WireGuard transport message sizes router->VPN: {sizes:?}"
+    );
 
     // Cover packets reached the server and were discarded as header errors.
     let hdr = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_before;
@@ -153,7 +158,10 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     let file = cap.file.clone();
     assert!(l.kill("moat", libc::SIGKILL));
     for i in 0..5 {
-        assert!(l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(), "datagram {i} got through with moat dead");
+        assert!(
+            l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(),
+            "datagram {i} got through with moat dead"
+        );
     }
     assert!(l.tcp_echo(&dev, echo, 2000, Duration::from_secs(3)).is_err(), "TCP got through with moat dead");
     let pkts = l.stop_capture(cap);
@@ -168,7 +176,8 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
 #[test]
 fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     require_root();
-    let l = Lab::start("shaper-stochastic", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
+    let l =
+        Lab::start("shaper-stochastic", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
     let dev = l.dev("camera").clone();
     // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each until the
     // device's own activity has been seen.
@@ -207,7 +216,10 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     let data: Vec<f64> = transport.iter().filter(|m| m.2 != 32).map(|m| m.0).collect();
     let bursts = 1 + data.windows(2).filter(|w| w[1] - w[0] > 1.5).count();
     let hdr = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_before;
-    eprintln!("stochastic lab: {} data messages in {bursts} bursts over ~45 s; server header errors (cover packets) {hdr}", data.len());
+    eprintln!(
+        "stochastic lab: {} data messages in {bursts} bursts over ~45 s; server header errors (cover packets) {hdr}",
+        data.len()
+    );
     assert!(hdr > 0, "no decoy (cover packet) reached the VPN server in 40 idle seconds at 360 decoys/h");
     assert!(bursts >= 2, "no decoy burst apart from the real activity: {data:?}");
 }

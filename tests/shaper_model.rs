@@ -13,7 +13,10 @@ fn load(text: &str) -> Result<moat::model::Loaded, Vec<moat::model::Diagnostic>>
 fn stochastic_defaults_and_explicit_values() {
     let l = load("config shaper 's'\n\toption mode 'stochastic'\n\toption rate '3'\n").unwrap();
     let ShaperMode::Stochastic(p) = &l.model.shapers[0].mode else { panic!() };
-    assert_eq!(*p, StochasticParams { rate: 3, decoys: 6, budget_mb: 50, decoy_rate: 3, decoy_duration: 20, idle_gap: 5 });
+    assert_eq!(
+        *p,
+        StochasticParams { rate: 3, decoys: 6, budget_mb: 50, decoy_rate: 3, decoy_duration: 20, idle_gap: 5 }
+    );
 
     let l = load(
         "config shaper 's'\n\toption mode 'stochastic'\n\toption rate '40'\n\toption decoys '12'\n\toption budget '200'\n\
@@ -22,7 +25,10 @@ fn stochastic_defaults_and_explicit_values() {
     .unwrap();
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let ShaperMode::Stochastic(p) = &l.model.shapers[0].mode else { panic!() };
-    assert_eq!(*p, StochasticParams { rate: 40, decoys: 12, budget_mb: 200, decoy_rate: 8, decoy_duration: 30, idle_gap: 10 });
+    assert_eq!(
+        *p,
+        StochasticParams { rate: 40, decoys: 12, budget_mb: 200, decoy_rate: 8, decoy_duration: 30, idle_gap: 10 }
+    );
     let c = Config::from_model(&l.model.shapers[0].mode, 1408);
     let Mode::Stochastic(s) = c.mode else { panic!() };
     assert_eq!((s.decoys_per_hour, s.rate_cap, s.budget_bytes_per_day), (12, 40, 200_000_000));

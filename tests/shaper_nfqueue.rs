@@ -124,7 +124,23 @@ const QNUM: u16 = 4242;
 fn queue_rule(p: &Pair) {
     p.ns(
         &p.b,
-        &["iptables-nft", "-t", "mangle", "-A", "PREROUTING", "-i", &p.vb, "-p", "udp", "--dport", "5555", "-j", "NFQUEUE", "--queue-num", &QNUM.to_string()],
+        &[
+            "iptables-nft",
+            "-t",
+            "mangle",
+            "-A",
+            "PREROUTING",
+            "-i",
+            &p.vb,
+            "-p",
+            "udp",
+            "--dport",
+            "5555",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            &QNUM.to_string(),
+        ],
     );
 }
 
@@ -319,7 +335,13 @@ fn engine_retries_a_queue_that_another_process_still_holds() {
         // A dying predecessor still holds the queue when the engine starts.
         let old = Queue::open(QNUM, &QueueOptions::default()).expect("bind queue");
         let mut e = ShapingEngine::new().unwrap();
-        let spec = QueueSpec { queue: QNUM, label: "dev".into(), config: Config { pad_to: 1400, mode: Mode::PadOnly }, tunnel_dev: "lo".into(), cover_dst: None };
+        let spec = QueueSpec {
+            queue: QNUM,
+            label: "dev".into(),
+            config: Config { pad_to: 1400, mode: Mode::PadOnly },
+            tunnel_dev: "lo".into(),
+            cover_dst: None,
+        };
         let errs = e.set_queues(&[spec]);
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(e.counters().count(), 0);
@@ -329,7 +351,8 @@ fn engine_retries_a_queue_that_another_process_still_holds() {
         let deadline = Instant::now() + Duration::from_micros(3 * RETRY_US);
         while e.counters().count() == 0 && Instant::now() < deadline {
             let fds = e.fds();
-            let mut pf: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            let mut pf: Vec<libc::pollfd> =
+                fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
             // SAFETY: valid pollfd array.
             unsafe { libc::poll(pf.as_mut_ptr(), pf.len() as libc::nfds_t, 100) };
             for (i, x) in pf.iter().enumerate() {

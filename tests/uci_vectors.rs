@@ -47,11 +47,7 @@ fn every_vector_matches_uci() {
                 let want_export = fs::read(with("export")).unwrap();
                 let (s, e) = (pkg.show_bytes("cfg"), pkg.export_bytes("cfg"));
                 if s != want_show {
-                    failures.push(format!(
-                        "{name}: show differs\n--- want\n{}--- got\n{}",
-                        show(&want_show),
-                        show(&s)
-                    ));
+                    failures.push(format!("{name}: show differs\n--- want\n{}--- got\n{}", show(&want_show), show(&s)));
                 }
                 if e != want_export {
                     failures.push(format!(
@@ -72,22 +68,13 @@ fn every_vector_matches_uci() {
                         e.line, e.byte
                     ));
                 }
-                assert!(
-                    e.to_string().starts_with(&format!("{name}:{}: ", e.line)),
-                    "error names file and line: {e}"
-                );
+                assert!(e.to_string().starts_with(&format!("{name}:{}: ", e.line)), "error names file and line: {e}");
                 rejected += 1;
             }
             (rc, _) => panic!("{name}: unexpected rc {rc}"),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} vectors fail:\n{}",
-        failures.len(),
-        files.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} vectors fail:\n{}", failures.len(), files.len(), failures.join("\n"));
     eprintln!("{ok} accepted and {rejected} rejected vectors match uci");
 }
 

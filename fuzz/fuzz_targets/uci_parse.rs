@@ -19,12 +19,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let lines = data.iter().filter(|&&b| b == b'\n').count();
-            assert!(
-                e.line <= lines,
-                "error line {} beyond the {} lines of the input",
-                e.line,
-                lines
-            );
+            assert!(e.line <= lines, "error line {} beyond the {} lines of the input", e.line, lines);
         }
     }
 });

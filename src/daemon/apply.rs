@@ -48,19 +48,13 @@ pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), Stri
         .map_err(|e| format!("cannot run {prog}: {e}"))?;
     remember_pid(child.id());
     if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(input.as_bytes())
-            .map_err(|e| format!("{prog}: writing stdin: {e}"))?;
+        stdin.write_all(input.as_bytes()).map_err(|e| format!("{prog}: writing stdin: {e}"))?;
     }
     let out = child.wait_with_output().map_err(|e| format!("{prog}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{prog} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -88,13 +82,7 @@ pub fn nft_table_present() -> bool {
 pub fn desired_rules(plan: &Plan) -> Vec<Rule> {
     plan.rules
         .iter()
-        .map(|r| Rule {
-            family: r.family,
-            mark: r.mark,
-            mask: r.mask,
-            table: r.table,
-            priority: r.priority,
-        })
+        .map(|r| Rule { family: r.family, mark: r.mark, mask: r.mask, table: r.table, priority: r.priority })
         .collect()
 }
 
@@ -104,21 +92,11 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
     let mut out = Vec::new();
     for r in &plan.routes {
         match &r.device {
-            None => out.push(Route {
-                family: r.family,
-                table: r.table,
-                oif: None,
-                metric: r.metric,
-            }),
+            None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
             Some(d) => {
                 if facts.iface(d).is_some_and(|i| i.up) {
                     if let Some(idx) = netlink::ifindex(d.as_str()) {
-                        out.push(Route {
-                            family: r.family,
-                            table: r.table,
-                            oif: Some(idx),
-                            metric: r.metric,
-                        });
+                        out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
                     }
                 }
             }
@@ -252,11 +230,7 @@ pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
         return Ok(());
     }
     for (restore, body) in &plan.queues.iptables {
-        let ipt = if restore.starts_with("ip6") {
-            "ip6tables"
-        } else {
-            "iptables"
-        };
+        let ipt = if restore.starts_with("ip6") { "ip6tables" } else { "iptables" };
         let hooked = run_quiet(ipt, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
         let script = if hooked {
             body.clone()
@@ -272,14 +246,9 @@ pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
 pub fn remove_queue_rules() {
     for ipt in ["iptables", "ip6tables"] {
         // Read-only look first (listing with `iptables -L` may create the mangle table).
-        let present = Command::new(format!("{ipt}-save"))
-            .args(["-t", "mangle"])
-            .stderr(Stdio::null())
-            .output()
-            .is_ok_and(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .any(|l| l.starts_with(&format!(":{IPT_CHAIN} ")))
+        let present =
+            Command::new(format!("{ipt}-save")).args(["-t", "mangle"]).stderr(Stdio::null()).output().is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with(&format!(":{IPT_CHAIN} ")))
             });
         if !present {
             continue;
@@ -343,11 +312,7 @@ pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
 /// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
 /// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
 pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
-    let hold = if hold_secs == 0 {
-        None
-    } else {
-        plan.and_then(|p| hold_script(p, hold_secs))
-    };
+    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
     let Some(hold) = hold else { return remove_all(nl) };
     let mut errs = Vec::new();
     if let Err(e) = nft(&hold) {

@@ -18,9 +18,7 @@ struct Logger {
     sink: Mutex<Sink>,
 }
 
-static LOGGER: Logger = Logger {
-    sink: Mutex::new(Sink::Stderr),
-};
+static LOGGER: Logger = Logger { sink: Mutex::new(Sink::Stderr) };
 
 /// Map the config's level to the `log` crate's filter.
 pub fn filter(level: LogLevel) -> log::LevelFilter {
@@ -66,13 +64,7 @@ impl log::Log for Logger {
         // Never let a message break the line format: control characters are escaped.
         let msg: String = format!("{}", r.args())
             .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_default().collect::<Vec<_>>()
-                } else {
-                    vec![c]
-                }
-            })
+            .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
             .collect();
         let Ok(mut g) = self.sink.lock() else { return };
         match &mut *g {
@@ -90,12 +82,7 @@ impl log::Log for Logger {
                 }
             }
             Sink::Stderr => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "moat: {}: {}",
-                    r.level().as_str().to_lowercase(),
-                    msg
-                );
+                let _ = writeln!(std::io::stderr(), "moat: {}: {}", r.level().as_str().to_lowercase(), msg);
             }
         }
     }

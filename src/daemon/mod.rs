@@ -390,16 +390,8 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         let timeout_ms =
             timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
         let mut fds = vec![
-            libc::pollfd {
-                fd: sfd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: std::os::fd::AsRawFd::as_raw_fd(&mon),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&mon), events: libc::POLLIN, revents: 0 },
             libc::pollfd {
                 // poll(2) ignores a negative fd.
                 fd: nftmon.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd),
@@ -408,11 +400,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
             },
         ];
         let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
-        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        }));
+        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         if n < 0 {

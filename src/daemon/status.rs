@@ -58,11 +58,7 @@ pub fn render(
             let (kind, dev, up) = match &c.kind {
                 ClassKind::L3 { device, wireguard, .. } => {
                     let up = facts.iface(device).is_some_and(|i| i.up);
-                    (
-                        if *wireguard { "wireguard" } else { "interface" },
-                        Some(device.as_str()),
-                        up,
-                    )
+                    (if *wireguard { "wireguard" } else { "interface" }, Some(device.as_str()), up)
                 }
                 ClassKind::Tor { .. } => ("tor", None, true),
                 ClassKind::Block => continue,
@@ -74,11 +70,7 @@ pub fn render(
             ));
         }
         for d in &p.devices {
-            let class = if d.mark == 0 {
-                None
-            } else {
-                p.classes.iter().find(|c| c.label == d.route)
-            };
+            let class = if d.mark == 0 { None } else { p.classes.iter().find(|c| c.label == d.route) };
             let st = match class.map(|c| &c.kind) {
                 None if !d.enabled => "direct (device disabled)",
                 None => "direct",
@@ -162,15 +154,7 @@ mod tests {
 
     #[test]
     fn fields_are_found() {
-        let j = render(
-            42,
-            "/etc/config/moat",
-            State::Running,
-            None,
-            &Facts::default(),
-            Some("x \"y\""),
-            7,
-        );
+        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7);
         assert_eq!(field(&j, "pid"), Some("42"));
         assert_eq!(field(&j, "state"), Some("\"running\""));
         assert_eq!(field(&j, "last_error"), Some("\"x \\\"y\\\"\""));

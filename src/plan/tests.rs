@@ -50,17 +50,10 @@ fn readme_model() -> Model {
     Model {
         global: global(),
         tunnels: vec![
-            Tunnel {
-                name: name("vpn"),
-                kind: TunnelKind::WireGuard(wg("wg0", false)),
-                line: 9,
-            },
+            Tunnel { name: name("vpn"), kind: TunnelKind::WireGuard(wg("wg0", false)), line: 9 },
             Tunnel {
                 name: name("tor"),
-                kind: TunnelKind::Tor(TorTunnel {
-                    trans_port: 9040,
-                    dns_port: 9053,
-                }),
+                kind: TunnelKind::Tor(TorTunnel { trans_port: 9040, dns_port: 9053 }),
                 line: 17,
             },
         ],
@@ -79,26 +72,10 @@ fn readme_model() -> Model {
 }
 
 fn facts(nft_queue: bool) -> Facts {
-    let mut f = Facts {
-        nft_queue,
-        ..Facts::default()
-    };
-    f.interfaces.insert(
-        "br-lan".into(),
-        Iface {
-            up: true,
-            mtu: 1500,
-            addrs: vec![("192.168.1.1".parse().unwrap(), 24)],
-        },
-    );
-    f.interfaces.insert(
-        "wg0".into(),
-        Iface {
-            up: true,
-            mtu: 1420,
-            addrs: vec![],
-        },
-    );
+    let mut f = Facts { nft_queue, ..Facts::default() };
+    f.interfaces
+        .insert("br-lan".into(), Iface { up: true, mtu: 1500, addrs: vec![("192.168.1.1".parse().unwrap(), 24)] });
+    f.interfaces.insert("wg0".into(), Iface { up: true, mtu: 1420, addrs: vec![] });
     f
 }
 
@@ -119,33 +96,15 @@ fn readme_example_layout_marks_and_routing() {
     let labels: Vec<_> = p.classes.iter().map(|c| (c.label.as_str(), c.values.clone())).collect();
     assert_eq!(
         labels,
-        vec![
-            ("vpn", vec![0x0100_0000, 0x0400_0000]),
-            ("tor", vec![0x0200_0000]),
-            ("block", vec![0x0300_0000])
-        ]
+        vec![("vpn", vec![0x0100_0000, 0x0400_0000]), ("tor", vec![0x0200_0000]), ("block", vec![0x0300_0000])]
     );
     let marks: Vec<_> = p.devices.iter().map(|d| d.mark).collect();
     assert_eq!(marks, vec![0x0400_0000, 0x0200_0000, 0x0300_0000, 0]);
-    let rule = |mark| RuleOp {
-        family: AF_INET,
-        mark,
-        mask: 0x0f00_0000,
-        table: 4200,
-        priority: 4200,
-    };
+    let rule = |mark| RuleOp { family: AF_INET, mark, mask: 0x0f00_0000, table: 4200, priority: 4200 };
     assert_eq!(p.rules, vec![rule(0x0100_0000), rule(0x0400_0000)]);
     assert_eq!(p.routes.len(), 2);
     assert_eq!(p.routes[0].device, Some(ifn("wg0")));
-    assert_eq!(
-        p.routes[1],
-        RouteOp {
-            family: AF_INET,
-            table: 4200,
-            device: None,
-            metric: 9999
-        }
-    );
+    assert_eq!(p.routes[1], RouteOp { family: AF_INET, table: 4200, device: None, metric: 9999 });
     // Every device mark stays inside the mask, and route values are distinct.
     for d in &p.devices {
         assert_eq!(d.mark & !0x0f00_0000, 0);
@@ -156,34 +115,18 @@ fn readme_example_layout_marks_and_routing() {
 fn nft_script_replaces_the_table_in_one_transaction_and_only_drops() {
     let p = build(&readme_model(), &facts(false)).unwrap();
     let lines: Vec<&str> = p.nft.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(
-        &lines[..3],
-        &["table inet moat", "delete table inet moat", "table inet moat {"]
-    );
+    assert_eq!(&lines[..3], &["table inet moat", "delete table inet moat", "table inet moat {"]);
     assert!(!p.nft.contains("accept\n") || p.nft.lines().all(|l| !l.trim_start().starts_with("accept")));
-    assert!(
-        !p.nft.contains(" accept comment"),
-        "moat must never accept on fw4's behalf"
-    );
-    assert!(p
-        .nft
-        .contains("ether saddr { aa:bb:cc:00:11:22 } meta mark set meta mark & 0xf0ffffff | 0x04000000"));
-    assert!(p
-        .nft
-        .contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } oifname != \"wg0\" drop"));
-    assert!(p
-        .nft
-        .contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } meta nfproto ipv6 jump reject_fast"));
+    assert!(!p.nft.contains(" accept comment"), "moat must never accept on fw4's behalf");
+    assert!(p.nft.contains("ether saddr { aa:bb:cc:00:11:22 } meta mark set meta mark & 0xf0ffffff | 0x04000000"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } oifname != \"wg0\" drop"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 { 0x01000000, 0x04000000 } meta nfproto ipv6 jump reject_fast"));
     assert!(p.nft.contains("dnat ip to 10.64.0.1"));
     assert!(p.nft.contains("redirect to :9040"));
     assert!(p.nft.contains("redirect to :9053"));
-    assert!(p
-        .nft
-        .contains("meta mark & 0x0f000000 == 0x03000000 oifname != { \"br-lan\" } drop"));
+    assert!(p.nft.contains("meta mark & 0x0f000000 == 0x03000000 oifname != { \"br-lan\" } drop"));
     // MSS clamp for the shaped device: auto pad 1420 -> 1408, minus 40.
-    assert!(p
-        .nft
-        .contains("tcp option maxseg size > 1368 tcp option maxseg size set 1368"));
+    assert!(p.nft.contains("tcp option maxseg size > 1368 tcp option maxseg size set 1368"));
     // The direct device's MAC appears nowhere.
     assert!(!p.nft.contains("aa:bb:cc:00:11:55"));
     // iptables backend: no nft queue statement.
@@ -197,10 +140,7 @@ fn queue_backends() {
     assert_eq!(p.queues.backend, QueueBackend::Iptables);
     assert_eq!(p.queues.shaped.len(), 1);
     let q = &p.queues.shaped[0];
-    assert_eq!(
-        (q.queue, q.index, q.mark, q.mark_mask, q.pad_to),
-        (4200, 1, 0x0400_0000, 0x0f00_0000, Some(1408))
-    );
+    assert_eq!((q.queue, q.index, q.mark, q.mark_mask, q.pad_to), (4200, 1, 0x0400_0000, 0x0f00_0000, Some(1408)));
     assert_eq!(q.cover_dst, Some("10.64.0.1".parse().unwrap()));
     assert_eq!(p.queues.pad.len(), 1);
     assert_eq!(p.queues.pad[0].queue, 4201);
@@ -213,9 +153,7 @@ fn queue_backends() {
     let p = build(&readme_model(), &facts(true)).unwrap();
     assert_eq!(p.queues.backend, QueueBackend::Nft);
     assert!(p.queues.iptables.is_empty());
-    assert!(p
-        .nft
-        .contains("oifname \"wg0\" meta mark & 0x0f000000 == 0x04000000 queue num 4200\n"));
+    assert!(p.nft.contains("oifname \"wg0\" meta mark & 0x0f000000 == 0x04000000 queue num 4200\n"));
     assert!(p.nft.contains("oifname \"wg0\" queue num 4201\n"));
     assert!(!p.nft.contains("bypass"));
 }
@@ -252,10 +190,7 @@ fn too_few_mark_bits_is_an_error() {
     let mut m = readme_model();
     m.global.fwmark_mask = 0x0300_0000; // 2 bits = 3 values; 4 are needed
     let e = build(&m, &facts(false)).unwrap_err();
-    assert!(
-        e[0].contains("holds 3 mark values") && e[0].contains("widen fwmark_mask"),
-        "{e:?}"
-    );
+    assert!(e[0].contains("holds 3 mark values") && e[0].contains("widen fwmark_mask"), "{e:?}");
     // 3 bits suffice; values are placed in the mask's bits.
     m.global.fwmark_mask = 0x0000_7000;
     let p = build(&m, &facts(false)).unwrap();
@@ -266,10 +201,7 @@ fn too_few_mark_bits_is_an_error() {
 #[test]
 fn ipv6_tunnel_gets_v6_rules_and_no_v6_reject() {
     let mut m = readme_model();
-    m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel {
-        dns: Some("fd00:64::1".parse().unwrap()),
-        ..wg("wg0", true)
-    });
+    m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", true) });
     let p = build(&m, &facts(false)).unwrap();
     assert_eq!(p.rules.len(), 4); // (route + shaped device) x (v4, v6)
     assert_eq!(p.rules[2].family, AF_INET6);
@@ -277,10 +209,8 @@ fn ipv6_tunnel_gets_v6_rules_and_no_v6_reject() {
     assert!(!p.nft.contains("0x04000000 } meta nfproto ipv6 jump reject_fast"));
     assert!(p.nft.contains("dnat ip6 to fd00:64::1"));
     // An IPv6 resolver on a tunnel without IPv6 is refused.
-    m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel {
-        dns: Some("fd00:64::1".parse().unwrap()),
-        ..wg("wg0", false)
-    });
+    m.tunnels[0].kind =
+        TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", false) });
     assert!(build(&m, &facts(false)).unwrap_err()[0].contains("is IPv6"));
 }
 
@@ -318,10 +248,8 @@ fn shaper_on_non_wireguard_route_is_refused() {
 #[test]
 fn dns_on_the_router_itself_is_refused() {
     let mut m = readme_model();
-    m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel {
-        dns: Some("192.168.1.1".parse().unwrap()),
-        ..wg("wg0", false)
-    });
+    m.tunnels[0].kind =
+        TunnelKind::WireGuard(L3Tunnel { dns: Some("192.168.1.1".parse().unwrap()), ..wg("wg0", false) });
     let e = build(&m, &facts(false)).unwrap_err();
     assert!(e[0].contains("address of this router"), "{e:?}");
 }
@@ -339,15 +267,8 @@ fn hold_script_blocks_only_protected_macs_with_a_timeout() {
     let p = build(&readme_model(), &facts(false)).unwrap();
     let h = hold_script(&p, 15).unwrap();
     let lines: Vec<&str> = h.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(
-        &lines[..3],
-        &["table inet moat", "delete table inet moat", "table inet moat {"]
-    );
-    for mac in [
-        "aa:bb:cc:00:11:22 timeout 15s",
-        "aa:bb:cc:00:11:33 timeout 15s",
-        "aa:bb:cc:00:11:44 timeout 15s",
-    ] {
+    assert_eq!(&lines[..3], &["table inet moat", "delete table inet moat", "table inet moat {"]);
+    for mac in ["aa:bb:cc:00:11:22 timeout 15s", "aa:bb:cc:00:11:33 timeout 15s", "aa:bb:cc:00:11:44 timeout 15s"] {
         assert!(h.contains(mac), "{mac} missing:\n{h}");
     }
     assert!(!h.contains("aa:bb:cc:00:11:55"), "direct device must not be held");
@@ -370,10 +291,7 @@ fn blocking_shaped_fallback_drops_exactly_the_shaped_devices() {
         ),
         "{b}"
     );
-    assert_eq!(
-        b.len(),
-        p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1
-    );
+    assert_eq!(b.len(), p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1);
     let mut m = readme_model();
     m.devices[0].shaper = None;
     assert_eq!(build(&m, &facts(false)).unwrap().nft_blocking_shaped(), None);

@@ -132,7 +132,12 @@ mod tests {
 
     /// Drive the shaper like the event loop: wake exactly at each next_wakeup, feed packets that
     /// arrive in between. Returns (time, action) pairs.
-    fn run(s: &mut DeviceShaper, rng: &mut SeededRng, until: Micros, arrivals: &[(Micros, u16)]) -> Vec<(Micros, Action)> {
+    fn run(
+        s: &mut DeviceShaper,
+        rng: &mut SeededRng,
+        until: Micros,
+        arrivals: &[(Micros, u16)],
+    ) -> Vec<(Micros, Action)> {
         let mut log = Vec::new();
         let mut out = Vec::new();
         let mut ai = 0;
@@ -188,10 +193,8 @@ mod tests {
                 Action::Drop { .. } => panic!("unexpected drop"),
             }
         }
-        let released: Vec<PacketId> = log
-            .iter()
-            .filter_map(|(_, a)| if let Action::Release { id, .. } = a { Some(*id) } else { None })
-            .collect();
+        let released: Vec<PacketId> =
+            log.iter().filter_map(|(_, a)| if let Action::Release { id, .. } = a { Some(*id) } else { None }).collect();
         assert_eq!(released, (0..30).collect::<Vec<_>>(), "FIFO, nothing lost");
         let c = s.counters();
         assert_eq!(c.real_packets, 30);
@@ -199,7 +202,7 @@ mod tests {
         assert_eq!(c.real_bytes + c.padding_bytes, 30 * 1408);
         // The 20th packet of the burst waited ≈ 20 slots ≈ 6.7 s.
         let p99 = c.delay.quantile(1.0).unwrap();
-        assert!(p99 >= 6_000_000 && p99 <= 8_400_000, "max delay {p99}");
+        assert!((6_000_000..=8_400_000).contains(&p99), "max delay {p99}");
     }
 
     #[test]
@@ -210,10 +213,7 @@ mod tests {
             s.on_packet(1_000_001, id, 100, &mut rng, &mut out);
         }
         assert_eq!(s.held(), 4);
-        assert_eq!(
-            out,
-            (4..7).map(|id| Action::Drop { id, reason: DropReason::QueueFull }).collect::<Vec<_>>()
-        );
+        assert_eq!(out, (4..7).map(|id| Action::Drop { id, reason: DropReason::QueueFull }).collect::<Vec<_>>());
         assert_eq!(s.counters().queue_drops, 3);
         out.clear();
         s.on_tick(1_100_000, &mut rng, &mut out);

@@ -117,7 +117,10 @@ fn raw_socket(family: libc::c_int, proto: libc::c_int) -> Option<OwnedFd> {
     // SAFETY: plain socket(2); result checked and owned.
     let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
     if fd < 0 {
-        log::warn!("raw ICMP socket: {}; oversized packets are dropped without an ICMP error", io::Error::last_os_error());
+        log::warn!(
+            "raw ICMP socket: {}; oversized packets are dropped without an ICMP error",
+            io::Error::last_os_error()
+        );
         None
     } else {
         // SAFETY: fresh fd we own.
@@ -157,7 +160,9 @@ pub fn set_realtime(on: bool) -> io::Result<()> {
     // struct sched_param is just the priority (musl's has more fields).
     let param: libc::c_int = prio;
     // SAFETY: pid 0 = the calling thread; the kernel reads one int from a valid pointer.
-    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) } != 0 {
+    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) }
+        != 0
+    {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -211,7 +216,11 @@ fn cover_template(spec: &QueueSpec) -> io::Result<Option<(Vec<u8>, Injector)>> {
             let src = match interface_addr(&spec.tunnel_dev, false) {
                 Some(IpAddr::V4(a)) => a,
                 _ => {
-                    log::warn!("{}: tunnel {} has no IPv4 address; cover packets use 0.0.0.0", spec.label, spec.tunnel_dev);
+                    log::warn!(
+                        "{}: tunnel {} has no IPv4 address; cover packets use 0.0.0.0",
+                        spec.label,
+                        spec.tunnel_dev
+                    );
                     Ipv4Addr::UNSPECIFIED
                 }
             };
@@ -301,7 +310,10 @@ impl ShapingEngine {
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
             let mode = match &s.config.mode {
                 super::Mode::Constant(c) => format!("constant {} slots/s, queue {}", c.rate, c.queue_limit),
-                super::Mode::Stochastic(c) => format!("stochastic {} decoys/h, cap {}/s, budget {} B/day", c.decoys_per_hour, c.rate_cap, c.budget_bytes_per_day),
+                super::Mode::Stochastic(c) => format!(
+                    "stochastic {} decoys/h, cap {}/s, budget {} B/day",
+                    c.decoys_per_hour, c.rate_cap, c.budget_bytes_per_day
+                ),
                 super::Mode::PadOnly => "pad only".to_string(),
             };
             log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
@@ -421,7 +433,11 @@ impl ShapingEngine {
                 Msg::Ack { .. } => {}
                 Msg::Error { seq, errno } => {
                     self.stats.verdict_errors += 1;
-                    log::warn!("{}: verdict {seq} rejected: {}", self.devs[i].spec.label, io::Error::from_raw_os_error(errno));
+                    log::warn!(
+                        "{}: verdict {seq} rejected: {}",
+                        self.devs[i].spec.label,
+                        io::Error::from_raw_os_error(errno)
+                    );
                 }
             }
         }
@@ -444,18 +460,34 @@ impl ShapingEngine {
                 sa.sin_addr.s_addr = u32::from_ne_bytes([orig[12], orig[13], orig[14], orig[15]]);
                 // SAFETY: valid buffer and address.
                 unsafe {
-                    libc::sendto(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), 0, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t)
+                    libc::sendto(
+                        fd.as_raw_fd(),
+                        msg.as_ptr() as *const libc::c_void,
+                        msg.len(),
+                        0,
+                        &sa as *const _ as *const libc::sockaddr,
+                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                    )
                 }
             }
             Some(6) if orig.len() >= 40 => {
-                let (Some(fd), Some(msg)) = (&self.icmp6, packet::icmpv6_packet_too_big(orig, mtu.max(1280))) else { return };
+                let (Some(fd), Some(msg)) = (&self.icmp6, packet::icmpv6_packet_too_big(orig, mtu.max(1280))) else {
+                    return;
+                };
                 // SAFETY: zeroed sockaddr_in6 with family and address set.
                 let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
                 sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
                 sa.sin6_addr.s6_addr.copy_from_slice(&orig[8..24]);
                 // SAFETY: valid buffer and address.
                 unsafe {
-                    libc::sendto(fd.as_raw_fd(), msg.as_ptr() as *const libc::c_void, msg.len(), 0, &sa as *const _ as *const libc::sockaddr, std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t)
+                    libc::sendto(
+                        fd.as_raw_fd(),
+                        msg.as_ptr() as *const libc::c_void,
+                        msg.len(),
+                        0,
+                        &sa as *const _ as *const libc::sockaddr,
+                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                    )
                 }
             }
             _ => return,
@@ -519,7 +551,10 @@ impl ShapingEngine {
         let t = next.unwrap_or(0); // 0 disarms
         let spec = libc::itimerspec {
             it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec { tv_sec: (t / 1_000_000) as libc::time_t, tv_nsec: ((t % 1_000_000) * 1000) as libc::c_long },
+            it_value: libc::timespec {
+                tv_sec: (t / 1_000_000) as libc::time_t,
+                tv_nsec: ((t % 1_000_000) * 1000) as libc::c_long,
+            },
         };
         // SAFETY: valid itimerspec; our timerfd.
         unsafe { libc::timerfd_settime(self.timer.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };

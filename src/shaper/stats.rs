@@ -22,7 +22,13 @@ pub struct DelayHistogram {
 
 impl std::fmt::Debug for DelayHistogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DelayHistogram {{ n: {}, p50: {:?}, p99: {:?} }}", self.count, self.quantile(0.5), self.quantile(0.99))
+        write!(
+            f,
+            "DelayHistogram {{ n: {}, p50: {:?}, p99: {:?} }}",
+            self.count,
+            self.quantile(0.5),
+            self.quantile(0.99)
+        )
     }
 }
 

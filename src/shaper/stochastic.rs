@@ -200,7 +200,14 @@ impl Stochastic {
         c.real_periods += 1;
     }
 
-    pub(super) fn on_tick(&mut self, now: Micros, pad_to: u16, rng: &mut dyn Rng, c: &mut Counters, out: &mut Vec<Action>) {
+    pub(super) fn on_tick(
+        &mut self,
+        now: Micros,
+        pad_to: u16,
+        rng: &mut dyn Rng,
+        c: &mut Counters,
+        out: &mut Vec<Action>,
+    ) {
         self.refill(now);
         // End of a real period?
         if self.period_packets > 0 && self.idle(now) {
@@ -394,11 +401,15 @@ mod tests {
         // After the real period every decoy copies its shape: ≈ 40 pkt/s × 60 s = 2,400 packets.
         let decoys_after = c.decoy_periods as f64;
         assert!(decoys_after >= 80.0, "{decoys_after} decoys in ~4 h at 30/h");
-        let cover_after: usize = log.iter().filter(|(t, a)| *t > 80 * SECOND && matches!(a, Action::Cover { .. })).count();
+        let cover_after: usize =
+            log.iter().filter(|(t, a)| *t > 80 * SECOND && matches!(a, Action::Cover { .. })).count();
         let per = cover_after as f64 / (decoys_after - 1.0);
         assert!((2200.0..=2600.0).contains(&per), "{per} cover packets per decoy, real period had 2400");
         // no decoy started or ran while the device was really active (10 s .. 75 s)
-        assert!(!log.iter().any(|(t, a)| matches!(a, Action::Cover { .. }) && *t < 75 * SECOND), "decoy during real activity");
+        assert!(
+            !log.iter().any(|(t, a)| matches!(a, Action::Cover { .. }) && *t < 75 * SECOND),
+            "decoy during real activity"
+        );
     }
 
     #[test]

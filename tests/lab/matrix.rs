@@ -59,7 +59,11 @@ pub fn is_vpn(route: &str) -> bool {
 pub fn config_for(lab: &Lab, speaker: &str, laptop: &str) -> String {
     let map = |r: &str| if is_vpn(r) { "vpn".to_string() } else { r.to_string() };
     let (s, l) = (map(speaker), map(laptop));
-    let mut text = moat_config_v6(lab, &[(lab.dev("speaker"), &s), (lab.dev("laptop"), &l)], speaker == "vpn6" || laptop == "vpn6");
+    let mut text = moat_config_v6(
+        lab,
+        &[(lab.dev("speaker"), &s), (lab.dev("laptop"), &l)],
+        speaker == "vpn6" || laptop == "vpn6",
+    );
     if speaker == "vpnshaped" {
         let mac = format!("\tlist mac '{}'\n\toption route 'vpn'\n", lab.dev("speaker").mac);
         assert!(text.contains(&mac));
@@ -107,20 +111,28 @@ pub fn assert_route_works(lab: &Lab, route: &str) {
     match route {
         "vpn" | "vpn6" | "vpnshaped" => {
             let ok = lab.wait_for("vpn device reaches the internet host through the tunnel", RECOVER, || {
-                lab.tcp_echo(&d, SocketAddr::new(IpAddr::V4(INTERNET4), 7), probe_len(route), Duration::from_secs(2)).is_ok()
+                lab.tcp_echo(&d, SocketAddr::new(IpAddr::V4(INTERNET4), 7), probe_len(route), Duration::from_secs(2))
+                    .is_ok()
             });
-            assert!(ok, "vpn device cannot reach the internet host through the tunnel (moat log:\n{})", lab.proc_log("moat"));
+            assert!(
+                ok,
+                "vpn device cannot reach the internet host through the tunnel (moat log:\n{})",
+                lab.proc_log("moat")
+            );
             if route == "vpn6" {
                 lab.tcp_echo(&d, SocketAddr::new(IpAddr::V6(INTERNET6), 80), 64 * 1024, Duration::from_secs(3))
                     .expect("with ipv6 '1' the device's IPv6 goes through the tunnel");
             }
         }
         "tor" => {
-            let r = in_ns(&d.ns, || TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V4(INTERNET4), 80), Duration::from_secs(3)));
+            let r = in_ns(&d.ns, || {
+                TcpStream::connect_timeout(&SocketAddr::new(IpAddr::V4(INTERNET4), 80), Duration::from_secs(3))
+            });
             assert!(r.is_ok(), "tor device's TCP connection was not accepted (by tor): {r:?}");
         }
         "block" => {
-            lab.ns(&d.ns, &["ping", "-n", "-c", "1", "-W", "2", &ROUTER_LAN4.to_string()]).expect("block device can ping the router");
+            lab.ns(&d.ns, &["ping", "-n", "-c", "1", "-W", "2", &ROUTER_LAN4.to_string()])
+                .expect("block device can ping the router");
         }
         _ => {}
     }
@@ -179,9 +191,14 @@ pub fn run(route: &str, fault: Fault) {
             let changed = config_for(&lab, route, "block");
             lab.write_moat_config(&changed);
             lab.signal("moat", libc::SIGHUP);
-            let ok = lab.wait_for("ruleset changed by reload", RECOVER, || lab.moat_ruleset().is_some() && lab.moat_ruleset() != before);
+            let ok = lab.wait_for("ruleset changed by reload", RECOVER, || {
+                lab.moat_ruleset().is_some() && lab.moat_ruleset() != before
+            });
             if !ok {
-                problems.push(format!("reload with a changed config did not change the ruleset (moat log:\n{})", lab.proc_log("moat")));
+                problems.push(format!(
+                    "reload with a changed config did not change the ruleset (moat log:\n{})",
+                    lab.proc_log("moat")
+                ));
             }
         }
         Fault::ReloadInvalid => {
@@ -207,7 +224,9 @@ pub fn run(route: &str, fault: Fault) {
                 let before = lab.moat_ruleset();
                 lab.write_moat_config(text);
                 lab.signal("moat", libc::SIGHUP);
-                let ok = lab.wait_for(&format!("ruleset switched to {what}"), RECOVER, || lab.moat_ruleset().is_some() && lab.moat_ruleset() != before);
+                let ok = lab.wait_for(&format!("ruleset switched to {what}"), RECOVER, || {
+                    lab.moat_ruleset().is_some() && lab.moat_ruleset() != before
+                });
                 if !ok {
                     problems.push(format!("reload to route {what} did not change the ruleset"));
                 }
@@ -266,12 +285,14 @@ pub fn run(route: &str, fault: Fault) {
         let d2 = d.clone();
         let recovered = match route {
             "vpn" | "vpn6" | "vpnshaped" => lab.wait_for("vpn path recovered", RECOVER, || {
-                lab.tcp_echo(&d2, SocketAddr::new(IpAddr::V4(INTERNET4), 7), probe_len(route), Duration::from_secs(2)).is_ok()
+                lab.tcp_echo(&d2, SocketAddr::new(IpAddr::V4(INTERNET4), 7), probe_len(route), Duration::from_secs(2))
+                    .is_ok()
             }),
             _ => true,
         };
         if !recovered {
-            problems.push(format!("the vpn path did not recover after {fault:?} (moat log:\n{})", lab.proc_log("moat")));
+            problems
+                .push(format!("the vpn path did not recover after {fault:?} (moat log:\n{})", lab.proc_log("moat")));
         }
     }
     thread::sleep(SETTLE);
@@ -283,14 +304,23 @@ pub fn run(route: &str, fault: Fault) {
     if is_vpn(route) {
         let tcp_ok = counts.iter().find(|(k, _)| *k == Traffic::Tcp).map(|c| c.1).unwrap_or(0);
         if tcp_ok == 0 {
-            problems.push("no vpn TCP attempt got through the tunnel during the run: the matrix cell proves nothing".into());
+            problems.push(
+                "no vpn TCP attempt got through the tunnel during the run: the matrix cell proves nothing".into(),
+            );
         }
         if rep.wireguard == 0 {
             problems.push("no WireGuard packets on the WAN during the run".into());
         }
     }
     if !rep.leaks.is_empty() {
-        problems.insert(0, format!("LEAK: {} packet(s) of the {route} device outside the tunnel during {fault:?}:\n{}", rep.leaks.len(), rep.summary()));
+        problems.insert(
+            0,
+            format!(
+                "LEAK: {} packet(s) of the {route} device outside the tunnel during {fault:?}:\n{}",
+                rep.leaks.len(),
+                rep.summary()
+            ),
+        );
     }
     if !problems.is_empty() {
         panic!("{route} x {fault:?} failed (lab dir {}):\n{}", lab.dir.display(), problems.join("\n"));

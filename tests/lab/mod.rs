@@ -117,7 +117,11 @@ pub struct DeviceSpec {
 impl DeviceSpec {
     /// A device whose names are `<label>-cloud.vendor.test` and `<label>-telemetry.vendor.test`.
     pub fn new(label: &str) -> DeviceSpec {
-        assert!(!label.is_empty() && label.len() <= 12 && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        assert!(
+            !label.is_empty()
+                && label.len() <= 12
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
         DeviceSpec {
             label: label.to_string(),
             names: vec![format!("{label}-cloud.vendor.test"), format!("{label}-telemetry.vendor.test")],
@@ -539,7 +543,10 @@ impl Lab {
         let deadline = Instant::now() + timeout;
         loop {
             if cond() {
-                self.note(&format!("wait: {what}: ok after {} ms", (timeout - deadline.saturating_duration_since(Instant::now())).as_millis()));
+                self.note(&format!(
+                    "wait: {what}: ok after {} ms",
+                    (timeout - deadline.saturating_duration_since(Instant::now())).as_millis()
+                ));
                 return true;
             }
             if Instant::now() > deadline {
@@ -671,7 +678,11 @@ impl Lab {
                 v.push(servers::serve_udp_echo(SocketAddr::new(IpAddr::V4(INTERNET4), p)).expect("udp echo"));
                 v.push(servers::serve_udp_echo(SocketAddr::new(IpAddr::V6(INTERNET6), p)).expect("udp echo v6"));
             }
-            let d = dns::serve(SocketAddr::new(IpAddr::V4(RESOLVER4), 53), dns::Mode::Answer { v4: INTERNET4, v6: INTERNET6 }).expect("dns");
+            let d = dns::serve(
+                SocketAddr::new(IpAddr::V4(RESOLVER4), 53),
+                dns::Mode::Answer { v4: INTERNET4, v6: INTERNET6 },
+            )
+            .expect("dns");
             (v, d)
         });
         let (v, d) = inet_servers;
@@ -679,16 +690,22 @@ impl Lab {
         self.keep_server(v);
         self.keep_server(d);
         let d = in_ns(&self.vpn, || {
-            dns::serve(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 53), dns::Mode::Answer { v4: INTERNET4, v6: INTERNET6 })
-                .expect("vpn dns")
+            dns::serve(
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 53),
+                dns::Mode::Answer { v4: INTERNET4, v6: INTERNET6 },
+            )
+            .expect("vpn dns")
         });
         let tunnel = d.log.clone();
         self.keep_server(d);
         // The router's resolver (OpenWrt runs dnsmasq): answers the LAN by asking the outside
         // resolver across the WAN.
         let d = in_ns(&self.router, || {
-            dns::serve(SocketAddr::new(IpAddr::V4(ROUTER_LAN4), 53), dns::Mode::Forward(SocketAddr::new(IpAddr::V4(RESOLVER4), 53)))
-                .expect("router dns")
+            dns::serve(
+                SocketAddr::new(IpAddr::V4(ROUTER_LAN4), 53),
+                dns::Mode::Forward(SocketAddr::new(IpAddr::V4(RESOLVER4), 53)),
+            )
+            .expect("router dns")
         });
         let router = d.log.clone();
         self.keep_server(d);
@@ -733,7 +750,22 @@ impl Lab {
         // The router does not masquerade IPv6 into the tunnel (fw4 masq is IPv4), so the LAN's ULA
         // prefix is among the router peer's allowed IPs and routed back through the tunnel.
         let allowed = format!("{ROUTER_TUNNEL4}/32,{ROUTER_TUNNEL6}/128,{LAN6_PREFIX}");
-        self.must(v, &["wg", "set", w, "private-key", &self.key_path("server"), "listen-port", &WG_PORT.to_string(), "peer", &rpub, "allowed-ips", &allowed]);
+        self.must(
+            v,
+            &[
+                "wg",
+                "set",
+                w,
+                "private-key",
+                &self.key_path("server"),
+                "listen-port",
+                &WG_PORT.to_string(),
+                "peer",
+                &rpub,
+                "allowed-ips",
+                &allowed,
+            ],
+        );
         // Like a kernel WireGuard device: no IPv6 link-local, no multicast (no stray
         // MLD/IGMP packets inside the tunnel).
         self.must(v, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
@@ -749,7 +781,22 @@ impl Lab {
         let (r, w) = (&self.router, &self.wg_router);
         self.wireguard_go("wg-router", r, w);
         let spub = self.public_key("server");
-        self.must(r, &["wg", "set", w, "private-key", &self.key_path("router"), "peer", &spub, "endpoint", &format!("{VPN_PUBLIC4}:{WG_PORT}"), "allowed-ips", "0.0.0.0/0,::/0"]);
+        self.must(
+            r,
+            &[
+                "wg",
+                "set",
+                w,
+                "private-key",
+                &self.key_path("router"),
+                "peer",
+                &spub,
+                "endpoint",
+                &format!("{VPN_PUBLIC4}:{WG_PORT}"),
+                "allowed-ips",
+                "0.0.0.0/0,::/0",
+            ],
+        );
         // Like a kernel WireGuard device: no IPv6 link-local, no multicast (no stray
         // MLD/IGMP packets inside the tunnel).
         self.must(r, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
@@ -762,7 +809,9 @@ impl Lab {
     pub fn kill_wg_router(&self) {
         self.kill("wg-router", libc::SIGKILL);
         let w = self.wg_router.clone();
-        let gone = self.wait_for("router wg interface gone", Duration::from_secs(5), || self.ns(&self.router, &["ip", "link", "show", &w]).is_err());
+        let gone = self.wait_for("router wg interface gone", Duration::from_secs(5), || {
+            self.ns(&self.router, &["ip", "link", "show", &w]).is_err()
+        });
         assert!(gone, "{w} still exists after killing wireguard-go");
         let _ = fs::remove_file(format!("/var/run/wireguard/{w}.sock"));
     }
@@ -772,7 +821,10 @@ impl Lab {
         assert!(valid_ifname(&self.wg_router));
         let text = FW4_TEMPLATE.replace("@WG@", &self.wg_router);
         fs::write(self.dir.join("fw4.nft"), &text).unwrap();
-        self.exec(&["ip", "netns", "exec", &self.router, "nft", "-f", &self.dir.join("fw4.nft").to_string_lossy()], None)
+        self.exec(
+            &["ip", "netns", "exec", &self.router, "nft", "-f", &self.dir.join("fw4.nft").to_string_lossy()],
+            None,
+        )
     }
 
     fn start_tor(&self) {
@@ -791,7 +843,8 @@ impl Lab {
         self.spawn("tor", &self.router, &["tor", "-f", &path.to_string_lossy()], &[]);
         let ok = self.wait_for("tor listeners", Duration::from_secs(20), || {
             let l = self.proc_log("tor");
-            l.contains("Opened Transparent pf/netfilter listener connection (ready)") && l.contains("Opened DNS listener connection (ready)")
+            l.contains("Opened Transparent pf/netfilter listener connection (ready)")
+                && l.contains("Opened DNS listener connection (ready)")
         });
         assert!(ok, "tor did not open its listeners; log:\n{}", self.proc_log("tor"));
     }
@@ -847,9 +900,20 @@ impl Lab {
             &[&bin.to_string_lossy(), "run", "--config", &p.to_string_lossy(), "--state-dir", &state.to_string_lossy()],
             &[("RUST_BACKTRACE", "1")],
         );
-        let ok = self.wait_for("moat table present", Duration::from_secs(15), || !self.running("moat") || self.moat_ruleset().is_some());
-        assert!(ok && self.running("moat"), "moat run did not come up (running: {}); log:\n{}", self.running("moat"), self.proc_log("moat"));
-        assert!(self.moat_ruleset().is_some(), "moat is running but `inet moat` is missing; log:\n{}", self.proc_log("moat"));
+        let ok = self.wait_for("moat table present", Duration::from_secs(15), || {
+            !self.running("moat") || self.moat_ruleset().is_some()
+        });
+        assert!(
+            ok && self.running("moat"),
+            "moat run did not come up (running: {}); log:\n{}",
+            self.running("moat"),
+            self.proc_log("moat")
+        );
+        assert!(
+            self.moat_ruleset().is_some(),
+            "moat is running but `inet moat` is missing; log:\n{}",
+            self.proc_log("moat")
+        );
     }
 
     /// `nft list table inet moat` in the router, if the table exists.
@@ -872,8 +936,27 @@ impl Lab {
         let file = self.dir.join(format!("{tag}.pcap"));
         let _ = fs::remove_file(&file);
         let ptag = format!("tcpdump-{tag}");
-        self.spawn(&ptag, &self.inet, &["tcpdump", "-i", "wan0", "-n", "-U", "--immediate-mode", "-Z", "root", "-s", "0", "-w", &file.to_string_lossy()], &[]);
-        let ok = self.wait_for("tcpdump listening", Duration::from_secs(10), || self.proc_log(&ptag).contains("listening on"));
+        self.spawn(
+            &ptag,
+            &self.inet,
+            &[
+                "tcpdump",
+                "-i",
+                "wan0",
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "-s",
+                "0",
+                "-w",
+                &file.to_string_lossy(),
+            ],
+            &[],
+        );
+        let ok = self
+            .wait_for("tcpdump listening", Duration::from_secs(10), || self.proc_log(&ptag).contains("listening on"));
         assert!(ok, "tcpdump did not start; log:\n{}", self.proc_log(&ptag));
         Capture { tag: ptag, file }
     }
@@ -899,7 +982,11 @@ impl Lab {
     pub fn attempt(&self, dev: &Device, kind: Traffic, timeout: Duration) -> Result<String, String> {
         let name = kind.name_of(&dev.names).to_string();
         let r = if kind == Traffic::Icmp {
-            self.ns(&dev.ns, &["ping", "-n", "-c", "1", "-W", &timeout.as_secs().max(1).to_string(), &INTERNET4.to_string()]).map(|_| "pong".to_string())
+            self.ns(
+                &dev.ns,
+                &["ping", "-n", "-c", "1", "-W", &timeout.as_secs().max(1).to_string(), &INTERNET4.to_string()],
+            )
+            .map(|_| "pong".to_string())
         } else {
             in_ns(&dev.ns, || attempt_in_ns(kind, &name, timeout))
         };
@@ -918,7 +1005,15 @@ impl Lab {
     /// UDP echo: one datagram of `len` bytes must come back unchanged.
     pub fn udp_echo(&self, dev: &Device, addr: SocketAddr, len: usize, timeout: Duration) -> Result<(), String> {
         let payload = pattern(len, 7);
-        let r = in_ns(&dev.ns, || udp_roundtrip(addr, &payload, timeout).and_then(|back| if back == payload { Ok(()) } else { Err("datagram changed".into()) }));
+        let r = in_ns(&dev.ns, || {
+            udp_roundtrip(addr, &payload, timeout).and_then(|back| {
+                if back == payload {
+                    Ok(())
+                } else {
+                    Err("datagram changed".into())
+                }
+            })
+        });
         self.note(&format!("udp echo {len} bytes from {} to {addr}: {r:?}", dev.label));
         r
     }
@@ -949,15 +1044,21 @@ impl Lab {
         let tried = Arc::new(AtomicUsize::new(0));
         let path = format!("/var/run/netns/{}", dev.ns);
         for &k in kinds {
-            let (stop, ok, tried, name, path) = (stop.clone(), ok.clone(), tried.clone(), k.name_of(&dev.names).to_string(), path.clone());
+            let (stop, ok, tried, name, path) =
+                (stop.clone(), ok.clone(), tried.clone(), k.name_of(&dev.names).to_string(), path.clone());
             let ns = dev.ns.clone();
             threads.push(thread::spawn(move || {
                 enter_ns(&path).expect("enter device namespace");
                 let mut okk = 0;
                 while !stop.load(Ordering::SeqCst) {
                     let r = if k == Traffic::Icmp {
-                        Command::new("ip").args(["netns", "exec", &ns, "ping", "-n", "-c", "1", "-W", "1", &INTERNET4.to_string()])
-                            .stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false)
+                        Command::new("ip")
+                            .args(["netns", "exec", &ns, "ping", "-n", "-c", "1", "-W", "1", &INTERNET4.to_string()])
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .status()
+                            .map(|s| s.success())
+                            .unwrap_or(false)
                     } else {
                         attempt_in_ns(k, &name, Duration::from_millis(400)).is_ok()
                     };
@@ -995,7 +1096,8 @@ impl Lab {
                     Ok(n) => {
                         g2.fetch_add(n, Ordering::Relaxed);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
                     Err(_) => break,
                 }
             }
@@ -1013,7 +1115,9 @@ impl Lab {
 
 /// Interface-name grammar (same as moat's `IfName`).
 pub fn valid_ifname(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 15 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
 }
 
 /// A running capture.
@@ -1152,7 +1256,13 @@ fn attempt_in_ns(kind: Traffic, name: &str, timeout: Duration) -> Result<String,
     let http = format!("GET / HTTP/1.1\r\nHost: {name}\r\n\r\n").into_bytes();
     let id = (std::process::id() as u16) ^ (Instant::now().elapsed().subsec_nanos() as u16);
     let q = dns_query(name, id);
-    let dns_ok = |r: Vec<u8>| if r.len() >= 12 && r[0..2] == q[0..2] { Ok(format!("dns answer {} bytes", r.len())) } else { Err("bad dns answer".to_string()) };
+    let dns_ok = |r: Vec<u8>| {
+        if r.len() >= 12 && r[0..2] == q[0..2] {
+            Ok(format!("dns answer {} bytes", r.len()))
+        } else {
+            Err("bad dns answer".to_string())
+        }
+    };
     match kind {
         Traffic::Tcp => tcp_echo(v4(INTERNET4, 80), &http, timeout).map(|_| "echo".into()),
         Traffic::Udp => udp_roundtrip(v4(INTERNET4, 7), &http, timeout).map(|_| "echo".into()),
@@ -1315,23 +1425,24 @@ impl WanReport {
                     r.leaks.push(format!("{p} [unexplained frame]"));
                     continue;
                 }
-                pcap::Kind::Ip { src, dst, proto, sport, dport, payload } => (*src, *dst, *proto, *sport, *dport, payload),
+                pcap::Kind::Ip { src, dst, proto, sport, dport, payload } => {
+                    (*src, *dst, *proto, *sport, *dport, payload)
+                }
             };
             let wg = proto == pcap::UDP
-                && ((src == router && dst == wg_peer && dport == WG_PORT) || (src == wg_peer && dst == router && sport == WG_PORT));
+                && ((src == router && dst == wg_peer && dport == WG_PORT)
+                    || (src == wg_peer && dst == router && sport == WG_PORT));
             // ICMP errors about the WireGuard flow (e.g. port unreachable while wireguard-go
             // restarts) quote it: IPv4 header (20) + UDP ports.
-            let wg_icmp = proto == pcap::ICMP
-                && payload.len() >= 8 + 20 + 4
-                && {
-                    let inner = &payload[8..];
-                    let isrc = Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]);
-                    let idst = Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]);
-                    let ports = [u16::from_be_bytes([inner[20], inner[21]]), u16::from_be_bytes([inner[22], inner[23]])];
-                    inner[9] == pcap::UDP
-                        && ((IpAddr::V4(isrc) == router && IpAddr::V4(idst) == wg_peer && ports[1] == WG_PORT)
-                            || (IpAddr::V4(isrc) == wg_peer && IpAddr::V4(idst) == router && ports[0] == WG_PORT))
-                };
+            let wg_icmp = proto == pcap::ICMP && payload.len() >= 8 + 20 + 4 && {
+                let inner = &payload[8..];
+                let isrc = Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]);
+                let idst = Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]);
+                let ports = [u16::from_be_bytes([inner[20], inner[21]]), u16::from_be_bytes([inner[22], inner[23]])];
+                inner[9] == pcap::UDP
+                    && ((IpAddr::V4(isrc) == router && IpAddr::V4(idst) == wg_peer && ports[1] == WG_PORT)
+                        || (IpAddr::V4(isrc) == wg_peer && IpAddr::V4(idst) == router && ports[0] == WG_PORT))
+            };
             if wg || wg_icmp {
                 r.wireguard += 1;
                 continue;
@@ -1432,7 +1543,8 @@ impl Drop for Lab {
         let failed = thread::panicking();
         self.note(if failed { "teardown (test failed)" } else { "teardown" });
         self.servers.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let tags: Vec<String> = self.procs.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|p| p.tag.clone()).collect();
+        let tags: Vec<String> =
+            self.procs.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|p| p.tag.clone()).collect();
         for t in tags {
             self.kill(&t, libc::SIGTERM);
         }
@@ -1461,7 +1573,9 @@ pub fn moat_config(lab: &Lab, routes: &[(&Device, &str)]) -> String {
 
 /// Like [`moat_config`], with the `vpn` tunnel's `ipv6` option set to `ipv6`.
 pub fn moat_config_v6(lab: &Lab, routes: &[(&Device, &str)], ipv6: bool) -> String {
-    let mut s = String::from("config moat 'main'\n\toption enabled '1'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n");
+    let mut s = String::from(
+        "config moat 'main'\n\toption enabled '1'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n",
+    );
     s.push_str(&format!(
         "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\toption ipv6 '{}'\n\n",
         lab.wg_router,
@@ -1469,7 +1583,10 @@ pub fn moat_config_v6(lab: &Lab, routes: &[(&Device, &str)], ipv6: bool) -> Stri
     ));
     s.push_str(&format!("config tunnel 'tor'\n\toption type 'tor'\n\toption trans_port '{TOR_TRANS_PORT}'\n\toption dns_port '{TOR_DNS_PORT}'\n\n"));
     for (d, route) in routes {
-        s.push_str(&format!("config device\n\toption name '{}'\n\tlist mac '{}'\n\toption route '{route}'\n\n", d.label, d.mac));
+        s.push_str(&format!(
+            "config device\n\toption name '{}'\n\tlist mac '{}'\n\toption route '{route}'\n\n",
+            d.label, d.mac
+        ));
     }
     s
 }

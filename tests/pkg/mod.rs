@@ -58,9 +58,7 @@ impl Drop for TempDir {
 
 /// Run a command, panicking with its output if it cannot start.
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {:?}: {}", cmd, e))
+    cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("cannot run {:?}: {}", cmd, e))
 }
 
 /// Run a command that must succeed; returns its stdout.
@@ -147,8 +145,18 @@ pub fn make_openwrt_root(dir: &Path) {
         std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
     }
     for d in [
-        "dev", "tmp", "var/lock", "var/run", "etc/rc.d", "etc/config", "etc/init.d", "etc/hotplug.d/iface",
-        "etc/uci-defaults", "usr/lib/opkg/info", "usr/sbin", "sbin",
+        "dev",
+        "tmp",
+        "var/lock",
+        "var/run",
+        "etc/rc.d",
+        "etc/config",
+        "etc/init.d",
+        "etc/hotplug.d/iface",
+        "etc/uci-defaults",
+        "usr/lib/opkg/info",
+        "usr/sbin",
+        "sbin",
     ] {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -218,12 +226,7 @@ fn cstr(field: &[u8]) -> String {
 /// Decompress gzip data with the host's `gzip -dc`.
 pub fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
-    let mut child = Command::new("gzip")
-        .arg("-dc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip");
+    let mut child = Command::new("gzip").arg("-dc").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("gzip");
     let mut stdin = child.stdin.take().unwrap();
     let input = data.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -392,18 +395,36 @@ pub fn read_elf(data: &[u8]) -> ElfInfo {
     };
     let u16_at = |o: usize| -> u16 {
         let b = [data[o], data[o + 1]];
-        if big_endian { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) }
+        if big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        }
     };
     let u32_at = |o: usize| -> u32 {
         let b = [data[o], data[o + 1], data[o + 2], data[o + 3]];
-        if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     };
     let u64_at = |o: usize| -> u64 {
         let mut b = [0u8; 8];
         b.copy_from_slice(&data[o..o + 8]);
-        if big_endian { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) }
+        if big_endian {
+            u64::from_be_bytes(b)
+        } else {
+            u64::from_le_bytes(b)
+        }
     };
-    let word = |o: usize| -> u64 { if bits == 64 { u64_at(o) } else { u32_at(o) as u64 } };
+    let word = |o: usize| -> u64 {
+        if bits == 64 {
+            u64_at(o)
+        } else {
+            u32_at(o) as u64
+        }
+    };
     let etype = u16_at(16);
     let machine = u16_at(18);
     let (phoff, flags, phentsize, phnum) = if bits == 64 {
