@@ -5,7 +5,6 @@
 //! Everything except the apply/daemon layer is pure and unit-tested.
 
 pub mod daemon;
-pub mod facts;
 pub mod fwcheck;
 pub mod inject;
 pub mod json;
@@ -16,3 +15,9 @@ pub mod packet;
 pub mod plan;
 pub mod shaper;
 pub mod uci;
+
+/// TRANSITION: the facts type moved to [`plan::facts`], the probe to [`daemon::probe`].
+pub mod facts {
+    pub use crate::daemon::probe::probe_nft_queue;
+    pub use crate::plan::facts::*;
+} // TRANSITION

@@ -92,7 +92,7 @@ fn check(args: &[String]) -> ExitCode {
     let facts = match &facts_file {
         Some(f) => match std::fs::read_to_string(f)
             .map_err(|e| format!("{f}: {e}"))
-            .and_then(|t| moat::facts::Facts::parse(f, &t))
+            .and_then(|t| moat::plan::facts::Facts::parse(f, &t))
         {
             Ok(x) => x,
             Err(e) => {
@@ -100,7 +100,7 @@ fn check(args: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        None => moat::facts::Facts::probe(&moat::plan::interface_names(&loaded.model)),
+        None => moat::daemon::probe::probe(&moat::plan::interface_names(&loaded.model)),
     };
     match moat::plan::build(&loaded.model, &facts) {
         Ok(plan) => {

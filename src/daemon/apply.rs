@@ -17,8 +17,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use crate::facts::Facts;
 use crate::netlink::{self, Route, Rule, Socket};
+use crate::plan::facts::Facts;
 use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
 /// Process ids of the last few programs moat ran (ring): nftables notifications name the
@@ -229,15 +229,9 @@ pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
         remove_queue_rules();
         return Ok(());
     }
-    for (restore, body) in &plan.queues.iptables {
-        let ipt = if restore.starts_with("ip6") { "ip6tables" } else { "iptables" };
-        let hooked = run_quiet(ipt, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
-        let script = if hooked {
-            body.clone()
-        } else {
-            body.replace("COMMIT\n", &format!("-I POSTROUTING 1 -j {IPT_CHAIN}\nCOMMIT\n"))
-        };
-        run_with_stdin(restore, &["-w", "--noflush"], &script)?;
+    for r in &plan.queues.iptables {
+        let hooked = run_quiet(r.tool, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
+        run_with_stdin(r.restore, &["-w", "--noflush"], &r.script(!hooked))?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@
 
 pub mod apply;
 pub mod logging;
+pub mod probe;
 pub mod status;
 
 use std::os::fd::RawFd;
@@ -25,9 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::log::{debug, error, info, warn};
 
-use crate::facts::Facts;
 use crate::model::Model;
 use crate::netlink::{self, Event, NftWatch, Socket};
+use crate::plan::facts::Facts;
 use crate::plan::{self, Plan};
 
 /// Default state directory (status file).
@@ -106,14 +107,15 @@ fn load(config: &str) -> Result<Model, ()> {
 
 impl Daemon {
     fn probe(&self, model: &Model) -> Facts {
-        Facts::probe_with(&plan::interface_names(model), self.nft_queue)
+        probe::probe_with(&plan::interface_names(model), self.nft_queue)
     }
 
     /// Build the plan for `model` on the current system and apply it. On a plan error nothing
     /// is touched. `force` re-loads the nft script even if unchanged.
     fn converge(&mut self, model: &Model, force: bool) -> Result<(), String> {
         let facts = self.probe(model);
-        let plan = plan::build(model, &facts).map_err(|e| e.join("; "))?;
+        let plan =
+            plan::build(model, &facts).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
         let same_nft = self.applied.as_ref().is_some_and(|p| p.nft == plan.nft);
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
@@ -250,7 +252,7 @@ impl Daemon {
             error!("reload: invalid configuration; the running state is unchanged");
             return;
         };
-        self.nft_queue = crate::facts::probe_nft_queue();
+        self.nft_queue = probe::probe_nft_queue();
         let facts = self.probe(&model);
         if let Err(errs) = plan::build(&model, &facts) {
             for e in &errs {
@@ -350,7 +352,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
     let mut d = Daemon {
         opts,
         model,
-        nft_queue: crate::facts::probe_nft_queue(),
+        nft_queue: probe::probe_nft_queue(),
         nl,
         facts: Facts::default(),
         applied: None,

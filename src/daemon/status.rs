@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::facts::Facts;
 use crate::json;
+use crate::plan::facts::Facts;
 use crate::plan::{ClassKind, Plan};
 
 /// What the daemon is doing.

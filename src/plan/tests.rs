@@ -1,74 +1,37 @@
-//! Unit tests of the pure plan (models built directly).
+//! Unit tests of the pure plan (models built by validation from UCI text, as everywhere).
 
+use super::facts::{Facts, Iface};
 use super::*;
-use crate::facts::{Facts, Iface};
-use crate::model::*;
+use crate::model::IfName;
 
 fn ifn(s: &str) -> IfName {
     IfName::new(s).unwrap()
 }
-fn name(s: &str) -> Name {
-    Name::new(s).unwrap()
-}
 
-fn global() -> Global {
-    Global {
-        enabled: true,
-        log_level: LogLevel::Info,
-        lan_devices: vec![ifn("br-lan")],
-        fwmark_mask: 0x0f00_0000,
-        queue_base: 4200,
-        table_base: 4200,
-        realtime: false,
+/// The README-like example: a shaped device on WireGuard `vpn`, one on Tor, one blocked, one
+/// direct. `main`, `vpn` and `dev0` are extra option lines for those sections.
+fn conf(main: &str, vpn: &str, dev0: &str) -> Model {
+    let text = format!(
+        "config moat 'main'\n{main}\n\
+         config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n{vpn}\n\
+         config tunnel 'tor'\n\toption type 'tor'\n\n\
+         config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n\n\
+         config device\n\toption name 'dev 0'\n\tlist mac 'aa:bb:cc:00:11:22'\n{dev0}\n\
+         config device\n\toption name 'dev 1'\n\tlist mac 'aa:bb:cc:00:11:33'\n\toption route 'tor'\n\n\
+         config device\n\toption name 'dev 2'\n\tlist mac 'aa:bb:cc:00:11:44'\n\toption route 'block'\n\n\
+         config device\n\toption name 'dev 3'\n\tlist mac 'aa:bb:cc:00:11:55'\n\toption route 'direct'\n"
+    );
+    match crate::model::check_bytes("t.conf", text.as_bytes()).into_result() {
+        Ok(l) => l.model,
+        Err(e) => panic!("test config must be valid: {e:#?}\n{text}"),
     }
 }
 
-fn wg(dev: &str, ipv6: bool) -> L3Tunnel {
-    L3Tunnel {
-        device: ifn(dev),
-        dns: Some("10.64.0.1".parse().unwrap()),
-        ipv6,
-        pad_to: PadTo::Auto,
-        cover_dst: None,
-        pad_all: true,
-    }
-}
-
-fn device(i: usize, mac: &str, route: Route, shaper: Option<&str>) -> Device {
-    Device {
-        section: format!("@device[{i}]"),
-        name: format!("dev {i}"),
-        macs: vec![Mac::parse(mac).unwrap()],
-        route,
-        shaper: shaper.map(name),
-        enabled: true,
-        line: 10 + i,
-    }
-}
+const DNS4: &str = "\toption dns '10.64.0.1'";
+const SHAPED: &str = "\toption route 'vpn'\n\toption shaper 'steady'";
 
 fn readme_model() -> Model {
-    Model {
-        global: global(),
-        tunnels: vec![
-            Tunnel { name: name("vpn"), kind: TunnelKind::WireGuard(wg("wg0", false)), line: 9 },
-            Tunnel {
-                name: name("tor"),
-                kind: TunnelKind::Tor(TorTunnel { trans_port: 9040, dns_port: 9053 }),
-                line: 17,
-            },
-        ],
-        shapers: vec![Shaper {
-            name: name("steady"),
-            mode: ShaperMode::Constant(ConstantParams { rate: 20 }),
-            line: 22,
-        }],
-        devices: vec![
-            device(0, "aa:bb:cc:00:11:22", Route::Tunnel(name("vpn")), Some("steady")),
-            device(1, "aa:bb:cc:00:11:33", Route::Tunnel(name("tor")), None),
-            device(2, "aa:bb:cc:00:11:44", Route::Block, None),
-            device(3, "aa:bb:cc:00:11:55", Route::Direct, None),
-        ],
-    }
+    conf("", DNS4, SHAPED)
 }
 
 fn facts(nft_queue: bool) -> Facts {
@@ -144,8 +107,15 @@ fn queue_backends() {
     assert_eq!(q.cover_dst, Some("10.64.0.1".parse().unwrap()));
     assert_eq!(p.queues.pad.len(), 1);
     assert_eq!(p.queues.pad[0].queue, 4201);
-    let (prog, body) = &p.queues.iptables[0];
-    assert_eq!(prog, "iptables-restore");
+    let r = &p.queues.iptables[0];
+    assert_eq!((r.restore, r.tool), ("iptables-restore", "iptables"));
+    let body = &r.to_string();
+    assert!(body.starts_with("*mangle\n:MOAT_QUEUE - [0:0]\n") && body.ends_with("\nCOMMIT\n"), "{body}");
+    let hooked = r.script(true);
+    assert!(hooked.ends_with("--queue-num 4201\n-I POSTROUTING 1 -j MOAT_QUEUE\nCOMMIT\n"), "{hooked}");
+    assert_eq!(hooked.len(), body.len() + "-I POSTROUTING 1 -j MOAT_QUEUE\n".len());
+    assert_eq!(p.queues.iptables[1].restore, "ip6tables-restore");
+    assert_eq!(p.queues.iptables[1].rules, r.rules);
     assert!(body.contains("-A MOAT_QUEUE -o wg0 -m mark --mark 0x04000000/0x0f000000 -j NFQUEUE --queue-num 4200\n"));
     assert!(body.contains("-A MOAT_QUEUE -o wg0 -j NFQUEUE --queue-num 4201\n"));
     assert!(!body.contains("bypass"));
@@ -160,74 +130,64 @@ fn queue_backends() {
 
 #[test]
 fn pad_to_resolution() {
-    let mut m = readme_model();
     let mut f = facts(false);
     f.interfaces.get_mut("wg0").unwrap().mtu = 1419;
-    assert_eq!(build(&m, &f).unwrap().queues.shaped[0].pad_to, Some(1408));
-    if let TunnelKind::WireGuard(l3) = &mut m.tunnels[0].kind {
-        l3.pad_to = PadTo::Bytes(1420);
-    }
-    let e = build(&m, &f).unwrap_err();
-    assert!(e[0].contains("pad_to 1420 is above the MTU 1419 of wg0"), "{e:?}");
-    if let TunnelKind::WireGuard(l3) = &mut m.tunnels[0].kind {
-        l3.pad_to = PadTo::Bytes(1000);
-    }
-    assert_eq!(build(&m, &f).unwrap().queues.shaped[0].pad_to, Some(1000));
+    assert_eq!(build(&readme_model(), &f).unwrap().queues.shaped[0].pad_to, Some(1408));
+    let above = conf("", &format!("{DNS4}\n\toption pad_to '1424'"), SHAPED);
+    let e = build(&above, &f).unwrap_err();
+    assert_eq!(e.len(), 1, "one error per tunnel: {e:?}");
+    assert!(e[0].to_string().contains("pad_to 1424 is above the MTU 1419 of wg0"), "{e:?}");
+    assert!(matches!(&e[0], PlanError::PadAboveMtu { pad_to: 1424, mtu: 1419, .. }), "{e:?}");
+    let small = conf("", &format!("{DNS4}\n\toption pad_to '1008'"), SHAPED);
+    assert_eq!(build(&small, &f).unwrap().queues.shaped[0].pad_to, Some(1008));
+    // auto on a tiny MTU: below what the shaper can pad to.
+    f.interfaces.get_mut("wg0").unwrap().mtu = 32;
+    let e = build(&readme_model(), &f).unwrap_err();
+    assert!(matches!(&e[0], PlanError::PadBelowMin { pad_to: 32, mtu: Some(32), .. }), "{e:?}");
+    assert!(e[0].to_string().contains("below the minimum 40"), "{e:?}");
     // Tunnel absent: auto is unknown, the plan still fails closed (queue rule present).
     f.interfaces.remove("wg0");
-    if let TunnelKind::WireGuard(l3) = &mut m.tunnels[0].kind {
-        l3.pad_to = PadTo::Auto;
-    }
-    let p = build(&m, &f).unwrap();
+    let p = build(&readme_model(), &f).unwrap();
     assert_eq!(p.queues.shaped[0].pad_to, None);
-    assert!(p.queues.iptables[0].1.contains("--queue-num 4200"));
+    assert!(p.queues.iptables[0].to_string().contains("--queue-num 4200"));
     assert!(p.notes.iter().any(|n| n.contains("wg0 does not exist")));
+    assert!(p.notes.iter().any(|n| n.contains("pad_to is not known until wg0 exists")));
     assert!(!p.nft.contains("maxseg"));
 }
 
 #[test]
-fn too_few_mark_bits_is_an_error() {
-    let mut m = readme_model();
-    m.global.fwmark_mask = 0x0300_0000; // 2 bits = 3 values; 4 are needed
-    let e = build(&m, &facts(false)).unwrap_err();
-    assert!(e[0].contains("holds 3 mark values") && e[0].contains("widen fwmark_mask"), "{e:?}");
-    // 3 bits suffice; values are placed in the mask's bits.
-    m.global.fwmark_mask = 0x0000_7000;
+fn mark_values_are_placed_in_the_mask_bits() {
+    // 3 bits suffice for 4 values.
+    let m = conf("\toption fwmark_mask '0x70000000'", DNS4, SHAPED);
     let p = build(&m, &facts(false)).unwrap();
-    assert_eq!(p.devices[0].mark, 0x0000_4000);
-    assert_eq!(p.classes[2].value, 0x0000_3000);
+    assert_eq!((p.marks.capacity, p.marks.used), (7, 4));
+    assert_eq!(p.devices[0].mark, 0x4000_0000);
+    assert_eq!(p.classes[2].value, 0x3000_0000);
 }
 
 #[test]
 fn ipv6_tunnel_gets_v6_rules_and_no_v6_reject() {
-    let mut m = readme_model();
-    m.tunnels[0].kind = TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", true) });
+    let m = conf("", "\toption dns 'fd00:64::1'\n\toption ipv6 '1'\n\toption cover_dst '10.64.0.1'", SHAPED);
     let p = build(&m, &facts(false)).unwrap();
     assert_eq!(p.rules.len(), 4); // (route + shaped device) x (v4, v6)
     assert_eq!(p.rules[2].family, AF_INET6);
     assert_eq!(p.routes.len(), 4);
     assert!(!p.nft.contains("0x04000000 } meta nfproto ipv6 jump reject_fast"));
     assert!(p.nft.contains("dnat ip6 to fd00:64::1"));
-    // An IPv6 resolver on a tunnel without IPv6 is refused.
-    m.tunnels[0].kind =
-        TunnelKind::WireGuard(L3Tunnel { dns: Some("fd00:64::1".parse().unwrap()), ..wg("wg0", false) });
-    assert!(build(&m, &facts(false)).unwrap_err()[0].contains("is IPv6"));
+    assert!(p.notes.iter().any(|n| n.contains("dns fd00:64::1 is IPv6")), "{:?}", p.notes);
 }
 
 #[test]
 fn disabled_config_removes_everything() {
-    let mut m = readme_model();
-    m.global.enabled = false;
-    let p = build(&m, &facts(false)).unwrap();
+    let p = build(&conf("\toption enabled '0'", DNS4, SHAPED), &facts(false)).unwrap();
     assert_eq!(p.nft, NFT_REMOVE);
+    assert_eq!(p.ruleset, ruleset::remove());
     assert!(p.rules.is_empty() && p.routes.is_empty() && p.queues.iptables.is_empty());
 }
 
 #[test]
 fn disabled_and_direct_devices_are_not_marked() {
-    let mut m = readme_model();
-    m.devices[0].enabled = false;
-    let p = build(&m, &facts(false)).unwrap();
+    let p = build(&conf("", DNS4, &format!("{SHAPED}\n\toption enabled '0'")), &facts(false)).unwrap();
     assert_eq!(p.devices[0].mark, 0);
     assert_eq!(p.devices[0].route, "disabled");
     assert!(!p.nft.contains("aa:bb:cc:00:11:22"));
@@ -238,20 +198,11 @@ fn disabled_and_direct_devices_are_not_marked() {
 }
 
 #[test]
-fn shaper_on_non_wireguard_route_is_refused() {
-    let mut m = readme_model();
-    m.devices[1].shaper = Some(name("steady"));
-    let e = build(&m, &facts(false)).unwrap_err();
-    assert!(e.iter().any(|x| x.contains("needs a wireguard tunnel route")), "{e:?}");
-}
-
-#[test]
 fn dns_on_the_router_itself_is_refused() {
-    let mut m = readme_model();
-    m.tunnels[0].kind =
-        TunnelKind::WireGuard(L3Tunnel { dns: Some("192.168.1.1".parse().unwrap()), ..wg("wg0", false) });
+    let m = conf("", "\toption dns '192.168.1.1'", SHAPED);
     let e = build(&m, &facts(false)).unwrap_err();
-    assert!(e[0].contains("address of this router"), "{e:?}");
+    assert!(e[0].to_string().contains("address of this router"), "{e:?}");
+    assert!(matches!(&e[0], PlanError::DnsIsLocal { .. }));
 }
 
 #[test]
@@ -273,11 +224,8 @@ fn hold_script_blocks_only_protected_macs_with_a_timeout() {
     }
     assert!(!h.contains("aa:bb:cc:00:11:55"), "direct device must not be held");
     assert!(h.contains("ether saddr @hold drop"));
-    let mut m = readme_model();
-    for d in &mut m.devices {
-        d.route = Route::Direct;
-        d.shaper = None;
-    }
+    let text = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n";
+    let m = crate::model::check_bytes("t.conf", text.as_bytes()).into_result().unwrap().model;
     assert_eq!(hold_script(&build(&m, &facts(false)).unwrap(), 15), None);
 }
 
@@ -292,7 +240,6 @@ fn blocking_shaped_fallback_drops_exactly_the_shaped_devices() {
         "{b}"
     );
     assert_eq!(b.len(), p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1);
-    let mut m = readme_model();
-    m.devices[0].shaper = None;
+    let m = conf("", DNS4, "\toption route 'vpn'");
     assert_eq!(build(&m, &facts(false)).unwrap().nft_blocking_shaped(), None);
 }

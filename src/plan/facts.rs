@@ -1,7 +1,7 @@
 //! Interface facts: what the system looks like, as far as the plan needs to know.
 //!
 //! [`Facts`] is plain data. It comes either from probing the live system read-only
-//! ([`Facts::probe`]: rtnetlink link and address dumps, a `nft -c` check for the `queue`
+//! (`crate::daemon::probe`: rtnetlink link and address dumps, a `nft -c` check for the `queue`
 //! statement) or from a small `key=value` file ([`Facts::parse`]) so that `moat check`
 //! and the golden tests are deterministic.
 //!
@@ -64,7 +64,8 @@ impl Facts {
                     .ok_or_else(|| err(format!("expected key=value, got '{}'", crate::model::printable(kv))))?;
                 match k {
                     "nft_queue" => {
-                        facts.nft_queue = parse_bool(v).ok_or_else(|| err("nft_queue must be 0 or 1".into()))?
+                        facts.nft_queue =
+                            crate::model::parse_bool(v).map_err(|_| err("nft_queue must be 0 or 1".into()))?
                     }
                     "interface" => {
                         is_iface = true;
@@ -115,60 +116,6 @@ impl Facts {
         }
         s
     }
-
-    /// Probe the live system read-only for the given interfaces (others are not looked at).
-    ///
-    /// Interface state (IFF_UP), MTU and addresses come from rtnetlink dumps, `nft_queue` from
-    /// a `nft -c` (check only, nothing is changed) of a throwaway table holding a `queue` rule.
-    pub fn probe(names: &[&IfName]) -> Facts {
-        Facts::probe_with(names, probe_nft_queue())
-    }
-
-    /// [`Facts::probe`] with the `nft_queue` answer supplied (the daemon probes it once).
-    pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
-        let mut facts = Facts { nft_queue, ..Facts::default() };
-        // rtnetlink answers for the caller's network namespace even where /sys was not
-        // remounted (e.g. `nsenter --net`), so links come from netlink, not /sys/class/net.
-        let Ok(mut nl) = crate::netlink::Socket::open(0) else {
-            return facts;
-        };
-        let links = nl.links().unwrap_or_default();
-        let addrs = nl.addrs().unwrap_or_default();
-        for n in names {
-            let Some(l) = links.iter().find(|l| l.name == n.as_str()) else {
-                continue;
-            };
-            let ifaddrs = addrs.iter().filter(|a| a.ifname == n.as_str()).map(|a| (a.addr, a.prefix)).collect();
-            facts.interfaces.insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs });
-        }
-        facts
-    }
-}
-
-/// Does the running kernel accept the nft `queue` statement? Checked with `nft -c` (no change).
-pub fn probe_nft_queue() -> bool {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let script = "table inet moat_probe_queue {\n\tchain c {\n\t\ttype filter hook postrouting priority 0; policy accept;\n\t\tmeta mark 0x1 queue num 0\n\t}\n}\n";
-    let child = Command::new("nft")
-        .args(["-c", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else { return false };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(script.as_bytes());
-    }
-    matches!(child.wait(), Ok(s) if s.success())
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "yes" | "true" => Some(true),
-        "0" | "no" | "false" => Some(false),
-        _ => None,
-    }
 }
 
 fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
@@ -209,21 +156,5 @@ mod tests {
         assert!(e.contains("interface=NAME"), "{e}");
         assert!(Facts::parse("x", "interface=a addr=10.0.0.1/33").is_err());
         assert!(Facts::parse("x", "bogus").is_err());
-    }
-}
-
-#[cfg(test)]
-mod probe_tests {
-    use super::*;
-
-    #[test]
-    fn probe_sees_loopback_and_not_a_missing_interface() {
-        let lo = IfName::new("lo").unwrap();
-        let none = IfName::new("moatnone0").unwrap();
-        let f = Facts::probe_with(&[&lo, &none], false);
-        let l = f.iface(&lo).expect("lo exists");
-        assert!(l.up && l.mtu > 0);
-        assert!(l.addrs.iter().any(|(a, _)| a.is_loopback()), "{l:?}");
-        assert!(f.iface(&none).is_none());
     }
 }
