@@ -212,7 +212,7 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
     let dir = golden_dir();
     let model = moat::model::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
     let facts =
-        moat::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap())
+        moat::plan::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap())
             .unwrap();
     let plan = moat::plan::build(&model, &facts).unwrap();
     let fallback = plan.nft_blocking_shaped().expect("shaped case has a fallback");

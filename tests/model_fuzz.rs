@@ -163,7 +163,7 @@ fn mutated_examples_never_panic_and_never_leak_hostile_values() {
                 check_model(&m, &text);
                 // The plan must agree: an accepted model always builds a plan using exactly the
                 // budgets validation checked.
-                let plan = moat::plan::build(&m, &moat::facts::Facts::default())
+                let plan = moat::plan::build(&m, &moat::plan::facts::Facts::default())
                     .unwrap_or_else(|e| panic!("accepted, but the plan refuses: {e:#?}\n{text}"));
                 // (`enabled 0` plans to remove everything; the budgets still hold for `enabled 1`.)
                 if plan.enabled {
