@@ -6,17 +6,27 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::facts::Facts;
-use crate::model::{IfName, L3Tunnel, Name, PadTo};
+use crate::model::{Diagnostic, IfName, L3Tunnel, Name, PadTo, Tunnel};
 use crate::shaper::MIN_PAD_TO;
 
-/// A plan-time error: the model is valid, but not on this system.
+/// A plan-time error: the model is valid, but not on this system. It names the tunnel section
+/// (its `config` line: the model records no per-option line for these options) and the option.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanError {
+pub struct PlanError {
+    /// Tunnel section.
+    pub tunnel: Name,
+    /// Line of the tunnel's `config` statement.
+    pub line: usize,
+    /// What is wrong.
+    pub kind: PlanErrorKind,
+}
+
+/// What a [`PlanError`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanErrorKind {
     /// The resolved `pad_to` is below what the shaper can pad to ([`MIN_PAD_TO`]); only `auto`
     /// on a tiny MTU gets here (an explicit value below it is refused by validation).
     PadBelowMin {
-        /// Tunnel section.
-        tunnel: Name,
         /// Tunnel netdev.
         device: IfName,
         /// Resolved `pad_to`.
@@ -26,8 +36,6 @@ pub enum PlanError {
     },
     /// An explicit `pad_to` above the tunnel device's MTU.
     PadAboveMtu {
-        /// Tunnel section.
-        tunnel: Name,
         /// Tunnel netdev.
         device: IfName,
         /// `pad_to`.
@@ -37,31 +45,53 @@ pub enum PlanError {
     },
     /// The tunnel's `dns` is one of the router's own addresses.
     DnsIsLocal {
-        /// Tunnel section.
-        tunnel: Name,
         /// `dns`.
         dns: IpAddr,
     },
 }
 
-impl fmt::Display for PlanError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PlanError::PadBelowMin { tunnel, device, pad_to, mtu } => write!(
-                f,
-                "tunnel {tunnel}: pad_to {pad_to} is below the minimum {MIN_PAD_TO} (MTU of {device}: {})",
+impl PlanError {
+    /// The option the error is about.
+    pub fn option(&self) -> &'static str {
+        match self.kind {
+            PlanErrorKind::PadBelowMin { .. } | PlanErrorKind::PadAboveMtu { .. } => "pad_to",
+            PlanErrorKind::DnsIsLocal { .. } => "dns",
+        }
+    }
+
+    /// The message without the position.
+    pub fn message(&self) -> String {
+        match &self.kind {
+            PlanErrorKind::PadBelowMin { device, pad_to, mtu } => format!(
+                "pad_to {pad_to} is below the minimum {MIN_PAD_TO} (MTU of {device}: {})",
                 mtu.map_or("unknown".into(), |m| m.to_string())
             ),
-            PlanError::PadAboveMtu { tunnel, device, pad_to, mtu } => write!(
-                f,
-                "tunnel {tunnel}: pad_to {pad_to} is above the MTU {mtu} of {device}; padded packets would be dropped (use auto or at most {})",
+            PlanErrorKind::PadAboveMtu { device, pad_to, mtu } => format!(
+                "pad_to {pad_to} is above the MTU {mtu} of {device}; padded packets would be dropped (use auto or at most {})",
                 mtu & !15
             ),
-            PlanError::DnsIsLocal { tunnel, dns } => write!(
-                f,
-                "tunnel {tunnel}: dns {dns} is an address of this router; it must be a resolver reached through the tunnel"
-            ),
+            PlanErrorKind::DnsIsLocal { dns } => {
+                format!("dns {dns} is an address of this router; it must be a resolver reached through the tunnel")
+            }
         }
+    }
+
+    /// As a [`Diagnostic`] of `file`, printed like the model's errors.
+    pub fn diagnostic(&self, file: &str) -> Diagnostic {
+        Diagnostic {
+            file: file.to_string(),
+            line: self.line,
+            section: Some(self.tunnel.to_string()),
+            option: Some(self.option().to_string()),
+            message: self.message(),
+        }
+    }
+}
+
+impl fmt::Display for PlanError {
+    /// `line N: section 'vpn' option 'pad_to': message`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: section '{}' option '{}': {}", self.line, self.tunnel, self.option(), self.message())
     }
 }
 
@@ -70,23 +100,19 @@ impl std::error::Error for PlanError {}
 /// Resolve a wireguard tunnel's `pad_to` against its device's MTU (`None` while the device is
 /// absent and `pad_to` is `auto`): `auto` is the MTU rounded down to a multiple of 16; the
 /// result must be at least [`MIN_PAD_TO`] and, when the MTU is known, at most the MTU.
-pub fn resolve_pad(tunnel: &Name, l3: &L3Tunnel, mtu: Option<u32>) -> Result<Option<u16>, PlanError> {
+pub fn resolve_pad(tunnel: &Tunnel, l3: &L3Tunnel, mtu: Option<u32>) -> Result<Option<u16>, PlanError> {
+    let err = |kind| PlanError { tunnel: tunnel.name.clone(), line: tunnel.line, kind };
     let v = match (l3.pad_to, mtu) {
         (PadTo::Auto, None) => return Ok(None),
         (PadTo::Auto, Some(m)) => m & !15,
         (PadTo::Bytes(b), _) => b as u32,
     };
     if v < MIN_PAD_TO as u32 {
-        return Err(PlanError::PadBelowMin { tunnel: tunnel.clone(), device: l3.device.clone(), pad_to: v, mtu });
+        return Err(err(PlanErrorKind::PadBelowMin { device: l3.device.clone(), pad_to: v, mtu }));
     }
     if let Some(m) = mtu {
         if v > m {
-            return Err(PlanError::PadAboveMtu {
-                tunnel: tunnel.clone(),
-                device: l3.device.clone(),
-                pad_to: v,
-                mtu: m,
-            });
+            return Err(err(PlanErrorKind::PadAboveMtu { device: l3.device.clone(), pad_to: v, mtu: m }));
         }
     }
     Ok(Some(v.min(u16::MAX as u32) as u16))
@@ -94,9 +120,13 @@ pub fn resolve_pad(tunnel: &Name, l3: &L3Tunnel, mtu: Option<u32>) -> Result<Opt
 
 /// A tunnel's resolver must be reached through the tunnel, so it cannot be an address of this
 /// router.
-pub fn dns_not_local(tunnel: &Name, dns: IpAddr, facts: &Facts) -> Result<(), PlanError> {
+pub fn dns_not_local(tunnel: &Tunnel, dns: IpAddr, facts: &Facts) -> Result<(), PlanError> {
     if facts.interfaces.values().any(|i| i.addrs.iter().any(|(a, _)| *a == dns)) {
-        return Err(PlanError::DnsIsLocal { tunnel: tunnel.clone(), dns });
+        return Err(PlanError {
+            tunnel: tunnel.name.clone(),
+            line: tunnel.line,
+            kind: PlanErrorKind::DnsIsLocal { dns },
+        });
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ pub mod ruleset;
 
 use std::net::IpAddr;
 
-pub use checks::PlanError;
+pub use checks::{PlanError, PlanErrorKind};
 pub use hold::{hold_script, HOLD_SECS};
 pub use layout::{deposit, MarkLayout};
 pub use queue::{IptQueueRule, IptRestore, PadQueue, QueueBackend, QueuePlan, ShapedQueue, IPT_CHAIN};
@@ -216,7 +216,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
                     notes.push(format!("tunnel {}: dns {} is IPv6, so its devices' IPv4 DNS to the router is rejected (no NAT46); they must resolve over IPv6", c.label, dns));
                 }
                 let RouteUse::Tunnel(t, _) = r.route else { unreachable!("an L3 class is a tunnel") };
-                if let Err(e) = checks::dns_not_local(&t.name, *dns, facts) {
+                if let Err(e) = checks::dns_not_local(t, *dns, facts) {
                     errors.push(e);
                 }
             }
@@ -232,7 +232,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
         let pad_to = match pads.iter().find(|(n, _)| **n == s.tunnel.name) {
             Some((_, p)) => *p,
             None => {
-                let p = checks::resolve_pad(&s.tunnel.name, s.l3, mtu).unwrap_or_else(|e| {
+                let p = checks::resolve_pad(s.tunnel, s.l3, mtu).unwrap_or_else(|e| {
                     errors.push(e);
                     None
                 });
