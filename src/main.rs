@@ -109,7 +109,7 @@ fn check(args: &[String]) -> ExitCode {
         }
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {}", e.diagnostic(&config));
+                eprintln!("error: {}", e.at(&config));
             }
             eprintln!("moat check: {config}: {} error(s)", errors.len());
             ExitCode::from(1)

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::facts::Facts;
-use crate::model::{Diagnostic, IfName, L3Tunnel, Name, PadTo, Tunnel};
+use crate::model::{IfName, L3Tunnel, Name, PadTo, Tunnel};
 use crate::shaper::MIN_PAD_TO;
 
 /// A plan-time error: the model is valid, but not on this system. It names the tunnel section
@@ -76,22 +76,22 @@ impl PlanError {
         }
     }
 
-    /// As a [`Diagnostic`] of `file`, printed like the model's errors.
-    pub fn diagnostic(&self, file: &str) -> Diagnostic {
-        Diagnostic {
-            file: file.to_string(),
-            line: self.line,
-            section: Some(self.tunnel.to_string()),
-            option: Some(self.option().to_string()),
-            message: self.message(),
-        }
+    /// `file:line: section 'vpn' option 'pad_to': message`, the form of the model's diagnostics.
+    pub fn at(&self, file: &str) -> String {
+        format!("{file}:{}: {}", self.line, self.unplaced())
+    }
+
+    /// `section 'vpn' option 'pad_to': message`.
+    fn unplaced(&self) -> String {
+        format!("section '{}' option '{}': {}", self.tunnel, self.option(), self.message())
     }
 }
 
 impl fmt::Display for PlanError {
-    /// `line N: section 'vpn' option 'pad_to': message`.
+    /// `line N: section 'vpn' option 'pad_to': message` (what the daemon logs after the file
+    /// name; [`PlanError::at`] is the `file:N:` form).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: section '{}' option '{}': {}", self.line, self.tunnel, self.option(), self.message())
+        write!(f, "line {}: {}", self.line, self.unplaced())
     }
 }
 
