@@ -3,7 +3,8 @@
 //! (every 30 s; no reload, no event) rewrites the status, which says "blocked: tor is not listening on 9040", and the device
 //! is still dropped: none of its traffic gets an answer and nothing of it reaches the WAN.
 //! The socket tables are read by the daemon inside the router namespace (they are per
-//! namespace). Needs root.
+//! namespace). A second test checks that the handshake time moat reads from wireguard-go's UAPI
+//! socket is the one `wg show` reports. Needs root.
 
 mod lab;
 
@@ -67,4 +68,27 @@ fn tor_stopped_is_reported_blocked_and_the_device_is_still_dropped() {
     let pkts = lab.stop_capture(cap);
     let rep = lab.analyze(&pkts, &d);
     assert!(rep.leaks.is_empty(), "{}", rep.summary());
+}
+
+#[test]
+fn wireguard_go_handshake_is_read_from_its_uapi_socket() {
+    let lab = Lab::start("status-wg", Options { devices: vec![DeviceSpec::new("speaker")], tor: false, fw4: true });
+    let cfg = moat_config(&lab, &[(lab.dev("speaker"), "vpn")]);
+    lab.start_moat(&cfg);
+    let d = lab.dev("speaker").clone();
+    lab.tcp_echo(&d, SocketAddr::new(INTERNET4.into(), 7), 1024, T).expect("TCP echo through the tunnel");
+    // What moat reads from the UAPI socket is what `wg` reports, and it is recent.
+    let run = std::path::Path::new("/var/run/wireguard");
+    let ours = moat::daemon::health::uapi_handshake(run, &lab.wg_router)
+        .expect("wireguard-go has a UAPI socket")
+        .expect("UAPI answer");
+    let wg = lab.must(&lab.router, &["wg", "show", &lab.wg_router, "latest-handshakes"]);
+    let theirs: u64 = wg.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{wg}"));
+    assert_eq!(ours, theirs, "wg show: {wg}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(ours > 0 && now - ours < 60, "handshake at {ours}, now {now}");
+    assert_eq!(moat::daemon::health::handshake_note(ours, now), None);
+    let (_, s) = moat_status(&lab);
+    assert!(s.contains("\"type\": \"wireguard\", \"device\": \"") && s.contains("\"up\": true, \"note\": null"), "{s}");
+    assert!(s.contains("\"state\": \"protected (tunnel up)\""), "{s}");
 }

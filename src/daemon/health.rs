@@ -179,9 +179,10 @@ pub fn handshake_note(latest: u64, now: u64) -> Option<String> {
     (age >= STALE_SECS).then(|| format!("up, no handshake for {} min", age / 60))
 }
 
-/// Ask wireguard-go's UAPI socket `<run_dir>/<dev>.sock` for the latest handshake. `None` if
-/// there is no such socket (kernel WireGuard, or not wireguard-go).
-fn uapi_handshake(run_dir: &Path, dev: &str) -> Option<Result<u64, String>> {
+/// Ask wireguard-go's UAPI socket `<run_dir>/<dev>.sock` for the latest handshake (Unix
+/// seconds, 0 = never). `None` if there is no such socket (kernel WireGuard, or not
+/// wireguard-go).
+pub fn uapi_handshake(run_dir: &Path, dev: &str) -> Option<Result<u64, String>> {
     use std::io::{Read, Write};
     let path = run_dir.join(format!("{dev}.sock"));
     if !path.exists() {
