@@ -124,7 +124,7 @@ fn check(args: &[String]) -> ExitCode {
                     println!("{w}");
                 }
             }
-            println!("{}", verdict(&plan, warnings.len()));
+            println!("{}", verdict(&plan, &facts, warnings.len()));
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -148,8 +148,9 @@ fn invalid(errors: usize) -> String {
 }
 
 /// The last line of `moat check` for a valid configuration: how many devices are protected,
-/// per route, and how many warnings were printed above.
-fn verdict(plan: &moat::plan::Plan, warnings: usize) -> String {
+/// per route, how many of them are blocked for now (tunnel down or absent), and how many
+/// warnings were printed above.
+fn verdict(plan: &moat::plan::Plan, facts: &moat::facts::Facts, warnings: usize) -> String {
     let warned = if warnings == 0 { String::new() } else { format!("; {} above", count(warnings, "warning")) };
     if !plan.enabled {
         return format!("OK: moat is disabled (option enabled '0'): no device is protected{warned}");
@@ -167,6 +168,16 @@ fn verdict(plan: &moat::plan::Plan, warnings: usize) -> String {
     let mut s = format!("OK: {} protected", count(protected, "device"));
     if !routes.is_empty() {
         s.push_str(&format!(" ({})", routes.join(", ")));
+    }
+    let down = |route: &str| {
+        plan.classes.iter().any(|c| {
+            c.label == route
+                && matches!(&c.kind, moat::plan::ClassKind::L3 { device, .. } if !facts.iface(device).is_some_and(|i| i.up))
+        })
+    };
+    let blocked = plan.devices.iter().filter(|d| d.mark != 0 && down(&d.route)).count();
+    if blocked > 0 {
+        s.push_str(&format!(", {blocked} of them blocked until their tunnel is up"));
     }
     let direct = plan.devices.len() - protected;
     if direct > 0 {

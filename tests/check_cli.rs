@@ -74,7 +74,7 @@ fn verdict_counts_protected_devices_per_route() {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/moat.conf");
     let o = moat(&["check", "--config", ex.to_str().unwrap(), "--facts", &golden("default.facts")]);
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert_eq!(last_line(&o), "OK: 5 devices protected (2 vpn, 1 office, 1 tor, 1 block), 1 direct or disabled");
+    assert_eq!(last_line(&o), "OK: 5 devices protected (2 vpn, 1 office, 1 tor, 1 block), 1 of them blocked until their tunnel is up, 1 direct or disabled");
     let f = tmp_config(
         "one.conf",
         "config moat 'main'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'block'\n",
@@ -104,7 +104,7 @@ fn quiet_prints_only_problems_and_the_verdict() {
         out.lines().collect::<Vec<_>>(),
         [
             "note: tunnel office: tun0 is down; its devices are blocked until it is up",
-            "OK: 5 devices protected (2 vpn, 1 office, 1 tor, 1 block), 1 direct or disabled"
+            "OK: 5 devices protected (2 vpn, 1 office, 1 tor, 1 block), 1 of them blocked until their tunnel is up, 1 direct or disabled"
         ],
         "{out}"
     );
