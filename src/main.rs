@@ -5,8 +5,10 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: moat <command> [options]
 
 commands:
-  check [--config FILE] [--facts FILE] [--uci-dir DIR]
-                          validate the configuration and print the plan it would apply
+  check [--config FILE] [--facts FILE] [--uci-dir DIR] [--quiet]
+                          validate the configuration and print the plan it would apply,
+                          then a verdict line: OK (exit 0) or INVALID (exit 1); --quiet prints
+                          only warnings, errors, notes and the verdict
                           (interfaces are probed read-only, or read from a facts file;
                           firewall/network/pbr/mwan3 in DIR, default the config's directory,
                           are checked for settings that would defeat moat)
@@ -48,9 +50,11 @@ fn check(args: &[String]) -> ExitCode {
     let mut config = "/etc/config/moat".to_string();
     let mut facts_file: Option<String> = None;
     let mut uci_dir: Option<std::path::PathBuf> = None;
+    let mut quiet = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--quiet" | "-q" => quiet = true,
             "--config" | "-c" | "--facts" | "--uci-dir" => match it.next() {
                 Some(f) if a == "--facts" => facts_file = Some(f.clone()),
                 Some(f) if a == "--uci-dir" => uci_dir = Some(f.into()),
@@ -66,17 +70,19 @@ fn check(args: &[String]) -> ExitCode {
             }
         }
     }
+    // Everything a user must read goes to stdout, in order, so `moat check | less` shows it all.
     let report = moat::model::check_file(&config);
-    for w in &report.warnings {
-        println!("warning: {w}");
+    let mut warnings: Vec<String> = report.warnings.iter().map(|w| format!("warning: {w}")).collect();
+    for w in &warnings {
+        println!("{w}");
     }
     for e in &report.errors {
-        eprintln!("error: {e}");
+        println!("error: {e}");
     }
     let loaded = match report.into_result() {
         Ok(l) => l,
         Err(errors) => {
-            eprintln!("moat check: {config}: {} error(s)", errors.len());
+            println!("{}", invalid(errors.len()));
             return ExitCode::from(1);
         }
     };
@@ -87,7 +93,9 @@ fn check(args: &[String]) -> ExitCode {
             .map_or_else(|| ".".into(), |p| if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() })
     });
     for w in moat::fwcheck::warnings_for_dir(&loaded.model, &uci_dir) {
-        println!("warning: {w}");
+        let w = format!("warning: {w}");
+        println!("{w}");
+        warnings.push(w);
     }
     let facts = match &facts_file {
         Some(f) => match std::fs::read_to_string(f)
@@ -104,17 +112,79 @@ fn check(args: &[String]) -> ExitCode {
     };
     match moat::plan::build(&loaded.model, &facts) {
         Ok(plan) => {
-            print!("{}", plan.render());
+            if quiet {
+                for n in &plan.notes {
+                    println!("note: {n}");
+                }
+            } else {
+                // The plan, then the warnings again: the verdict is the last thing on the screen.
+                print!("{}", plan.render());
+                println!("\n== verdict ==");
+                for w in &warnings {
+                    println!("{w}");
+                }
+            }
+            println!("{}", verdict(&plan, &facts, warnings.len()));
             ExitCode::SUCCESS
         }
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {}", e.at(&config));
+                println!("error: {}", e.at(&config));
             }
-            eprintln!("moat check: {config}: {} error(s)", errors.len());
+            println!("{}", invalid(errors.len()));
             ExitCode::from(1)
         }
     }
+}
+
+/// `n thing` / `n things`.
+fn count(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The last line of `moat check` for an invalid configuration.
+fn invalid(errors: usize) -> String {
+    format!("INVALID: {} (a running moat keeps its current state on reload)", count(errors, "error"))
+}
+
+/// The last line of `moat check` for a valid configuration: how many devices are protected,
+/// per route, how many of them are blocked for now (tunnel down or absent), and how many
+/// warnings were printed above.
+fn verdict(plan: &moat::plan::Plan, facts: &moat::facts::Facts, warnings: usize) -> String {
+    let warned = if warnings == 0 { String::new() } else { format!("; {} above", count(warnings, "warning")) };
+    if !plan.enabled {
+        return format!("OK: moat is disabled (option enabled '0'): no device is protected{warned}");
+    }
+    // Routes in order of first use.
+    let mut per_route: Vec<(&str, usize)> = Vec::new();
+    for d in plan.devices.iter().filter(|d| d.mark != 0) {
+        match per_route.iter_mut().find(|(r, _)| *r == d.route) {
+            Some((_, n)) => *n += 1,
+            None => per_route.push((&d.route, 1)),
+        }
+    }
+    let protected: usize = per_route.iter().map(|(_, n)| n).sum();
+    let routes: Vec<String> = per_route.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let mut s = format!("OK: {} protected", count(protected, "device"));
+    if !routes.is_empty() {
+        s.push_str(&format!(" ({})", routes.join(", ")));
+    }
+    let down = |route: &str| {
+        plan.classes.iter().any(|c| {
+            c.label == route
+                && matches!(&c.kind, moat::plan::ClassKind::L3 { device, .. } if !facts.iface(device).is_some_and(|i| i.up))
+        })
+    };
+    let blocked = plan.devices.iter().filter(|d| d.mark != 0 && down(&d.route)).count();
+    if blocked > 0 {
+        s.push_str(&format!(", {blocked} of them blocked until their tunnel is up"));
+    }
+    let direct = plan.devices.len() - protected;
+    if direct > 0 {
+        s.push_str(&format!(", {direct} direct or disabled"));
+    }
+    s.push_str(&warned);
+    s
 }
 
 /// Parse `--config`, `--state-dir`, `--stderr` for `run`/`status`.

@@ -398,7 +398,7 @@ fn mips_24kc_binary_checks_the_default_config_under_qemu() {
     write(&bad, "config moat 'main'\n\toption enabled '1\n");
     let out =
         run(Command::new("qemu-mips-static").args(["-cpu", "24Kc"]).arg(&bin).arg("check").arg("--config").arg(&bad));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stdout); // `moat check` prints its errors on stdout
     assert_eq!(out.status.code(), Some(1), "{}", err);
     assert!(err.contains(":2"), "error does not name line 2: {}", err);
 }

@@ -183,6 +183,33 @@ fn init_start_with_ujail_limits_capabilities() {
 }
 
 #[test]
+fn init_start_with_ujail_and_realtime_adds_cap_sys_nice() {
+    let t = router();
+    let r = t.path();
+    install(&fixture("stubs/ujail"), &r.join("sbin/ujail"), 0o755);
+    install(&pkg_file("moat.capabilities.json"), &r.join("etc/capabilities/moat.json"), 0o644);
+    let cfg =
+        MOAT_CONFIG.replace("\tlist lan_device 'br-lan'\n", "\tlist lan_device 'br-lan'\n\toption realtime '1'\n");
+    write(&r.join("etc/config/moat"), &cfg);
+    sh_ok(r, "/etc/init.d/moat start", &[]);
+    let generated = "/var/run/moat/capabilities-realtime.json";
+    assert!(procd_log(r).contains(&format!("procd_set_param [capabilities] [{generated}]")), "{:?}", procd_log(r));
+    // The shipped file plus CAP_SYS_NICE in every set (SCHED_FIFO needs it), nothing else.
+    let caps = fs::read_to_string(r.join(&generated[1..])).unwrap();
+    for set in ["bounding", "effective", "ambient", "permitted", "inheritable"] {
+        let i = caps.find(&format!("\"{}\"", set)).unwrap_or_else(|| panic!("no {} set", set));
+        let list = &caps[i..i + caps[i..].find(']').unwrap()];
+        let names: Vec<&str> = list.split('"').filter(|s| s.starts_with("CAP_")).collect();
+        assert_eq!(names, ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_SYS_NICE"], "set {}", set);
+    }
+    // Realtime off again: back to the shipped file.
+    write(&r.join("etc/config/moat"), &cfg.replace("option realtime '1'", "option realtime 'off'"));
+    clear_logs(r);
+    sh_ok(r, "/etc/init.d/moat start", &[]);
+    assert!(procd_log(r).contains(&"procd_set_param [capabilities] [/etc/capabilities/moat.json]".to_string()));
+}
+
+#[test]
 fn init_reload_sends_sighup_to_a_running_daemon() {
     let t = router();
     let r = t.path();
@@ -194,6 +221,73 @@ fn init_reload_sends_sighup_to_a_running_daemon() {
     assert_eq!(&log[1..log.len() - 1], START_CALLS);
     assert_eq!(log.last().map(String::as_str), Some("procd_send_signal [moat] [*] [HUP]"));
     assert!(!log.iter().any(|l| l.starts_with("procd_kill")));
+    assert_eq!(lines(&r.join("tmp/moat.log")), ["moat check --quiet --config /etc/config/moat"], "checked first");
+}
+
+/// The real `moat check --quiet` of `config` on the host (the chroot cannot run the glibc
+/// binary): its stdout and exit code, for a replaying stand-in in the chroot.
+fn real_check(config: &str) -> (String, i32) {
+    let f = std::env::temp_dir().join(format!("owrt-check-{}.conf", std::process::id()));
+    write(&f, config);
+    let out =
+        run(std::process::Command::new(env!("CARGO_BIN_EXE_moat")).args(["check", "--quiet", "--config"]).arg(&f));
+    let _ = fs::remove_file(&f);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code().unwrap_or(-1))
+}
+
+/// Replace the moat stand-in by one that still records its arguments but answers `check`
+/// with `out` and exit code `rc` (what the real binary printed for the same config).
+fn replay_check(r: &Path, out: &str, rc: i32) {
+    write(&r.join("tmp/check.out"), out);
+    write(
+        &r.join("usr/sbin/moat"),
+        &format!(
+            "#!/bin/sh\necho \"moat $*\" >>/tmp/moat.log\n[ \"$1\" = check ] || exit 0\ncat /tmp/check.out\nexit {rc}\n"
+        ),
+    );
+}
+
+#[test]
+fn init_reload_of_an_invalid_config_prints_the_errors_and_keeps_the_daemon() {
+    let t = router();
+    let r = t.path();
+    write(&r.join("tmp/procd.running"), "");
+    let bad = MOAT_CONFIG.replace("option route 'vpn'", "option route 'vnp'");
+    let (out, rc) = real_check(&bad);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("error: ") && out.contains("route 'vnp' names no tunnel"), "{out}");
+    write(&r.join("etc/config/moat"), &bad);
+    replay_check(r, &out, rc);
+    let o = chroot_sh(r, "/etc/init.d/moat reload", &[]);
+    assert_eq!(o.status.code(), Some(1), "reload must fail");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stdout, out, "the check's errors and verdict are shown as they are");
+    assert!(stdout.lines().last().unwrap().starts_with("INVALID: "), "{stdout}");
+    assert!(stderr.contains("invalid: not reloaded, the running state is unchanged"), "{stderr}");
+    assert_eq!(lines(&r.join("tmp/moat.log")), ["moat check --quiet --config /etc/config/moat"]);
+    // No signal, no re-registration, no restart: the running daemon keeps its state.
+    assert!(procd_log(r).is_empty(), "{:?}", procd_log(r));
+    // The same with the daemon stopped: it is not started on an invalid config.
+    clear_logs(r);
+    fs::remove_file(r.join("tmp/procd.running")).unwrap();
+    assert_eq!(chroot_sh(r, "/etc/init.d/moat reload", &[]).status.code(), Some(1));
+    assert!(procd_log(r).is_empty(), "{:?}", procd_log(r));
+}
+
+#[test]
+fn init_reload_of_a_valid_config_prints_the_verdict_then_signals() {
+    let t = router();
+    let r = t.path();
+    write(&r.join("tmp/procd.running"), "");
+    // The shipped example (the test config has a hostile tunnel device the real check rejects).
+    let good = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/moat.conf")).unwrap();
+    let (out, rc) = real_check(&good);
+    assert_eq!(rc, 0, "{out}");
+    replay_check(r, &out, rc);
+    let o = sh_ok(r, "/etc/init.d/moat reload", &[]);
+    assert!(o.lines().last().unwrap().starts_with("OK: 5 devices protected"), "{o}");
+    assert_eq!(procd_log(r).last().map(String::as_str), Some("procd_send_signal [moat] [*] [HUP]"));
 }
 
 #[test]

@@ -16,6 +16,7 @@
 //! clear; `moat cleanup` removes everything at once (package removal).
 
 pub mod apply;
+pub mod health;
 pub mod logging;
 pub mod probe;
 pub mod status;
@@ -187,6 +188,7 @@ impl Daemon {
             &self.facts,
             self.last_error.as_deref(),
             self.applied_at,
+            &health::Health::probe(self.applied.as_ref(), now_unix()),
         );
         if let Some(extra) = self.engine.as_ref().and_then(|e| e.status_json()) {
             // Insert the engine's object as a last field.

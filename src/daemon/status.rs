@@ -10,6 +10,8 @@ use crate::json;
 use crate::plan::facts::Facts;
 use crate::plan::{ClassKind, Plan};
 
+use super::health::{Health, Note};
+
 /// What the daemon is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -34,7 +36,9 @@ impl State {
     }
 }
 
-/// Render the status JSON.
+/// Render the status JSON. `health` says what the daemon found beyond link state (tor's
+/// listeners, WireGuard handshakes, [`super::health`]): a route is not called up on faith.
+#[allow(clippy::too_many_arguments)] // one flat record; the daemon rewrite may bundle them
 pub fn render(
     pid: u32,
     config: &str,
@@ -43,6 +47,7 @@ pub fn render(
     facts: &Facts,
     last_error: Option<&str>,
     applied_at: u64,
+    health: &Health,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{{");
@@ -55,36 +60,42 @@ pub fn render(
     let mut devices = Vec::new();
     if let Some(p) = plan {
         for c in &p.classes {
+            let note = health.note(&c.label);
             let (kind, dev, up) = match &c.kind {
                 ClassKind::L3 { device, wireguard, .. } => {
                     let up = facts.iface(device).is_some_and(|i| i.up);
                     (if *wireguard { "wireguard" } else { "interface" }, Some(device.as_str()), up)
                 }
-                ClassKind::Tor { .. } => ("tor", None, true),
+                ClassKind::Tor { .. } => ("tor", None, note.is_none()),
                 ClassKind::Block => continue,
             };
             tunnels.push(format!(
-                "    {{\"name\": {}, \"type\": \"{kind}\", \"device\": {}, \"up\": {up}}}",
+                "    {{\"name\": {}, \"type\": \"{kind}\", \"device\": {}, \"up\": {up}, \"note\": {}}}",
                 json::string(&c.label),
-                dev.map_or("null".into(), json::string)
+                dev.map_or("null".into(), json::string),
+                note.map_or("null".into(), |n| json::string(n.text()))
             ));
         }
         for d in &p.devices {
             let class = if d.mark == 0 { None } else { p.classes.iter().find(|c| c.label == d.route) };
-            let st = match class.map(|c| &c.kind) {
-                None if !d.enabled => "direct (device disabled)",
-                None => "direct",
-                Some(ClassKind::Block) => "blocked (LAN only)",
-                Some(ClassKind::Tor { .. }) => "protected (tor)",
-                Some(ClassKind::L3 { device, .. }) => {
-                    if facts.iface(device).is_some_and(|i| i.up) {
-                        "protected (tunnel up)"
+            let st = match (class.map(|c| &c.kind), health.note(&d.route)) {
+                (None, _) if !d.enabled => "direct (device disabled)".into(),
+                (None, _) => "direct".into(),
+                (Some(ClassKind::Block), _) => "blocked (LAN only)".into(),
+                (Some(ClassKind::Tor { .. }), Some(Note::Blocked(why))) => format!("blocked: {why}"),
+                (Some(ClassKind::Tor { .. }), Some(n)) => format!("unknown: {}", n.text()),
+                (Some(ClassKind::Tor { .. }), _) => "protected (tor listening)".into(),
+                (Some(ClassKind::L3 { device, .. }), note) => {
+                    if facts.iface(device).is_none_or(|i| !i.up) {
+                        "blocked (tunnel down)".into()
+                    } else if let Some(Note::Degraded(n)) = note {
+                        format!("protected (tunnel {n})")
                     } else {
-                        "blocked (tunnel down)"
+                        "protected (tunnel up)".to_string()
                     }
                 }
             };
-            let st = if p.enabled { st } else { "direct (moat disabled)" };
+            let st = if p.enabled { st } else { "direct (moat disabled)".to_string() };
             let macs: Vec<String> = d.macs.iter().map(|m| json::string(&m.to_string())).collect();
             devices.push(format!(
                 "    {{\"section\": {}, \"name\": {}, \"macs\": [{}], \"route\": {}, \"mark\": {}, \"shaped\": {}, \"state\": {}}}",
@@ -94,7 +105,7 @@ pub fn render(
                 json::string(&d.route),
                 d.mark,
                 d.shaped_index.is_some(),
-                json::string(st)
+                json::string(&st)
             ));
         }
     }
@@ -154,7 +165,8 @@ mod tests {
 
     #[test]
     fn fields_are_found() {
-        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7);
+        let health = super::super::health::Health::default();
+        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7, &health);
         assert_eq!(field(&j, "pid"), Some("42"));
         assert_eq!(field(&j, "state"), Some("\"running\""));
         assert_eq!(field(&j, "last_error"), Some("\"x \\\"y\\\"\""));
