@@ -8,6 +8,8 @@
 //! failed cross-checks become errors, all of them collected, each naming file, line, section
 //! and option. The rules are listed in README.md, section "Configuration reference".
 
+pub mod uci;
+
 use std::fmt;
 use std::net::IpAddr;
 
