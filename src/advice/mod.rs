@@ -667,14 +667,14 @@ mod tests {
     use super::*;
     use crate::uci::{parse, OptionValue, UciOption, Value};
 
-    const FW_DEFAULT: &str = include_str!("../tests/fwcheck/firewall-default.conf");
-    const FW_VPN_ZONE: &str = include_str!("../tests/fwcheck/firewall-vpn-zone.conf");
-    const FW_OFFLOAD: &str = include_str!("../tests/fwcheck/firewall-offload.conf");
-    const NET_DEFAULT: &str = include_str!("../tests/fwcheck/network-default.conf");
-    const NET_WG: &str = include_str!("../tests/fwcheck/network-wg.conf");
-    const NET_LEGACY: &str = include_str!("../tests/fwcheck/network-legacy.conf");
-    const PBR: &str = include_str!("../tests/fwcheck/pbr.conf");
-    const MWAN3: &str = include_str!("../tests/fwcheck/mwan3.conf");
+    const FW_DEFAULT: &str = include_str!("../../tests/fwcheck/firewall-default.conf");
+    const FW_VPN_ZONE: &str = include_str!("../../tests/fwcheck/firewall-vpn-zone.conf");
+    const FW_OFFLOAD: &str = include_str!("../../tests/fwcheck/firewall-offload.conf");
+    const NET_DEFAULT: &str = include_str!("../../tests/fwcheck/network-default.conf");
+    const NET_WG: &str = include_str!("../../tests/fwcheck/network-wg.conf");
+    const NET_LEGACY: &str = include_str!("../../tests/fwcheck/network-legacy.conf");
+    const PBR: &str = include_str!("../../tests/fwcheck/pbr.conf");
+    const MWAN3: &str = include_str!("../../tests/fwcheck/mwan3.conf");
 
     fn pkg(text: &str) -> Package {
         parse("fixture", text).unwrap_or_else(|e| panic!("fixture: {e}"))
