@@ -106,7 +106,7 @@ pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
             "NUL byte in the file (UCI would silently drop the rest of this line)".to_string(),
         );
     }
-    match crate::uci::parse_bytes(file, bytes) {
+    match uci::parse_bytes(file, bytes) {
         Ok(pkg) => validate(file, &pkg),
         Err(e) => whole_file(file, e.line, e.message),
     }

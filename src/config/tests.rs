@@ -3,7 +3,7 @@
 use super::*;
 
 fn report(text: &str) -> Report {
-    let pkg = crate::uci::parse("t.conf", text).expect("test config must be valid UCI");
+    let pkg = super::uci::parse("t.conf", text).expect("test config must be valid UCI");
     validate("t.conf", &pkg)
 }
 
