@@ -164,11 +164,7 @@ pub fn probe_nft_queue() -> bool {
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "yes" | "true" => Some(true),
-        "0" | "no" | "false" => Some(false),
-        _ => None,
-    }
+    crate::config::parse_bool(v).ok()
 }
 
 fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {

@@ -223,8 +223,10 @@ pub const DEFAULT_TOR_DNS_PORT: u16 = 9053;
 pub const PBR_MARK_MASK: u32 = 0x00ff_0000;
 /// The fwmark bits OpenWrt's mwan3 package uses (its default `mmx_mask`); moat's mask must not touch them.
 pub const MWAN3_MARK_MASK: u32 = 0x3f00;
-/// Smallest explicit `pad_to`.
+/// Smallest explicit `pad_to`: a multiple of 16 (WireGuard's padding unit) with room above the
+/// shaper's floor [`crate::shaper::MIN_PAD_TO`] (an IPv6 header), which it must never go below.
 pub const PAD_TO_MIN: u16 = 64;
+const _: () = assert!(PAD_TO_MIN >= crate::shaper::MIN_PAD_TO && PAD_TO_MIN % 16 == 0);
 /// Largest explicit `pad_to` (the largest multiple of 16 not above 1500).
 pub const PAD_TO_MAX: u16 = 1488;
 /// Highest shaper `rate` in packets per second.
