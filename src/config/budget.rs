@@ -3,13 +3,9 @@
 
 use super::options::Ctx;
 use super::sections::GlobalLines;
-use super::{contiguous, Device, Model, Route, Tunnel, TunnelKind, MWAN3_MARK_MASK, PBR_MARK_MASK, RULE_PRIORITY_MAX};
+use super::{contiguous, Device, Draft, Route, TunnelKind, MWAN3_MARK_MASK, PBR_MARK_MASK, RULE_PRIORITY_MAX};
 
-impl Model {
-    /// The devices moat acts on (`enabled 1`), in file order.
-    pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
-        self.devices.iter().filter(|d| d.enabled)
-    }
+impl Draft {
     /// Mark values the plan uses inside `fwmark_mask` (its layout: one value per route in use -
     /// each tunnel an enabled device is routed into, and `block` if an enabled device uses it -
     /// then one per enabled shaped device). Validation guarantees the mask holds this many
@@ -42,19 +38,12 @@ impl Model {
             .count();
         (shaped.len() + pad) as u32
     }
-    /// The tunnel a device is routed into, if its route names one that exists.
-    pub fn device_tunnel(&self, d: &Device) -> Option<&Tunnel> {
-        match &d.route {
-            Route::Tunnel(n) => self.tunnel(n),
-            _ => None,
-        }
-    }
 }
 
 /// Check the mark, table and queue ranges against what the model needs.
 /// Uses the valid sections only: with invalid ones there are errors already, and the
 /// budgets are checked exactly once they are fixed.
-pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Model, gl: &GlobalLines) {
+pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
     let g = &m.global;
     let marks_needed = m.mark_values_needed() as u64;
     let tables_needed = (m.tables_needed() as u64).max(1);

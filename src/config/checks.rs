@@ -198,14 +198,14 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
 
     let valid_devices: Vec<Device> =
         devices.iter().zip(&device_refs).filter(|(_, r)| r.ok).map(|(d, _)| d.clone()).collect();
-    let model = Model { global, tunnels, shapers, devices };
-    check_budgets(&mut cx, &Model { devices: valid_devices, ..model.clone() }, &glines);
+    let draft = Draft { global, tunnels, shapers, devices };
+    check_budgets(&mut cx, &Draft { devices: valid_devices, ..draft.clone() }, &glines);
 
     cx.errors.sort_by_key(|d| d.line);
     cx.warnings.sort_by_key(|d| d.line);
     let ok = cx.errors.is_empty() && devices_ok;
     debug_assert!(ok || !cx.errors.is_empty(), "an invalid device must have reported an error");
-    Report { model: ok.then_some(model), errors: cx.errors, warnings: cx.warnings }
+    Report { model: ok.then(|| Model::validated(draft)), errors: cx.errors, warnings: cx.warnings }
 }
 
 /// A named section declared twice is merged by UCI (a second declaration with another type is a

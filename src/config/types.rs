@@ -170,9 +170,10 @@ pub struct Device {
     pub line: usize,
 }
 
-/// The whole validated configuration.
+/// A configuration's sections as read, before (or without) the checks across sections. Anyone may
+/// build one; nothing downstream takes one: only validation turns it into a [`Model`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Model {
+pub struct Draft {
     /// The `main` section (defaults if absent).
     pub global: Global,
     /// Tunnels in file order.
@@ -183,7 +184,7 @@ pub struct Model {
     pub devices: Vec<Device>,
 }
 
-impl Model {
+impl Draft {
     /// Look a tunnel up by section name.
     pub fn tunnel(&self, name: &Name) -> Option<&Tunnel> {
         self.tunnels.iter().find(|t| &t.name == name)
@@ -191,6 +192,83 @@ impl Model {
     /// Look a shaper up by section name.
     pub fn shaper(&self, name: &Name) -> Option<&Shaper> {
         self.shapers.iter().find(|s| &s.name == name)
+    }
+    /// The devices moat acts on (`enabled 1`), in file order.
+    pub fn active_devices(&self) -> impl Iterator<Item = &Device> {
+        self.devices.iter().filter(|d| d.enabled)
+    }
+    /// The tunnel a device is routed into, if its route names one that exists.
+    pub fn device_tunnel(&self, d: &Device) -> Option<&Tunnel> {
+        match &d.route {
+            Route::Tunnel(n) => self.tunnel(n),
+            _ => None,
+        }
+    }
+}
+
+/// The whole validated configuration: a [`Draft`] that passed every check of this module.
+///
+/// Only validation produces one ([`validate`](super::validate) and the loaders built on it:
+/// [`from_uci`](super::from_uci), [`load_file`](super::load_file), [`check_file`](super::check_file),
+/// [`check_bytes`](super::check_bytes)): its one field is private, there is no public constructor
+/// and no mutable access (it is read through `Deref<Target = Draft>`). So whoever holds a `Model`,
+/// the plan above all, may trust what validation guarantees without checking it again: every value
+/// is in its grammar and range, every reference names a valid section of the right type, MACs and
+/// tunnel devices are unique, no tunnel is a LAN device, and the marks, tables and queues the model
+/// needs fit `fwmark_mask`, `table_base` and `queue_base`. What needs the running system (an MTU,
+/// the router's own addresses) cannot be checked here and is the plan's to check.
+///
+/// Unit tests of this crate (`cfg(test)` only) may build one with [`Model::unchecked`] and change
+/// it in place, to give the plan exactly the model a test needs.
+///
+/// Neither building one nor changing one compiles outside this module:
+/// ```compile_fail
+/// fn forge(d: moat::config::Draft) -> moat::config::Model {
+///     moat::config::Model(d)
+/// }
+/// ```
+/// ```compile_fail
+/// fn tamper(m: &mut moat::config::Model) {
+///     m.devices.clear();
+/// }
+/// ```
+/// Reading one does:
+/// ```
+/// fn count(m: &moat::config::Model) -> usize {
+///     m.devices.len()
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model(Draft);
+
+impl Model {
+    /// Seal a draft that validation accepted. Only `checks.rs` calls this.
+    pub(super) fn validated(draft: Draft) -> Model {
+        Model(draft)
+    }
+    /// The sections, no longer vouched for.
+    pub fn into_draft(self) -> Draft {
+        self.0
+    }
+    /// TEST ONLY: a model that skipped validation (unit tests of the plan build models directly).
+    #[cfg(test)]
+    pub fn unchecked(draft: Draft) -> Model {
+        Model(draft)
+    }
+}
+
+impl std::ops::Deref for Model {
+    type Target = Draft;
+    fn deref(&self) -> &Draft {
+        &self.0
+    }
+}
+
+/// TEST ONLY: unit tests may change a model in place; no code outside `cfg(test)` can.
+#[cfg(test)]
+impl std::ops::DerefMut for Model {
+    fn deref_mut(&mut self) -> &mut Draft {
+        &mut self.0
     }
 }
 

@@ -47,7 +47,7 @@ fn device(i: usize, mac: &str, route: Route, shaper: Option<&str>) -> Device {
 }
 
 fn readme_model() -> Model {
-    Model {
+    Model::unchecked(Draft {
         global: global(),
         tunnels: vec![
             Tunnel { name: name("vpn"), kind: TunnelKind::WireGuard(wg("wg0", false)), line: 9 },
@@ -68,7 +68,7 @@ fn readme_model() -> Model {
             device(2, "aa:bb:cc:00:11:44", Route::Block, None),
             device(3, "aa:bb:cc:00:11:55", Route::Direct, None),
         ],
-    }
+    })
 }
 
 fn facts(nft_queue: bool) -> Facts {
