@@ -51,9 +51,14 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
     let sec = gl.section.as_deref();
     let mask = g.fwmark_mask;
     if mask == 0 {
-        cx.error(gl.fwmark_mask, sec, Some("fwmark_mask"), "the mask is zero; moat needs some mark bits".to_string());
+        cx.conflict(
+            gl.fwmark_mask,
+            sec,
+            Some("fwmark_mask"),
+            "the mask is zero; moat needs some mark bits".to_string(),
+        );
     } else if !contiguous(mask) {
-        cx.error(
+        cx.conflict(
             gl.fwmark_mask,
             sec,
             Some("fwmark_mask"),
@@ -61,7 +66,7 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
         );
     } else {
         if mask & PBR_MARK_MASK != 0 {
-            cx.error(
+            cx.conflict(
                 gl.fwmark_mask,
                 sec,
                 Some("fwmark_mask"),
@@ -69,7 +74,7 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
             );
         }
         if mask & MWAN3_MARK_MASK != 0 {
-            cx.error(
+            cx.conflict(
                 gl.fwmark_mask,
                 sec,
                 Some("fwmark_mask"),
@@ -80,7 +85,7 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
         let values: u64 = (1u64 << bits) - 1;
         let need = marks_needed;
         if values < need {
-            cx.error(
+            cx.conflict(
                 gl.fwmark_mask,
                 sec,
                 Some("fwmark_mask"),
@@ -94,14 +99,14 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
     let tb = g.table_base as u64;
     let tlast = tb + tables_needed - 1;
     if tb == 0 {
-        cx.error(
+        cx.conflict(
             gl.table_base,
             sec,
             Some("table_base"),
             "table 0 is reserved (expected 1-32765, avoiding 253-255)".to_string(),
         );
     } else if tlast > RULE_PRIORITY_MAX as u64 {
-        cx.error(
+        cx.conflict(
             gl.table_base,
             sec,
             Some("table_base"),
@@ -111,7 +116,7 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
             ),
         );
     } else if tb <= 255 && tlast >= 253 {
-        cx.error(
+        cx.conflict(
             gl.table_base,
             sec,
             Some("table_base"),
@@ -120,7 +125,7 @@ pub(super) fn check_budgets(cx: &mut Ctx<'_>, m: &Draft, gl: &GlobalLines) {
     }
     let qn = queues_needed;
     if qn > 0 && g.queue_base as u64 + qn - 1 > u16::MAX as u64 {
-        cx.error(
+        cx.conflict(
             gl.queue_base,
             sec,
             Some("queue_base"),

@@ -32,7 +32,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 if let Some((_, first)) = &global {
                     let first_name = first.section.clone().unwrap_or_default();
                     let first_line = first.line;
-                    cx.error(
+                    cx.conflict(
                         s.line,
                         Some(&sec.addr),
                         None,
@@ -64,7 +64,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 devices.push(d);
                 device_refs.push(r);
             }
-            other => cx.warn(
+            other => cx.unknown(
                 s.line,
                 Some(&sec.addr),
                 None,
@@ -88,7 +88,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
         for j in 0..i {
             if let TunnelKind::WireGuard(l) | TunnelKind::Interface(l) = &tunnels[j].kind {
                 if &l.device == dev {
-                    cx.error(
+                    cx.conflict(
                         line,
                         Some(&name),
                         Some("device"),
@@ -101,7 +101,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
             }
         }
         if global.lan_devices.contains(dev) {
-            cx.error(
+            cx.conflict(
                 line,
                 Some(&name),
                 Some("device"),
@@ -120,7 +120,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 None if tunnel_names.iter().any(|t| t == n.as_str()) => None, // invalid, reported
                 None => {
                     let known: Vec<String> = tunnel_names.iter().map(|t| format!("'{}'", t)).collect();
-                    cx.error(
+                    cx.conflict(
                         r.route_line,
                         Some(&d.section),
                         Some("route"),
@@ -138,7 +138,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
         };
         if let Some(sn) = &d.shaper {
             if !shaper_names.iter().any(|s| s == sn.as_str()) {
-                cx.error(
+                cx.conflict(
                     r.shaper_line,
                     Some(&d.section),
                     Some("shaper"),
@@ -148,7 +148,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
             match (&d.route, tunnel.map(|t| &t.kind)) {
                 (_, Some(TunnelKind::WireGuard(l))) => {
                     if !matches!(l.cover_dst, Some(IpAddr::V4(_))) {
-                        cx.error(
+                        cx.conflict(
                             r.shaper_line,
                             Some(&d.section),
                             Some("shaper"),
@@ -161,7 +161,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 }
                 (Route::Tunnel(n), Some(kind)) => {
                     let ty = if matches!(kind, TunnelKind::Tor(_)) { "tor" } else { "interface" };
-                    cx.error(
+                    cx.conflict(
                         r.shaper_line,
                         Some(&d.section),
                         Some("shaper"),
@@ -170,7 +170,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 }
                 (Route::Tunnel(_), None) => {} // the missing or invalid tunnel is already reported
                 _ if !r.route_ok => {}
-                (Route::Direct, _) | (Route::Block, _) => cx.error(
+                (Route::Direct, _) | (Route::Block, _) => cx.conflict(
                     r.shaper_line,
                     Some(&d.section),
                     Some("shaper"),
@@ -189,7 +189,7 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 } else {
                     format!("MAC {} is already listed in device section '{}' (line {}); a MAC can belong to one device only", m, other, oline)
                 };
-                cx.error(line, Some(&d.section), Some("mac"), msg);
+                cx.conflict(line, Some(&d.section), Some("mac"), msg);
             } else {
                 seen_macs.push((*m, mac_opt.clone(), line));
             }
@@ -218,7 +218,7 @@ pub(super) fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
         let Some(next) = pkg.sections.get(i + 1) else { continue };
         let late = s.options.iter().flat_map(|o| o.values()).map(|v| v.line).filter(|&l| l > next.line).min();
         if let Some(l) = late {
-            cx.error(
+            cx.conflict(
                 l,
                 Some(name),
                 None,

@@ -3,9 +3,26 @@
 
 use std::fmt;
 
+/// What kind of problem a [`Diagnostic`] is, for callers that decide on it (never match the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The file cannot be read, or is too large to be a moat configuration.
+    File,
+    /// The file is not UCI syntax (or holds a NUL byte): nothing in it was read.
+    Syntax,
+    /// A value, or a missing or misplaced option, inside one section.
+    Value,
+    /// A check across sections: references, duplicates, mark/table/queue budgets.
+    Conflict,
+    /// An option or section type moat does not know, or an option that does not apply here.
+    Unknown,
+}
+
 /// A problem found while building the model: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// What kind of problem it is.
+    pub kind: Kind,
     /// Config file path.
     pub file: String,
     /// 1-based line of the offending statement (the section's `config` line for missing options);

@@ -249,7 +249,7 @@ pub(super) fn contiguous(m: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Diagnostic;
+    use crate::config::{Diagnostic, Kind};
 
     #[test]
     fn booleans_accept_every_uci_spelling() {
@@ -385,13 +385,35 @@ mod tests {
 
     #[test]
     fn whole_file_diagnostics_have_no_line() {
-        let d = Diagnostic { file: "f".into(), line: 0, section: None, option: None, message: "m".into() };
+        let d = Diagnostic {
+            kind: Kind::Value,
+            file: "f".into(),
+            line: 0,
+            section: None,
+            option: None,
+            message: "m".into(),
+        };
         assert_eq!(d.to_string(), "f: m");
-        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: None, message: "m".into() };
+        let d = Diagnostic {
+            kind: Kind::Value,
+            file: "f".into(),
+            line: 2,
+            section: None,
+            option: None,
+            message: "m".into(),
+        };
         assert_eq!(d.to_string(), "f:2: m");
-        let d = Diagnostic { file: "f".into(), line: 2, section: None, option: Some("o".into()), message: "m".into() };
+        let d = Diagnostic {
+            kind: Kind::Value,
+            file: "f".into(),
+            line: 2,
+            section: None,
+            option: Some("o".into()),
+            message: "m".into(),
+        };
         assert_eq!(d.to_string(), "f:2: option 'o': m");
         let d = Diagnostic {
+            kind: Kind::Conflict,
             file: "f".into(),
             line: 3,
             section: Some("vpn".into()),

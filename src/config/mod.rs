@@ -28,7 +28,7 @@ mod tests;
 mod types;
 
 pub use checks::validate;
-pub use diag::{printable, Diagnostic};
+pub use diag::{printable, Diagnostic, Kind};
 pub use grammar::*;
 pub use types::*;
 
@@ -80,10 +80,11 @@ pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
     let mut bytes = Vec::new();
     let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
     if let Err(e) = read {
-        return whole_file(&file, 0, format!("cannot read the configuration: {}", e));
+        return whole_file(Kind::File, &file, 0, format!("cannot read the configuration: {}", e));
     }
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return whole_file(
+            Kind::File,
             &file,
             0,
             format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES),
@@ -101,6 +102,7 @@ pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
         return whole_file(
+            Kind::Syntax,
             file,
             line,
             "NUL byte in the file (UCI would silently drop the rest of this line)".to_string(),
@@ -108,14 +110,14 @@ pub fn check_bytes(file: &str, bytes: &[u8]) -> Report {
     }
     match uci::parse_bytes(file, bytes) {
         Ok(pkg) => validate(file, &pkg),
-        Err(e) => whole_file(file, e.line, e.message),
+        Err(e) => whole_file(Kind::Syntax, file, e.line, e.message),
     }
 }
 
-fn whole_file(file: &str, line: usize, message: String) -> Report {
+fn whole_file(kind: Kind, file: &str, line: usize, message: String) -> Report {
     Report {
         model: None,
-        errors: vec![Diagnostic { file: file.to_string(), line, section: None, option: None, message }],
+        errors: vec![Diagnostic { kind, file: file.to_string(), line, section: None, option: None, message }],
         warnings: Vec::new(),
     }
 }

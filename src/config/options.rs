@@ -2,7 +2,7 @@
 //! names, each problem recorded as a [`Diagnostic`] at its line.
 
 use super::uci::{OptionValue, Section, Value};
-use super::{printable, Diagnostic};
+use super::{printable, Diagnostic, Kind};
 
 /// A section being read, with its UCI address.
 pub(super) struct Sec<'s> {
@@ -18,8 +18,16 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub(super) fn diag(&self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) -> Diagnostic {
+    pub(super) fn diag(
+        &self,
+        kind: Kind,
+        line: usize,
+        sec: Option<&str>,
+        opt: Option<&str>,
+        msg: String,
+    ) -> Diagnostic {
         Diagnostic {
+            kind,
             file: self.file.to_string(),
             line,
             section: sec.map(str::to_string),
@@ -27,12 +35,24 @@ impl Ctx<'_> {
             message: msg,
         }
     }
+    /// An error about a value or option of one section ([`Kind::Value`]).
     pub(super) fn error(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
-        let d = self.diag(line, sec, opt, msg);
+        let d = self.diag(Kind::Value, line, sec, opt, msg);
         self.errors.push(d);
     }
+    /// An error found by a check across sections ([`Kind::Conflict`]).
+    pub(super) fn conflict(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
+        let d = self.diag(Kind::Conflict, line, sec, opt, msg);
+        self.errors.push(d);
+    }
+    /// A warning about a value ([`Kind::Value`]).
     pub(super) fn warn(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
-        let d = self.diag(line, sec, opt, msg);
+        let d = self.diag(Kind::Value, line, sec, opt, msg);
+        self.warnings.push(d);
+    }
+    /// A warning about an unknown or inapplicable option or section type ([`Kind::Unknown`]).
+    pub(super) fn unknown(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
+        let d = self.diag(Kind::Unknown, line, sec, opt, msg);
         self.warnings.push(d);
     }
 
@@ -147,7 +167,7 @@ impl Ctx<'_> {
             }
             let msg =
                 other(&o.name).unwrap_or_else(|| format!("unknown option ignored (known here: {})", known.join(", ")));
-            self.warn(o.line, Some(&sec.addr), Some(&o.name), msg);
+            self.unknown(o.line, Some(&sec.addr), Some(&o.name), msg);
         }
     }
 }

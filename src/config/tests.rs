@@ -495,3 +495,23 @@ fn hostile_values_never_reach_the_model() {
         assert_eq!((r.errors[0].line, r.errors[0].option.as_deref()), (3, Some("device")), "{v:?}");
     }
 }
+
+#[test]
+fn every_diagnostic_says_what_kind_it_is() {
+    let kinds = |r: &Report| -> Vec<Kind> { r.errors.iter().chain(&r.warnings).map(|d| d.kind).collect() };
+    let dir = std::env::temp_dir().join(format!("moat-kind-{}", std::process::id()));
+    assert_eq!(kinds(&check_file(dir.join("absent"))), [Kind::File]);
+    assert_eq!(kinds(&check_bytes("f", b"config moat 'main'\n\toption enabled '1\n")), [Kind::Syntax]);
+    assert_eq!(kinds(&check_bytes("f", b"# \x00\n")), [Kind::Syntax]);
+    assert_eq!(kinds(&report(&format!("{WG}\toption pad_to '1500'\n"))), [Kind::Value]);
+    assert_eq!(
+        kinds(&report("config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n")),
+        [Kind::Conflict]
+    );
+    assert_eq!(kinds(&report(&format!("{}{WG}", main_with("fwmark_mask", "0x00f00000")))), [Kind::Conflict]);
+    assert_eq!(kinds(&report(&format!("{WG}\toption colour 'red'\nconfig devices\n"))), [Kind::Unknown, Kind::Unknown]);
+    assert_eq!(
+        kinds(&report("config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-lan'\n")),
+        [Kind::Value]
+    );
+}
