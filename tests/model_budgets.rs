@@ -3,8 +3,8 @@
 //! `queues_needed`, `tables_needed`), which validation checks against `fwmark_mask`,
 //! `queue_base` and `table_base`, are exactly what the plan uses.
 
+use moat::config::*;
 use moat::facts::Facts;
-use moat::model::*;
 use std::path::{Path, PathBuf};
 
 fn configs() -> Vec<PathBuf> {

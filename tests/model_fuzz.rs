@@ -5,7 +5,7 @@
 //! Deterministic (fixed seeds, the shaper's `SeededRng`), no dependencies; the run count is printed (default 5000,
 //! `MOAT_MODEL_FUZZ_RUNS=N` for more).
 
-use moat::model::*;
+use moat::config::*;
 use moat::shaper::rng::{Rng as _, SeededRng};
 use std::path::Path;
 
