@@ -37,12 +37,63 @@ fn valid_example_exits_0() {
 
 #[test]
 fn warnings_are_printed_but_do_not_fail() {
-    let f = tmp_config("warn.conf", "config moat 'main'\n\toption colour 'blue'\nconfig frob\n");
+    let f = tmp_config(
+        "warn.conf",
+        "config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-lan'\nconfig tunnel 'o'\n\toption type 'interface'\n\toption device 'tun0'\n\toption pad_to '128'\n",
+    );
     let o = moat(&["check", "-c", &f]);
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
     let e = all_output(&o);
-    assert!(e.contains(&format!("warning: {f}:2: section 'main' option 'colour': unknown option")), "{e}");
-    assert!(e.contains(&format!("warning: {f}:3: section '@frob[0]': unknown section type")), "{e}");
+    assert!(
+        e.contains(&format!("warning: {f}:3: section 'main' option 'lan_device': 'br-lan' is listed twice")),
+        "{e}"
+    );
+    assert!(e.contains(&format!("warning: {f}:7: section 'o' option 'pad_to': option does not apply")), "{e}");
+}
+
+#[test]
+fn unknown_options_and_section_types_exit_1_with_a_suggestion() {
+    let f = tmp_config(
+        "typo.conf",
+        "config moat 'main'\n\toption colour 'blue'\nconfig devices\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'block'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:33'\n\toption route 'block'\n\toption rotue 'direct'\n",
+    );
+    let o = moat(&["check", "-c", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let e = all_output(&o);
+    assert!(e.contains(&format!("error: {f}:2: section 'main' option 'colour': unknown option (known here: ")), "{e}");
+    assert!(
+        e.contains(&format!(
+            "error: {f}:3: section '@devices[0]': unknown section type 'devices'; did you mean 'device'?"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "error: {f}:9: section '@device[0]' option 'rotue': unknown option; did you mean 'route'?"
+        )),
+        "{e}"
+    );
+    assert!(e.contains("3 error(s)"), "{e}");
+    assert!(!e.contains("warning:"), "{e}");
+}
+
+/// Fixtures with a `# expect-message: TEXT` header: the error line also carries TEXT (the
+/// suggestion of a typo fixture, both lines of a redeclared section).
+#[test]
+fn fixture_errors_carry_their_expected_message() {
+    let mut seen = 0;
+    for (path, line, _) in hostile::fixtures() {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let Some(want) = text.lines().find_map(|l| l.strip_prefix("# expect-message: ")) else { continue };
+        let p = path.to_str().unwrap();
+        let o = moat(&["check", "--config", p]);
+        assert_eq!(o.status.code(), Some(1), "{p}");
+        let e = stderr(&o);
+        let head = format!("error: {p}:{line}: ");
+        assert!(e.lines().any(|l| l.starts_with(&head) && l.contains(want)), "{p}: no '{head}…{want}' in {e}");
+        seen += 1;
+    }
+    assert!(seen >= 2, "the typo fixtures are missing");
 }
 
 #[test]
@@ -59,8 +110,8 @@ fn invalid_config_exits_1_listing_every_error() {
         e.contains(&format!("error: {f}:5: section '@device[0]' option 'route': route 'nowhere' names no tunnel")),
         "{e}"
     );
-    assert!(e.contains(&format!("warning: {f}:6: section '@device[0]' option 'typo'")), "{e}");
-    assert!(e.contains("2 error(s)"), "{e}");
+    assert!(e.contains(&format!("error: {f}:6: section '@device[0]' option 'typo': unknown option")), "{e}");
+    assert!(e.contains("3 error(s)"), "{e}");
 }
 
 #[test]

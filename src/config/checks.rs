@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::budget::check_budgets;
 use super::options::{Ctx, Sec};
 use super::sections::*;
+use super::suggest::did_you_mean;
 use super::uci::Package;
 use super::*;
 
@@ -64,11 +65,16 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
                 devices.push(d);
                 device_refs.push(r);
             }
-            other => cx.unknown(
+            other => cx.refuse_unknown(
                 s.line,
                 Some(&sec.addr),
                 None,
-                format!("unknown section type '{}' ignored (known: moat, tunnel, shaper, device)", printable(other)),
+                format!(
+                    "unknown section type '{}'{} (known: {})",
+                    printable(other),
+                    did_you_mean(other, SECTION_TYPES),
+                    SECTION_TYPES.join(", ")
+                ),
             ),
         }
     }

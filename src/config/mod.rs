@@ -5,13 +5,15 @@
 //! checks a strict grammar ([`IfName`], [`Name`], [`Mac`], `IpAddr`), so code downstream never has
 //! to quote.
 //!
-//! Unknown options and section types become warnings ([`Loaded::warnings`]); wrong values and
-//! failed cross-checks become errors, all of them collected, each naming file, line, section
-//! and option. The rules are listed in README.md, section "Configuration reference".
+//! Wrong values, failed cross-checks, unknown options and section types (with a "did you mean"
+//! suggestion: a typo must never leave a device unprotected) and a section name declared twice
+//! are errors; options that do not apply to a section's type are warnings ([`Loaded::warnings`]).
+//! All of them are collected, each naming file, line, section and option. The rules are listed
+//! in README.md, section "Configuration reference".
 //!
 //! Layout: `uci/` reads the file exactly as libuci does; `grammar.rs` parses values; `types.rs`
 //! holds the model's types and limits; `options.rs` reads one option with its diagnostics;
-//! `sections.rs` reads each section; `checks.rs` validates across sections; `budget.rs` counts
+//! `sections.rs` reads each section; `suggest.rs` finds the closest known name; `checks.rs` validates across sections; `budget.rs` counts
 //! the marks, tables and queues a model needs and checks the configured ranges; `diag.rs` is the
 //! diagnostic type.
 
@@ -23,6 +25,7 @@ mod diag;
 mod grammar;
 mod options;
 mod sections;
+mod suggest;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -57,8 +60,8 @@ impl Report {
 
 /// Build the model from a parsed package. On failure, every error found is returned.
 ///
-/// `file` is used in diagnostics only. Warnings (unknown options and section types, options
-/// that do not apply) never make loading fail. Use [`validate`] to get the warnings too when
+/// `file` is used in diagnostics only. Warnings (options that do not apply, a LAN device listed
+/// twice) never make loading fail. Use [`validate`] to get the warnings too when
 /// there are errors.
 pub fn from_uci(file: &str, pkg: &Package) -> Result<Loaded, Vec<Diagnostic>> {
     validate(file, pkg).into_result()

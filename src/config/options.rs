@@ -1,6 +1,7 @@
 //! Reading one option of a section: single values, lists, defaults, required options and unknown
 //! names, each problem recorded as a [`Diagnostic`] at its line.
 
+use super::suggest::did_you_mean;
 use super::uci::{OptionValue, Section, Value};
 use super::{printable, Diagnostic, Kind};
 
@@ -159,15 +160,29 @@ impl Ctx<'_> {
         Some(out)
     }
 
-    /// Warn about options not in `known`; `other(name)` may explain a known-elsewhere option.
+    /// An error about an unknown option or section type ([`Kind::Unknown`]).
+    pub(super) fn refuse_unknown(&mut self, line: usize, sec: Option<&str>, opt: Option<&str>, msg: String) {
+        let d = self.diag(Kind::Unknown, line, sec, opt, msg);
+        self.errors.push(d);
+    }
+
+    /// Refuse options not in `known`, suggesting the closest known name: an unknown option is an
+    /// error, so that a typo (`shapper`) never leaves a device unshaped or unprotected. `other(name)`
+    /// may instead explain an option that is known elsewhere but does not apply here (a warning).
     pub(super) fn unknown_options(&mut self, sec: &Sec<'_>, known: &[&str], other: impl Fn(&str) -> Option<String>) {
         for o in &sec.s.options {
             if known.contains(&o.name.as_str()) {
                 continue;
             }
-            let msg =
-                other(&o.name).unwrap_or_else(|| format!("unknown option ignored (known here: {})", known.join(", ")));
-            self.unknown(o.line, Some(&sec.addr), Some(&o.name), msg);
+            match other(&o.name) {
+                Some(msg) => self.unknown(o.line, Some(&sec.addr), Some(&o.name), msg),
+                None => self.refuse_unknown(
+                    o.line,
+                    Some(&sec.addr),
+                    Some(&o.name),
+                    format!("unknown option{} (known here: {})", did_you_mean(&o.name, known), known.join(", ")),
+                ),
+            }
         }
     }
 }

@@ -36,6 +36,10 @@ pub(super) const WIREGUARD_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6",
 pub(super) const INTERFACE_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6"];
 pub(super) const TOR_OPTIONS: &[&str] = &["type", "trans_port", "dns_port"];
 pub(super) const SHAPER_OPTIONS: &[&str] = &["mode", "rate"];
+pub(super) const STOCHASTIC_OPTIONS: &[&str] =
+    &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
+/// The section types of moat's configuration.
+pub(super) const SECTION_TYPES: &[&str] = &["moat", "tunnel", "shaper", "device"];
 pub(super) const DEVICE_OPTIONS: &[&str] = &["name", "mac", "route", "shaper", "enabled"];
 
 pub(super) fn read_global(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> (Global, GlobalLines) {
@@ -218,11 +222,15 @@ pub(super) fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
     });
     let rate = cx.required(sec, "rate", "the rate in packets per second (1-1000)", parse_rate);
     let Some((mode, _)) = mode else {
-        cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
+        cx.unknown_options(sec, STOCHASTIC_OPTIONS, |_| None);
         return None;
     };
     let mode = if mode == "constant" {
-        cx.unknown_options(sec, SHAPER_OPTIONS, |_| None);
+        cx.unknown_options(sec, SHAPER_OPTIONS, |o| {
+            STOCHASTIC_OPTIONS
+                .contains(&o)
+                .then(|| "option does not apply to a shaper of mode constant (ignored)".into())
+        });
         ShaperMode::Constant(ConstantParams { rate: rate?.0 })
     } else {
         ShaperMode::Stochastic(read_stochastic(cx, sec, rate?.0)?)
@@ -233,8 +241,6 @@ pub(super) fn read_shaper(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<Shaper> {
 /// The options of `mode stochastic`. Extension point: the shaping work adds its parameters
 /// here (and to the known-option list) as further fields of [`StochasticParams`].
 pub(super) fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Option<StochasticParams> {
-    const STOCHASTIC_OPTIONS: &[&str] =
-        &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
     cx.unknown_options(sec, STOCHASTIC_OPTIONS, |_| None);
     let range = |name: &'static str, lo: u64, hi: u64, unit: &'static str| {
         move |s: &str| match parse_uint(s, u32::MAX as u64) {

@@ -87,14 +87,55 @@ fn shaper_modes() {
     one_error("config shaper\n\toption mode 'constant'\n\toption rate '5'\n", 1, None, "needs a name");
 }
 
-// ----- warnings -----
+// ----- unknown names and warnings -----
 
 #[test]
-fn unknown_options_and_types_are_warnings() {
-    let l = ok(&format!("{WG}\toption mtu '1420'\nconfig frob 'x'\n\toption y '1'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption colour 'red'\n"));
-    let w: Vec<(usize, Option<&str>)> = l.warnings.iter().map(|d| (d.line, d.option.as_deref())).collect();
-    assert_eq!(w, vec![(5, Some("mtu")), (6, None), (11, Some("colour"))]);
-    assert!(l.warnings[1].message.contains("unknown section type 'frob'"));
+fn unknown_options_and_types_are_errors() {
+    let r = report(&format!("{WG}\toption mtu '1420'\nconfig frob 'x'\n\toption y '1'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n\toption colour 'red'\n"));
+    assert!(r.model.is_none());
+    let e: Vec<(usize, Option<&str>, Kind)> = r.errors.iter().map(|d| (d.line, d.option.as_deref(), d.kind)).collect();
+    assert_eq!(e, vec![(5, Some("mtu"), Kind::Unknown), (6, None, Kind::Unknown), (11, Some("colour"), Kind::Unknown)]);
+    assert_eq!(
+        r.errors[0].message, "unknown option (known here: type, device, dns, ipv6, pad_to, cover_dst, pad_all)",
+        "no suggestion when nothing is close"
+    );
+    assert_eq!(r.errors[1].message, "unknown section type 'frob' (known: moat, tunnel, shaper, device)");
+    assert!(r.warnings.is_empty());
+}
+
+#[test]
+fn typos_are_errors_with_a_suggestion() {
+    let dev = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n";
+    let e = one_error(&format!("{WG}{SH}{dev}\toption shapper 'steady'\n"), 11, Some("shapper"), "unknown option");
+    assert_eq!(e.message, "unknown option; did you mean 'shaper'? (known here: name, mac, route, shaper, enabled)");
+    assert_eq!(e.section.as_deref(), Some("@device[0]"));
+    let e = one_error(&format!("{WG}config devices\n\tlist mac 'aa:bb:cc:00:11:22'\n"), 5, None, "devices");
+    assert_eq!(
+        e.message,
+        "unknown section type 'devices'; did you mean 'device'? (known: moat, tunnel, shaper, device)"
+    );
+    one_error("config moat 'main'\n\toption enable '0'\n", 2, Some("enable"), "did you mean 'enabled'?");
+    one_error(
+        "config tunnel 'tor'\n\toption type 'tor'\n\toption trans_prot '9040'\n",
+        3,
+        Some("trans_prot"),
+        "did you mean 'trans_port'?",
+    );
+    one_error(
+        "config shaper 's'\n\toption mode 'stochastic'\n\toption rate '10'\n\toption decoy '3'\n",
+        4,
+        Some("decoy"),
+        "did you mean 'decoys'?",
+    );
+    one_error("config tunel 'vpn'\n", 1, None, "did you mean 'tunnel'?");
+}
+
+#[test]
+fn options_of_another_shaper_mode_are_warnings() {
+    let l = ok("config shaper 's'\n\toption mode 'constant'\n\toption rate '10'\n\toption decoys '3'\n");
+    assert_eq!(l.warnings.len(), 1);
+    assert_eq!(l.warnings[0].message, "option does not apply to a shaper of mode constant (ignored)");
+    assert_eq!(l.warnings[0].kind, Kind::Unknown);
 }
 
 #[test]
@@ -106,10 +147,12 @@ fn options_of_another_tunnel_type_are_warnings() {
 
 #[test]
 fn warnings_survive_errors() {
-    let r = report("config moat 'main'\n\toption typo '1'\n\toption log_level 'loud'\n");
+    let r = report(
+        "config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-lan'\n\toption log_level 'loud'\n",
+    );
     assert_eq!(r.errors.len(), 1);
     assert_eq!(r.warnings.len(), 1);
-    assert_eq!(r.warnings[0].option.as_deref(), Some("typo"));
+    assert_eq!(r.warnings[0].option.as_deref(), Some("lan_device"));
 }
 
 // ----- errors -----

@@ -272,7 +272,7 @@ impl std::ops::DerefMut for Model {
     }
 }
 
-/// A successfully built model plus the warnings (unknown options, …) found on the way.
+/// A successfully built model plus the warnings (options that do not apply, …) found on the way.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     /// The model.
