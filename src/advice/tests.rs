@@ -74,7 +74,13 @@ fn apply(fix: &[String], pkgs: &mut [(&str, &mut Package)]) {
         if verb == "add" {
             let (p, t) = arg.split_once(' ').unwrap();
             let pk = &mut pkgs.iter_mut().find(|(n, _)| *n == p).unwrap().1;
-            pk.sections.push(Section { stype: t.to_string(), name: None, line: 0, options: Vec::new() });
+            pk.sections.push(Section {
+                stype: t.to_string(),
+                name: None,
+                line: 0,
+                options: Vec::new(),
+                redeclared: Vec::new(),
+            });
             continue;
         }
         // PKG.SECTION.OPTION=VALUE, VALUE shell-quoted the way uci's own parser reads it.

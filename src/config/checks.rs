@@ -214,24 +214,22 @@ pub fn validate(file: &str, pkg: &Package) -> Report {
     Report { model: ok.then(|| Model::validated(draft)), errors: cx.errors, warnings: cx.warnings }
 }
 
-/// A named section declared twice is merged by UCI (a second declaration with another type is a
-/// UCI syntax error), which silently mixes two sections. Detect it: an option set after a later
-/// section began. (A redeclaration right after the first, or one without options, is invisible
-/// in the parsed package and harmless.)
-pub(super) fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
+/// A named section declared twice is merged by libuci (a second declaration with another type
+/// is a UCI syntax error), which silently mixes two sections: the second `config tunnel 'vpn'`
+/// of a file can turn a WireGuard tunnel into Tor. README says a name is declared once; every
+/// later declaration is an error naming both lines.
+fn check_redeclared(cx: &mut Ctx<'_>, pkg: &Package) {
     for (i, s) in pkg.sections.iter().enumerate() {
-        let Some(name) = &s.name else { continue };
-        let Some(next) = pkg.sections.get(i + 1) else { continue };
-        let late = s.options.iter().flat_map(|o| o.values()).map(|v| v.line).filter(|&l| l > next.line).min();
-        if let Some(l) = late {
+        let name = s.name.clone().unwrap_or_else(|| pkg.address(i));
+        for &again in &s.redeclared {
             cx.conflict(
-                l,
-                Some(name),
+                again,
+                Some(&name),
                 None,
                 format!(
-                    "section name '{}' is declared more than once (first at line {}, again before line {}); \
+                    "section name '{}' is declared more than once (first at line {}, again at line {}); \
                      UCI merges the declarations into one section, so give each section its own name",
-                    name, s.line, l
+                    name, s.line, again
                 ),
             );
         }

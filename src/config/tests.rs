@@ -213,11 +213,30 @@ fn same_name_with_another_type_is_refused_by_the_reader() {
 fn redeclared_section_name_of_the_same_type() {
     let e = one_error(
         "config tunnel 'vpn'\n\toption type 'tor'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\nconfig tunnel 'vpn'\n\toption trans_port '9100'\n",
-        7,
+        6,
         None,
-        "declared more than once",
+        "declared more than once (first at line 1, again at line 6)",
     );
     assert_eq!(e.section.as_deref(), Some("vpn"));
+    assert_eq!(e.kind, Kind::Conflict);
+}
+
+#[test]
+fn a_second_declaration_is_an_error_wherever_it_is() {
+    // The case from issue 12: the last section redeclares a WireGuard tunnel as Tor.
+    let r = report(&format!("{WG}config tunnel 'vpn'\n\toption type 'tor'\n"));
+    assert!(r.model.is_none());
+    let e = r.errors.iter().find(|e| e.message.contains("declared more than once")).expect("redeclaration refused");
+    assert_eq!((e.line, e.section.as_deref(), e.option.as_deref()), (5, Some("vpn"), None));
+    assert!(e.message.contains("(first at line 1, again at line 5)"), "{e}");
+    // Right after the first, and without options: still two declarations of one name.
+    one_error("config moat 'main'\nconfig moat 'main'\n", 2, None, "(first at line 1, again at line 2)");
+    // Each further declaration is reported at its own line.
+    let r = report(
+        "config shaper 's'\n\toption mode 'constant'\n\toption rate '5'\nconfig shaper 's'\nconfig shaper 's'\n",
+    );
+    let lines: Vec<usize> = r.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [4, 5], "{:#?}", r.errors);
 }
 
 #[test]

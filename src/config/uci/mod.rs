@@ -107,6 +107,9 @@ pub struct Section {
     pub line: usize,
     /// Options in uci's order (an option moves to the end when its value is changed).
     pub options: Vec<UciOption>,
+    /// Lines of later `config` statements that named this section again: libuci merges them into
+    /// it (the content above is exactly what libuci reads); kept so that a caller can refuse it.
+    pub redeclared: Vec<usize>,
 }
 
 impl Section {

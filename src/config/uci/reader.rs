@@ -317,18 +317,19 @@ impl Reader<'_> {
             self.n_section += 1;
             let hash = djbhash(!0, &stype);
             let uci_name = format!("cfg{:02x}{:04x}", self.n_section, hash % (1 << 16)).into_bytes();
-            let sec = Section { stype: stype_s, name: None, line, options: Vec::new() };
+            let sec = Section { stype: stype_s, name: None, line, options: Vec::new(), redeclared: Vec::new() };
             self.secs.push(RSection { sec, uci_name });
             self.cur = Some(self.secs.len() - 1);
         } else if let Some(i) = self.secs.iter().position(|s| s.uci_name == name) {
             if self.secs[i].sec.stype.as_bytes() != stype.as_slice() {
                 return Err(self.err(Reason::TypeChanged));
             }
+            self.secs[i].sec.redeclared.push(line);
             self.cur = Some(i);
         } else {
             self.n_section += 1;
             let name_s = String::from_utf8_lossy(&name).into_owned();
-            let sec = Section { stype: stype_s, name: Some(name_s), line, options: Vec::new() };
+            let sec = Section { stype: stype_s, name: Some(name_s), line, options: Vec::new(), redeclared: Vec::new() };
             self.secs.push(RSection { sec, uci_name: name });
             self.cur = Some(self.secs.len() - 1);
         }

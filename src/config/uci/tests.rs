@@ -64,6 +64,16 @@ fn empty_option_value_changes_nothing() {
 }
 
 #[test]
+fn redeclarations_are_merged_as_libuci_does_and_their_lines_kept() {
+    let once = pkg(b"config a 'n1'\n\toption x '1'\n\toption y '2'\n");
+    let twice = pkg(b"config a 'n1'\n\toption x '1'\nconfig b\nconfig a 'n1'\n\toption y '2'\nconfig a 'n1'\n");
+    assert_eq!(twice.sections[0].redeclared, [4, 6]);
+    assert_eq!(twice.sections[1].redeclared, Vec::<usize>::new());
+    assert!(once.sections[0].redeclared.is_empty());
+    assert_eq!(twice.show("c"), "c.n1=a\nc.n1.x='1'\nc.n1.y='2'\nc.@b[0]=b\n", "merged, as libuci does");
+}
+
+#[test]
 fn named_section_of_another_type_is_an_error() {
     let e = err(b"config a n1\nconfig b n1\n");
     assert_eq!(e.line, 2);
@@ -304,7 +314,13 @@ fn gen_package(r: &mut Rng) -> Package {
             };
             options.push(UciOption { name: format!("o{oi}"), line: 0, value });
         }
-        sections.push(Section { stype: TYPES[r.below(TYPES.len())].to_string(), name, line: 0, options });
+        sections.push(Section {
+            stype: TYPES[r.below(TYPES.len())].to_string(),
+            name,
+            line: 0,
+            options,
+            redeclared: Vec::new(),
+        });
     }
     Package { sections }
 }
