@@ -119,6 +119,51 @@ fn quiet_prints_only_problems_and_the_verdict() {
 }
 
 #[test]
+fn unknown_options_and_section_types_exit_1_with_a_suggestion() {
+    let f = tmp_config(
+        "typo.conf",
+        "config moat 'main'\n\toption colour 'blue'\nconfig devices\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'block'\nconfig device\n\tlist mac 'aa:bb:cc:00:11:33'\n\toption route 'block'\n\toption rotue 'direct'\n",
+    );
+    let o = moat(&["check", "-c", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let e = all_output(&o);
+    assert!(e.contains(&format!("error: {f}:2: section 'main' option 'colour': unknown option (known here: ")), "{e}");
+    assert!(
+        e.contains(&format!(
+            "error: {f}:3: section '@devices[0]': unknown section type 'devices'; did you mean 'device'?"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "error: {f}:9: section '@device[0]' option 'rotue': unknown option; did you mean 'route'?"
+        )),
+        "{e}"
+    );
+    assert_eq!(last_line(&o), "INVALID: 3 errors (a running moat keeps its current state on reload)");
+    assert!(!e.contains("warning:"), "{e}");
+}
+
+/// Fixtures with a `# expect-message: TEXT` header: the error line also carries TEXT (the
+/// suggestion of a typo fixture, both lines of a redeclared section).
+#[test]
+fn fixture_errors_carry_their_expected_message() {
+    let mut seen = 0;
+    for (path, line, _) in hostile::fixtures() {
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        let Some(want) = text.lines().find_map(|l| l.strip_prefix("# expect-message: ")) else { continue };
+        let p = path.to_str().unwrap();
+        let o = moat(&["check", "--config", p]);
+        assert_eq!(o.status.code(), Some(1), "{p}");
+        let e = stdout(&o);
+        let head = format!("error: {p}:{line}: ");
+        assert!(e.lines().any(|l| l.starts_with(&head) && l.contains(want)), "{p}: no '{head}…{want}' in {e}");
+        seen += 1;
+    }
+    assert!(seen >= 2, "the typo fixtures are missing");
+}
+
+#[test]
 fn invalid_config_exits_1_listing_every_error() {
     let f = tmp_config(
         "bad.conf",

@@ -3,7 +3,7 @@
 //! `queues_needed`, `tables_needed`), which validation checks against `fwmark_mask`,
 //! `queue_base` and `table_base`, are exactly what the plan uses.
 
-use moat::model::*;
+use moat::config::*;
 use moat::plan::facts::Facts;
 use std::path::{Path, PathBuf};
 

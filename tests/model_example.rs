@@ -2,7 +2,7 @@
 //! load with no error and no warning, every option it shows must be read as written, and the
 //! README must carry it verbatim.
 
-use moat::model::*;
+use moat::config::*;
 use std::path::Path;
 
 fn example_path() -> std::path::PathBuf {

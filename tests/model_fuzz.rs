@@ -2,25 +2,18 @@
 //! every diagnostic points into the file, and whenever a mutated file is still accepted, no
 //! value that can reach nft text or a command line carries a character outside its grammar,
 //! and the plan builds from it.
-//! Deterministic (fixed seeds), no dependencies; the run count is printed (default 5000,
+//! Deterministic (fixed seeds, the shaper's `SeededRng`), no dependencies; the run count is printed (default 5000,
 //! `MOAT_MODEL_FUZZ_RUNS=N` for more).
 
-use moat::model::*;
+use moat::config::*;
+use moat::shaper::rng::{Rng as _, SeededRng};
 use std::path::Path;
 
-/// xorshift32: small, deterministic, endian-independent.
-struct Rng(u32);
+/// The mutations' draws, from the shaper's deterministic SplitMix64 (one PRNG for every test).
+struct Rng(SeededRng);
 impl Rng {
-    fn next(&mut self) -> u32 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        self.0 = x;
-        x
-    }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() as usize) % n.max(1)
+        self.0.below(n.max(1) as u32) as usize
     }
 }
 
@@ -146,10 +139,7 @@ fn mutated_examples_never_panic_and_never_leak_hostile_values() {
     let runs: u32 = std::env::var("MOAT_MODEL_FUZZ_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
     let (mut accepted, mut refused) = (0, 0);
     for seed in 1..=runs {
-        let mut rng = Rng(seed.wrapping_mul(2_654_435_761));
-        if rng.0 == 0 {
-            rng.0 = 1;
-        }
+        let mut rng = Rng(SeededRng::new(seed as u64));
         let text = mutate(&mut rng, &example);
         let n_lines = text.lines().count();
         let r = check_bytes("fuzz.conf", text.as_bytes());

@@ -13,7 +13,7 @@ fn every_hostile_fixture_is_refused_at_its_line_and_option() {
     let all = fixtures();
     assert!(all.len() >= 20, "expected the full hostile set, found {}", all.len());
     for (path, line, option) in all {
-        let r = moat::model::check_file(&path);
+        let r = moat::config::check_file(&path);
         assert!(r.model.is_none(), "{}: accepted", path.display());
         assert_eq!(r.errors.len(), 1, "{}: {:#?}", path.display(), r.errors);
         let e = &r.errors[0];

@@ -1,11 +1,11 @@
 //! `config shaper` options of `mode stochastic` as the model reads them, and their conversion
 //! into the shaper core's configuration.
 
-use moat::model::{from_uci, ShaperMode, StochasticParams};
+use moat::config::{from_uci, ShaperMode, StochasticParams};
 use moat::shaper::{Config, Mode, SECOND};
 
-fn load(text: &str) -> Result<moat::model::Loaded, Vec<moat::model::Diagnostic>> {
-    let pkg = moat::uci::parse("moat.conf", text).expect("valid UCI");
+fn load(text: &str) -> Result<moat::config::Loaded, Vec<moat::config::Diagnostic>> {
+    let pkg = moat::config::uci::parse("moat.conf", text).expect("valid UCI");
     from_uci("moat.conf", &pkg)
 }
 
