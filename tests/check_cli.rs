@@ -182,6 +182,36 @@ fn invalid_config_exits_1_listing_every_error() {
 }
 
 #[test]
+fn plan_errors_name_the_option_and_its_line() {
+    // Valid as configuration, invalid on this system (default.facts: wg0 has MTU 1420, the router
+    // is 192.168.1.1): each error names the line of the option at fault, not the section's.
+    let f = tmp_config(
+        "plan.conf",
+        "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption pad_to '1440'\n\toption dns '192.168.1.1'\n\
+         config shaper 'steady'\n\toption mode 'constant'\n\toption rate '20'\n\
+         config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'vpn'\n\toption shaper 'steady'\n",
+    );
+    let o = moat(&["check", "-c", &f, "--facts", &golden("default.facts"), "--uci-dir", "no-such-dir"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let e = stdout(&o);
+    assert!(
+        e.contains(&format!(
+            "error: {f}:4: section 'vpn' option 'pad_to': pad_to 1440 is above the MTU 1420 of wg0; padded packets \
+             would be dropped (use auto or at most 1408)\n"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "error: {f}:5: section 'vpn' option 'dns': dns 192.168.1.1 is an address of this router; it must be a \
+             resolver reached through the tunnel\n"
+        )),
+        "{e}"
+    );
+    assert_eq!(last_line(&o), "INVALID: 2 errors (a running moat keeps its current state on reload)");
+}
+
+#[test]
 fn syntax_error_exits_1_naming_the_line() {
     let f = tmp_config("syntax.conf", "config moat 'main'\n\toption enabled '1\n");
     let o = moat(&["check", "--config", &f]);

@@ -168,8 +168,10 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
         let wg = ty == "wireguard";
         let device = cx.required(sec, "device", "the tunnel's network device (e.g. wg0)", IfName::new);
         let ipv6 = cx.get_or(sec, "ipv6", false, parse_bool);
+        let mut dns_line = sec.s.line;
         let dns = match cx.get(sec, "dns", |s| parse_ip(s).and_then(unicast_peer)) {
             Ok(Some((ip, line))) => {
+                dns_line = line;
                 if ip.is_ipv6() && !ipv6 {
                     cx.error(
                         line,
@@ -185,6 +187,7 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
             Ok(None) => None,
             Err(()) => return None,
         };
+        let mut pad_to_line = sec.s.line;
         let (pad_to, cover_dst, pad_all) = if wg {
             let pad_to = cx.get(sec, "pad_to", parse_pad_to);
             let cover = cx.get(sec, "cover_dst", |s| {
@@ -198,13 +201,16 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
             let pad_all = cx.get(sec, "pad_all", parse_bool);
             let (Ok(pad_to), Ok(cover), Ok(pad_all)) = (pad_to, cover, pad_all) else { return None };
             let cover_dst = cover.map(|(ip, _)| ip).or(dns.filter(IpAddr::is_ipv4));
+            if let Some((_, l)) = pad_to {
+                pad_to_line = l;
+            }
             (pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto), cover_dst, pad_all.map(|(v, _)| v).unwrap_or(true))
         } else {
             (PadTo::Auto, None, false)
         };
         let (device, dl) = device?;
         device_line = dl;
-        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all };
+        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all, dns_line, pad_to_line };
         if wg {
             TunnelKind::WireGuard(l)
         } else {

@@ -61,6 +61,12 @@ pub struct L3Tunnel {
     pub cover_dst: Option<IpAddr>,
     /// `pad_all` (wireguard only; default 1): pad other traffic in this tunnel too.
     pub pad_all: bool,
+    /// Line of `option dns`, or of the section's `config` statement when absent: the plan's
+    /// checks of `dns` against the running system name it.
+    pub dns_line: usize,
+    /// Line of `option pad_to`, or of the section's `config` statement when absent (`auto`): the
+    /// plan's checks of `pad_to` against the tunnel's MTU name it.
+    pub pad_to_line: usize,
 }
 
 /// A Tor transparent proxy (`type tor`).

@@ -9,13 +9,14 @@ use super::facts::Facts;
 use crate::model::{IfName, L3Tunnel, Name, PadTo, Tunnel};
 use crate::shaper::MIN_PAD_TO;
 
-/// A plan-time error: the model is valid, but not on this system. It names the tunnel section
-/// (its `config` line: the model records no per-option line for these options) and the option.
+/// A plan-time error: the model is valid, but not on this system. It names the tunnel section,
+/// the option and the option's line (the section's `config` line when the option is absent and
+/// its default is at fault, e.g. `pad_to` `auto` on a tiny MTU).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanError {
     /// Tunnel section.
     pub tunnel: Name,
-    /// Line of the tunnel's `config` statement.
+    /// Line of the option ([`L3Tunnel::dns_line`], [`L3Tunnel::pad_to_line`]).
     pub line: usize,
     /// What is wrong.
     pub kind: PlanErrorKind,
@@ -101,7 +102,7 @@ impl std::error::Error for PlanError {}
 /// absent and `pad_to` is `auto`): `auto` is the MTU rounded down to a multiple of 16; the
 /// result must be at least [`MIN_PAD_TO`] and, when the MTU is known, at most the MTU.
 pub fn resolve_pad(tunnel: &Tunnel, l3: &L3Tunnel, mtu: Option<u32>) -> Result<Option<u16>, PlanError> {
-    let err = |kind| PlanError { tunnel: tunnel.name.clone(), line: tunnel.line, kind };
+    let err = |kind| PlanError { tunnel: tunnel.name.clone(), line: l3.pad_to_line, kind };
     let v = match (l3.pad_to, mtu) {
         (PadTo::Auto, None) => return Ok(None),
         (PadTo::Auto, Some(m)) => m & !15,
@@ -118,13 +119,14 @@ pub fn resolve_pad(tunnel: &Tunnel, l3: &L3Tunnel, mtu: Option<u32>) -> Result<O
     Ok(Some(v.min(u16::MAX as u32) as u16))
 }
 
-/// A tunnel's resolver must be reached through the tunnel, so it cannot be an address of this
-/// router.
-pub fn dns_not_local(tunnel: &Tunnel, dns: IpAddr, facts: &Facts) -> Result<(), PlanError> {
+/// A tunnel's resolver (`dns`, if set) must be reached through the tunnel, so it cannot be an
+/// address of this router.
+pub fn dns_not_local(tunnel: &Tunnel, l3: &L3Tunnel, facts: &Facts) -> Result<(), PlanError> {
+    let Some(dns) = l3.dns else { return Ok(()) };
     if facts.interfaces.values().any(|i| i.addrs.iter().any(|(a, _)| *a == dns)) {
         return Err(PlanError {
             tunnel: tunnel.name.clone(),
-            line: tunnel.line,
+            line: l3.dns_line,
             kind: PlanErrorKind::DnsIsLocal { dns },
         });
     }

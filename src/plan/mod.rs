@@ -216,7 +216,10 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
                     notes.push(format!("tunnel {}: dns {} is IPv6, so its devices' IPv4 DNS to the router is rejected (no NAT46); they must resolve over IPv6", c.label, dns));
                 }
                 let RouteUse::Tunnel(t, _) = r.route else { unreachable!("an L3 class is a tunnel") };
-                if let Err(e) = checks::dns_not_local(t, *dns, facts) {
+                let (TunnelKind::WireGuard(l3) | TunnelKind::Interface(l3)) = &t.kind else {
+                    unreachable!("an L3 class is an L3 tunnel")
+                };
+                if let Err(e) = checks::dns_not_local(t, l3, facts) {
                     errors.push(e);
                 }
             }

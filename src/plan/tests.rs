@@ -137,26 +137,29 @@ fn pad_to_resolution() {
     let e = build(&above, &f).unwrap_err();
     assert_eq!(e.len(), 1, "one error per tunnel: {e:?}");
     assert!(e[0].to_string().contains("pad_to 1424 is above the MTU 1419 of wg0"), "{e:?}");
-    // Named like the model's errors: the tunnel section's line, the section and the option.
+    // Named like the model's errors: the pad_to line (7; the section is line 3), the section and
+    // the option.
     assert_eq!(
         e[0].at("t.conf"),
-        "t.conf:3: section 'vpn' option 'pad_to': pad_to 1424 is above the MTU 1419 of wg0; padded packets would be \
+        "t.conf:7: section 'vpn' option 'pad_to': pad_to 1424 is above the MTU 1419 of wg0; padded packets would be \
          dropped (use auto or at most 1408)"
     );
-    assert!(e[0].to_string().starts_with("line 3: section 'vpn' option 'pad_to': pad_to 1424 is above"), "{}", e[0]);
+    assert!(e[0].to_string().starts_with("line 7: section 'vpn' option 'pad_to': pad_to 1424 is above"), "{}", e[0]);
     assert!(
-        matches!(&e[0], PlanError { line: 3, kind: PlanErrorKind::PadAboveMtu { pad_to: 1424, mtu: 1419, .. }, .. }),
+        matches!(&e[0], PlanError { line: 7, kind: PlanErrorKind::PadAboveMtu { pad_to: 1424, mtu: 1419, .. }, .. }),
         "{e:?}"
     );
     let small = conf("", &format!("{DNS4}\n\toption pad_to '1008'"), SHAPED);
     assert_eq!(build(&small, &f).unwrap().queues.shaped[0].pad_to, Some(1008));
-    // auto on a tiny MTU: below what the shaper can pad to.
+    // auto on a tiny MTU: below what the shaper can pad to. No pad_to line: the default is at
+    // fault, so the error names the section's config line.
     f.interfaces.get_mut("wg0").unwrap().mtu = 32;
     let e = build(&readme_model(), &f).unwrap_err();
     assert!(
-        matches!(&e[0], PlanError { kind: PlanErrorKind::PadBelowMin { pad_to: 32, mtu: Some(32), .. }, .. }),
+        matches!(&e[0], PlanError { line: 3, kind: PlanErrorKind::PadBelowMin { pad_to: 32, mtu: Some(32), .. }, .. }),
         "{e:?}"
     );
+    assert!(e[0].at("t.conf").starts_with("t.conf:3: section 'vpn' option 'pad_to': pad_to 32 is below"), "{e:?}");
     assert!(e[0].to_string().contains("below the minimum 40"), "{e:?}");
     // Tunnel absent: auto is unknown, the plan still fails closed (queue rule present).
     f.interfaces.remove("wg0");
@@ -217,6 +220,12 @@ fn dns_on_the_router_itself_is_refused() {
     assert!(e[0].to_string().contains("address of this router"), "{e:?}");
     assert!(matches!(&e[0], PlanError { kind: PlanErrorKind::DnsIsLocal { .. }, .. }));
     assert_eq!(e[0].option(), "dns");
+    // The dns line (6: after type and device of the section on line 3).
+    assert!(e[0].at("t.conf").starts_with("t.conf:6: section 'vpn' option 'dns': dns 192.168.1.1 is"), "{e:?}");
+    // Wherever the option is: a dns after pad_to.
+    let m = conf("", "\toption pad_to '1024'\n\toption dns '192.168.1.1'", SHAPED);
+    let e = build(&m, &facts(false)).unwrap_err();
+    assert_eq!(e[0].line, 7, "{e:?}");
 }
 
 #[test]
