@@ -212,6 +212,32 @@ fn plan_errors_name_the_option_and_its_line() {
 }
 
 #[test]
+fn pad_to_and_ipv6_dns_errors_say_what_to_write() {
+    let f = tmp_config(
+        "hints.conf",
+        "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption pad_to '1420'\n\
+         config tunnel 'vpn6'\n\toption type 'interface'\n\toption device 'tun0'\n\toption dns 'fd00:64::1'\n",
+    );
+    let o = moat(&["check", "-c", &f]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let e = stdout(&o);
+    assert!(
+        e.contains(&format!(
+            "error: {f}:4: section 'vpn' option 'pad_to': pad_to 1420 is not a multiple of 16 (try 1408 or auto)\n"
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "error: {f}:8: section 'vpn6' option 'dns': fd00:64::1 is IPv6 but the tunnel does not carry IPv6 \
+             (ipv6 '0'); use an IPv4 resolver or set ipv6 '1'\n"
+        )),
+        "{e}"
+    );
+    assert_eq!(last_line(&o), "INVALID: 2 errors (a running moat keeps its current state on reload)");
+}
+
+#[test]
 fn syntax_error_exits_1_naming_the_line() {
     let f = tmp_config("syntax.conf", "config moat 'main'\n\toption enabled '1\n");
     let o = moat(&["check", "--config", &f]);

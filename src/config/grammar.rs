@@ -210,11 +210,15 @@ pub fn parse_pad_to(s: &str) -> Result<PadTo, String> {
     }
     let v =
         parse_uint(s, u32::MAX as u64).map_err(|_| format!("'{}' is not 'auto' or a size in bytes", printable(s)))?;
-    if v < PAD_TO_MIN as u64 || v > PAD_TO_MAX as u64 || v % 16 != 0 {
+    if v < PAD_TO_MIN as u64 || v > PAD_TO_MAX as u64 {
         return Err(format!(
             "pad_to {} is out of range (expected auto or a multiple of 16 from {} to {})",
             v, PAD_TO_MIN, PAD_TO_MAX
         ));
+    }
+    if v % 16 != 0 {
+        // In range, so the multiple of 16 below it is too (PAD_TO_MIN is one).
+        return Err(format!("pad_to {} is not a multiple of 16 (try {} or auto)", v, v & !15));
     }
     Ok(PadTo::Bytes(v as u16))
 }
@@ -363,6 +367,15 @@ mod tests {
         assert_eq!(parse_pad_to("1488"), Ok(PadTo::Bytes(1488)));
         for bad in ["48", "1000", "1500", "1504", "Auto", "", "0x400"] {
             assert!(parse_pad_to(bad).is_err(), "{bad:?}");
+        }
+        // In range but not a multiple of 16: the multiple below it is offered.
+        assert_eq!(parse_pad_to("1420"), Err("pad_to 1420 is not a multiple of 16 (try 1408 or auto)".into()));
+        assert_eq!(parse_pad_to("65"), Err("pad_to 65 is not a multiple of 16 (try 64 or auto)".into()));
+        assert_eq!(parse_pad_to("1487"), Err("pad_to 1487 is not a multiple of 16 (try 1472 or auto)".into()));
+        // Out of range, multiple of 16 or not: the bounds.
+        let range = "is out of range (expected auto or a multiple of 16 from 64 to 1488)";
+        for bad in ["48", "63", "1489", "1500", "1504", "0"] {
+            assert_eq!(parse_pad_to(bad), Err(format!("pad_to {bad} {range}")), "{bad:?}");
         }
     }
 

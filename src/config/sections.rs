@@ -177,7 +177,10 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
                         line,
                         Some(&sec.addr),
                         Some("dns"),
-                        format!("{} is IPv6 but the tunnel does not carry IPv6 (ipv6 '0')", ip),
+                        format!(
+                            "{} is IPv6 but the tunnel does not carry IPv6 (ipv6 '0'); use an IPv4 resolver or set ipv6 '1'",
+                            ip
+                        ),
                     );
                     None
                 } else {

@@ -258,6 +258,9 @@ fn dns_and_cover_dst() {
         Some("dns"),
         "does not carry IPv6",
     );
+    // The fix is offered, last.
+    let e = one_error(&WG.replace("10.64.0.1", "fd00::53"), 4, Some("dns"), "fd00::53 is IPv6");
+    assert!(e.message.ends_with("; use an IPv4 resolver or set ipv6 '1'"), "{e}");
     let l = ok(&format!("{WG}\toption ipv6 '1'\n").replace("10.64.0.1", "fd00::53"));
     let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
     assert_eq!(w.cover_dst, None, "an IPv6 dns is no cover destination");
@@ -273,8 +276,9 @@ fn dns_and_cover_dst() {
 
 #[test]
 fn pad_to_in_config() {
-    one_error(&format!("{WG}\toption pad_to '1500'\n"), 5, Some("pad_to"), "multiple of 16");
-    one_error(&format!("{WG}\toption pad_to '32'\n"), 5, Some("pad_to"), "multiple of 16");
+    one_error(&format!("{WG}\toption pad_to '1500'\n"), 5, Some("pad_to"), "out of range");
+    one_error(&format!("{WG}\toption pad_to '32'\n"), 5, Some("pad_to"), "out of range");
+    one_error(&format!("{WG}\toption pad_to '1420'\n"), 5, Some("pad_to"), "not a multiple of 16 (try 1408 or auto)");
     let l = ok(&format!("{WG}\toption pad_to '1280'\n\toption pad_all '0'\n"));
     let TunnelKind::WireGuard(w) = &l.model.tunnels[0].kind else { panic!() };
     assert_eq!((w.pad_to, w.pad_all), (PadTo::Bytes(1280), false));
