@@ -103,7 +103,8 @@ pub struct Tunnel {
 /// Parameters of `mode constant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstantParams {
-    /// `rate`: packets per second per direction.
+    /// `rate`: packets per second the device sends into the tunnel, upstream only (downloads are
+    /// not shaped until a server-side companion exists).
     pub rate: u32,
 }
 

@@ -9,7 +9,7 @@ use crate::model::{Shaper, ShaperMode};
 
 fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
-        ShaperMode::Constant(p) => format!("{}: constant, {} packets/s per direction", s.name, p.rate),
+        ShaperMode::Constant(p) => format!("{}: constant, {} packets/s upstream", s.name, p.rate),
         ShaperMode::Stochastic(p) => format!(
             "{}: stochastic, rate cap {} packets/s, {} decoys/idle hour, budget {} MB/day, decoy {} packets/s for {} s until learned, idle gap {} s",
             s.name, p.rate, p.decoys, p.budget_mb, p.decoy_rate, p.decoy_duration, p.idle_gap
