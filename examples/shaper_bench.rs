@@ -18,7 +18,7 @@
 //!                                held: process VmRSS (needs root, fresh netns)
 
 use moat::packet;
-use moat::shaper::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
+use moat::daemon::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
 use moat::shaper::{Action, Config, ConstantConfig, DeviceShaper, Micros, Mode, Rng, SeededRng};
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -303,7 +303,7 @@ fn live(secs: u64, rate: u32, pattern: &str, pps: f64) {
     }
     if std::env::var("BENCH_REALTIME").is_ok_and(|v| v == "1") {
         // what `option realtime '1'` does in the daemon (threads spawned below stay normal)
-        moat::shaper::engine::set_realtime(true).expect("set_realtime");
+        moat::daemon::engine::set_realtime(true).expect("set_realtime");
     }
     setup_loopback_queue();
     // The constant shaper's slot grid starts when set_queues runs (origin + k·interval); this

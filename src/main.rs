@@ -156,7 +156,7 @@ fn run(args: &[String]) -> ExitCode {
     match daemon_options("run", args, true) {
         Ok(o) => {
             // Without the engine shaped devices' queues stay unbound: their packets are dropped.
-            let engine: Option<Box<dyn moat::daemon::Engine>> = match moat::shaper::engine::ShapingEngine::new() {
+            let engine: Option<Box<dyn moat::daemon::Engine>> = match moat::daemon::engine::ShapingEngine::new() {
                 Ok(e) => Some(Box::new(e)),
                 Err(e) => {
                     eprintln!("moat run: shaping engine unavailable ({e}); shaped devices' traffic will be dropped");

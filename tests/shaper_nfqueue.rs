@@ -328,7 +328,7 @@ fn injector_follows_a_recreated_interface() {
 
 #[test]
 fn engine_retries_a_queue_that_another_process_still_holds() {
-    use moat::shaper::engine::{QueueSpec, ShapingEngine, RETRY_US};
+    use moat::daemon::engine::{QueueSpec, ShapingEngine, RETRY_US};
     use moat::shaper::{Config, Mode};
     let p = Pair::new();
     p.inside(&p.b, || {

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use crate::facts::Facts;
-use crate::netlink::{self, Route, Rule, Socket};
+use crate::netlink::{Route, Rule, Socket};
 use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
 /// Process ids of the last few programs moat ran (ring): nftables notifications name the
@@ -95,7 +95,7 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
             None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
             Some(d) => {
                 if facts.iface(d).is_some_and(|i| i.up) {
-                    if let Some(idx) = netlink::ifindex(d.as_str()) {
+                    if let Some(idx) = crate::sys::ifindex(d.as_str()).ok() {
                         out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
                     }
                 }
