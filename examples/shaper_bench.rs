@@ -17,8 +17,8 @@
 //!   shaper_bench rss-live        real engine, 64 queues (NFQUEUE --queue-balance), 1,000 packets
 //!                                held: process VmRSS (needs root, fresh netns)
 
-use moat::packet;
 use moat::daemon::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
+use moat::packet;
 use moat::shaper::{Action, Config, ConstantConfig, DeviceShaper, Micros, Mode, Rng, SeededRng};
 use std::net::UdpSocket;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! into the shaper core's configuration.
 
 use moat::model::{from_uci, ShaperMode, StochasticParams};
-use moat::shaper::{Config, Mode, SECOND};
+use moat::shaper::{Mode, SECOND};
 
 fn load(text: &str) -> Result<moat::model::Loaded, Vec<moat::model::Diagnostic>> {
     let pkg = moat::uci::parse("moat.conf", text).expect("valid UCI");

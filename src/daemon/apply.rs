@@ -95,7 +95,7 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
             None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
             Some(d) => {
                 if facts.iface(d).is_some_and(|i| i.up) {
-                    if let Some(idx) = crate::sys::ifindex(d.as_str()).ok() {
+                    if let Ok(idx) = crate::sys::ifindex(d.as_str()) {
                         out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
                     }
                 }

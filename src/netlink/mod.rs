@@ -19,8 +19,7 @@ mod socket;
 
 pub use nftmon::{parse_nft, NftCommit, NftEvent, NftWatch, NFNLGRP_NFTABLES, NFPROTO_INET};
 pub use route::{
-    dump_addrs, AddrInfo, Event, LinkInfo, Route, Rule, PROTO_MOAT, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR,
-    RTMGRP_LINK,
+    dump_addrs, AddrInfo, Event, LinkInfo, Route, Rule, PROTO_MOAT, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK,
 };
 pub use socket::Socket;
 

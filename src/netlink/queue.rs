@@ -15,7 +15,7 @@
 //! kernel drops packets sent to the queue. Netlink headers are in host byte order, nfnetlink
 //! attribute payloads in network byte order; both are encoded explicitly here.
 
-use super::{attrs, be_u32, messages, Builder, Error, NLM_F_ACK, NLMSG_DONE, NLMSG_ERROR};
+use super::{attrs, be_u32, messages, Builder, Error, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK};
 use crate::sys;
 use std::collections::VecDeque;
 use std::io;

@@ -41,7 +41,10 @@ impl Socket {
     }
 
     /// Encode with `build` (given a sequence number) and send; returns the sequence number.
-    pub(super) fn send(&mut self, build: impl FnOnce(&mut [u8], u32) -> Result<usize, super::Error>) -> io::Result<u32> {
+    pub(super) fn send(
+        &mut self,
+        build: impl FnOnce(&mut [u8], u32) -> Result<usize, super::Error>,
+    ) -> io::Result<u32> {
         let seq = self.next_seq();
         let mut buf = [0u8; REQ_MAX];
         let n = build(&mut buf, seq)?;
@@ -66,7 +69,10 @@ impl Socket {
     /// Send a request (`build` encodes it with `NLM_F_ACK` into the buffer, with the sequence
     /// number given, and returns its length) and wait for its acknowledgement; a netlink error
     /// becomes an `io::Error` with its errno.
-    pub(super) fn request(&mut self, build: impl FnOnce(&mut [u8], u32) -> Result<usize, super::Error>) -> io::Result<()> {
+    pub(super) fn request(
+        &mut self,
+        build: impl FnOnce(&mut [u8], u32) -> Result<usize, super::Error>,
+    ) -> io::Result<()> {
         let seq = self.send(build)?;
         let mut buf = vec![0u8; 8192];
         loop {

@@ -90,5 +90,8 @@ fn error_messages_are_length_checked() {
     }
     let m = Message { ty: NLMSG_ERROR, flags: 0, seq: 5, pid: 0, body: &i32::MIN.to_ne_bytes() };
     assert!(m.ack().is_ok(), "no overflow on a hostile errno");
-    assert_eq!(Message { ty: 0, flags: 0, seq: 0, pid: 0, body: &[1] }.split(2).err(), Some(Error::Malformed("message header")));
+    assert_eq!(
+        Message { ty: 0, flags: 0, seq: 0, pid: 0, body: &[1] }.split(2).err(),
+        Some(Error::Malformed("message header"))
+    );
 }

@@ -37,8 +37,7 @@ pub fn netlink_socket(proto: libc::c_int, groups: u32) -> io::Result<OwnedFd> {
 /// `AF_INET6`/`IPPROTO_ICMPV6`).
 pub fn raw_socket(family: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the result is checked, then owned at once.
-    let raw =
-        cvt(unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) })?;
+    let raw = cvt(unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) })?;
     // SAFETY: `raw` is a fresh fd nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }

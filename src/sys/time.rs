@@ -37,7 +37,9 @@ impl Timer {
             },
         };
         // SAFETY: valid itimerspec; our own timerfd; the old value is not asked for (null).
-        cvt(unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) })?;
+        cvt(unsafe {
+            libc::timerfd_settime(self.fd.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
+        })?;
         Ok(())
     }
 
@@ -82,7 +84,8 @@ pub fn set_realtime(on: bool) -> io::Result<()> {
     // struct sched_param is just the priority (musl's has more fields).
     let param: libc::c_int = prio;
     // SAFETY: pid 0 = the calling thread; the kernel reads one int from a valid pointer.
-    let r = unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) };
+    let r =
+        unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) };
     cvt(r)?;
     Ok(())
 }

@@ -26,12 +26,12 @@ mod rng;
 mod spec;
 mod status;
 
-pub use rng::OsRng;
-pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 /// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
 pub use crate::sys::monotonic_us;
 /// Real-time scheduling for `option realtime`.
 pub use crate::sys::set_realtime;
+pub use rng::OsRng;
+pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
 use crate::netlink::queue::{Msg, Queue, QueueOptions, Verdict};
 use crate::shaper::{self, Action, Counters, DeviceShaper, Micros, PacketId, Rng};
@@ -375,7 +375,6 @@ impl ShapingEngine {
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
-
 }
 
 impl crate::daemon::Engine for ShapingEngine {

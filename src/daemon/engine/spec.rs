@@ -109,4 +109,3 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
     }
     v
 }
-
