@@ -64,16 +64,26 @@ fn messages_stop_with_an_error_at_a_bad_length() {
 
 #[test]
 fn attributes_stop_with_an_error_at_a_bad_length() {
-    let body = [8u8, 0, 1, 0, 1, 2, 3, 4, 40, 0, 2, 0];
+    let mut body = Vec::new();
+    for (len, ty) in [(8u16, 1u16), (40, 2)] {
+        body.extend_from_slice(&len.to_ne_bytes());
+        body.extend_from_slice(&ty.to_ne_bytes());
+        if len == 8 {
+            body.extend_from_slice(&[1, 2, 3, 4]);
+        }
+    }
     let (_, a) = Message { ty: 0, flags: 0, seq: 0, pid: 0, body: &body }.split(0).unwrap();
     let r: Vec<_> = a.clone().collect();
     assert_eq!(r[0], Ok(Attr { ty: 1, data: &[1, 2, 3, 4] }));
     assert_eq!(r[1], Err(Error::Malformed("attribute")));
     assert_eq!(a.lenient().count(), 1);
     // flag bits are not part of the type
-    let nested = [4u8, 0, 3, 0x80];
+    let mut nested = 4u16.to_ne_bytes().to_vec();
+    nested.extend_from_slice(&(3u16 | 0x8000).to_ne_bytes());
     assert_eq!(attrs(&nested).next(), Some(Ok(Attr { ty: 3, data: &[] })));
-    assert_eq!(attrs(&[2, 0, 1, 0]).next(), Some(Err(Error::Malformed("attribute"))));
+    let mut short = 2u16.to_ne_bytes().to_vec();
+    short.extend_from_slice(&1u16.to_ne_bytes());
+    assert_eq!(attrs(&short).next(), Some(Err(Error::Malformed("attribute"))));
 }
 
 #[test]
