@@ -4,8 +4,11 @@
 //!
 //! Nothing outside this module writes `unsafe`; each block here carries a `// SAFETY:` comment.
 //! The wrappers are thin (one syscall each, errors as [`std::io::Error`]) so the protocol and
-//! policy code above stays testable without a kernel. libc only: `nix` was measured and not
-//! adopted (see ARCHITECTURE.md, "Dependencies").
+//! policy code above stays testable without a kernel. Where `nix` has a safe wrapper for a call
+//! it is used (sockets, timerfd, clock, `getifaddrs`, `if_nametoindex`, `fcntl`, `setrlimit`,
+//! `kill`; its mipsel cost is in ARCHITECTURE.md); libc remains for what nix does not cover or
+//! covers awkwardly: `getrandom(2)`, the raw `sched_setscheduler` syscall, `poll` over the
+//! daemon's `pollfd` array, the signalfd set-up, and `sendto` with a `sockaddr_ll`.
 
 mod net;
 mod packet;
@@ -32,17 +35,12 @@ fn cvt<T: Copy + Default + PartialOrd>(r: T) -> io::Result<T> {
 }
 
 /// The interface index of `name` in the current network namespace (the one `if_nametoindex`
-/// lookup of the crate). `NotFound`-like OS error (`ENODEV`) if there is no such interface.
+/// lookup of the crate). An OS error (`ENODEV`) if there is no such interface.
 pub fn ifindex(name: &str) -> io::Result<i32> {
-    let c = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-    // SAFETY: c is a valid NUL-terminated string that outlives the call.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(i as i32)
+    if name.contains('\0') {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"));
     }
+    nix::net::if_::if_nametoindex(name).map(|i| i as i32).map_err(net::io)
 }
 
 /// Fill `buf` from the kernel's CSPRNG (`getrandom(2)`, blocking until it is seeded). The raw
@@ -81,16 +79,13 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 
 /// Whether a process `pid` exists (`kill(pid, 0)`; false for `pid` ≤ 0).
 pub fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
-    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
 }
 
 /// Read up to `buf.len()` bytes from `fd` (`read(2)`).
 pub fn read(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     use std::os::fd::AsRawFd;
-    // SAFETY: buf is a valid writable buffer of buf.len() bytes; fd is open (borrowed).
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
-    cvt(n).map(|n| n as usize)
+    nix::unistd::read(fd.as_raw_fd(), buf).map_err(net::io)
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@
 //! TUN) no link-layer address is needed; for Ethernet-like devices (veth in tests) the
 //! destination MAC is given.
 
-use super::{cvt, ifindex};
+use super::ifindex;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -28,10 +28,9 @@ impl Injector {
     pub fn open(ifname: &str, dst_mac: Option<[u8; 6]>) -> io::Result<Injector> {
         let ifindex = ifindex(ifname)?;
         // Protocol 0: this socket only sends, it receives nothing.
-        // SAFETY: plain socket(2) call; the result is checked and owned immediately.
-        let raw = cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
-        // SAFETY: `raw` is a fresh fd nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        let fd =
+            socket(AddressFamily::Packet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).map_err(super::net::io)?;
         Ok(Injector { fd, name: ifname.to_string(), ifindex: std::cell::Cell::new(ifindex), dst_mac })
     }
 

@@ -1,46 +1,41 @@
 //! Clock, timerfd and scheduling.
 
 use super::cvt;
+use super::net::io;
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 /// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
 pub fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer to a timespec we own; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+    // CLOCK_MONOTONIC always exists on Linux; an error cannot happen (0 if it did).
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).unwrap_or(TimeSpec::new(0, 0));
+    ts.tv_sec() as u64 * 1_000_000 + ts.tv_nsec() as u64 / 1000
 }
 
 /// A non-blocking `CLOCK_MONOTONIC` timerfd armed at absolute times.
 pub struct Timer {
-    fd: OwnedFd,
+    fd: TimerFd,
 }
 
 impl Timer {
     /// A new, disarmed timer.
     pub fn new() -> io::Result<Timer> {
-        // SAFETY: plain timerfd_create; the result is checked and owned at once.
-        let t = cvt(unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) })?;
-        // SAFETY: `t` is a fresh fd nobody else owns.
-        Ok(Timer { fd: unsafe { OwnedFd::from_raw_fd(t) } })
+        let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+        Ok(Timer { fd: TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).map_err(io)? })
     }
 
     /// Arm at `at_us` microseconds of [`monotonic_us`] (absolute); `None` disarms.
     pub fn set(&self, at_us: Option<u64>) -> io::Result<()> {
-        let t = at_us.unwrap_or(0); // an all-zero it_value disarms
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec {
-                tv_sec: (t / 1_000_000) as libc::time_t,
-                tv_nsec: ((t % 1_000_000) * 1000) as libc::c_long,
-            },
-        };
-        // SAFETY: valid itimerspec; our own timerfd; the old value is not asked for (null).
-        cvt(unsafe {
-            libc::timerfd_settime(self.fd.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
-        })?;
-        Ok(())
+        match at_us {
+            Some(t) => {
+                let ts = TimeSpec::new((t / 1_000_000) as _, ((t % 1_000_000) * 1000) as _);
+                self.fd.set(Expiration::OneShot(ts), TimerSetTimeFlags::TFD_TIMER_ABSTIME)
+            }
+            None => self.fd.unset(),
+        }
+        .map_err(io)
     }
 
     /// Consume the expiry count (0 if the timer has not fired: the fd is non-blocking).
@@ -55,7 +50,7 @@ impl Timer {
 
 impl AsRawFd for Timer {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.fd.as_fd().as_raw_fd()
     }
 }
 
@@ -76,9 +71,7 @@ impl AsFd for Timer {
 pub fn set_realtime(on: bool) -> io::Result<()> {
     let (policy, prio) = if on { (libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, 1) } else { (libc::SCHED_OTHER, 0) };
     if on {
-        let lim = libc::rlimit { rlim_cur: 200_000, rlim_max: 1_000_000 };
-        // SAFETY: a valid rlimit read by the kernel for this process.
-        cvt(unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) })?;
+        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_RTTIME, 200_000, 1_000_000).map_err(io)?;
     }
     // The raw syscall: musl's sched_setscheduler() is a stub returning ENOSYS, and the kernel's
     // struct sched_param is just the priority (musl's has more fields).
