@@ -428,5 +428,14 @@ mod tests {
         let mut body = vec![2, 0, 0, 0];
         body.extend_from_slice(&[40, 0, 1, 0]); // attribute claiming 40 bytes
         assert!(parse_datagram(&nlmsg(0x300, 0, &body), &mut out).is_err());
+        // an error message must quote the request header (its sequence number is read there)
+        let mut good = vec![2, 0, 0, 0];
+        put_attr(&mut good, NFQA_PACKET_HDR, &[0, 0, 0, 9, 0x08, 0x00, 1]);
+        let mut d = nlmsg(3 << 8, 0, &good);
+        d.extend(nlmsg(NLMSG_ERROR, 4, &0i32.to_ne_bytes()));
+        out.clear();
+        assert_eq!(parse_datagram(&d, &mut out), Err(Error::Malformed("netlink error message")));
+        assert!(matches!(out.pop_front(), Some(Msg::Packet(p)) if p.id == 9), "messages before it are kept");
+        assert!(parse_datagram(&nlmsg(NLMSG_ERROR, 4, &[0, 0]), &mut out).is_err(), "errno cut short");
     }
 }
