@@ -17,9 +17,9 @@
 //!   shaper_bench rss-live        real engine, 64 queues (NFQUEUE --queue-balance), 1,000 packets
 //!                                held: process VmRSS (needs root, fresh netns)
 
-use moat::packet;
-use moat::shaper::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
+use moat::daemon::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
 use moat::shaper::{Action, Config, ConstantConfig, DeviceShaper, Micros, Mode, Rng, SeededRng};
+use moat::wire;
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -59,7 +59,7 @@ fn sample_packet(len: usize, seed: u32) -> Vec<u8> {
     for (i, b) in p[20..].iter_mut().enumerate() {
         *b = (i as u32 ^ seed) as u8;
     }
-    packet::set_ipv4_checksum(&mut p);
+    wire::set_ipv4_checksum(&mut p);
     p
 }
 
@@ -79,7 +79,7 @@ fn replay(n: u64) {
         // arrivals at ~half the slot rate: one packet every 2 ms, a slot every 1 ms
         now += 2000;
         let p = &pkts[(id % 16) as usize];
-        let len = packet::ip_len(p).unwrap();
+        let len = wire::ip_len(p).unwrap();
         held.insert(id, p[..len].to_vec().into_boxed_slice());
         sh.on_packet(now, id, len as u16, &mut rng, &mut actions);
         while let Some(t) = sh.next_wakeup().filter(|&t| t <= now) {
@@ -91,7 +91,7 @@ fn replay(n: u64) {
                 // what Queue::accept_padded does into its send buffer
                 verdict_buf.clear();
                 verdict_buf.extend_from_slice(&b);
-                packet::extend_zeros(&mut verdict_buf, pad_to as usize - b.len());
+                wire::extend_zeros(&mut verdict_buf, pad_to as usize - b.len());
                 out_bytes += verdict_buf.len() as u64;
             }
         }
@@ -303,7 +303,7 @@ fn live(secs: u64, rate: u32, pattern: &str, pps: f64) {
     }
     if std::env::var("BENCH_REALTIME").is_ok_and(|v| v == "1") {
         // what `option realtime '1'` does in the daemon (threads spawned below stay normal)
-        moat::shaper::engine::set_realtime(true).expect("set_realtime");
+        moat::daemon::engine::set_realtime(true).expect("set_realtime");
     }
     setup_loopback_queue();
     // The constant shaper's slot grid starts when set_queues runs (origin + k·interval); this

@@ -71,7 +71,7 @@ fn check(args: &[String]) -> ExitCode {
         }
     }
     // Everything a user must read goes to stdout, in order, so `moat check | less` shows it all.
-    let report = moat::model::check_file(&config);
+    let report = moat::config::check_file(&config);
     let mut warnings: Vec<String> = report.warnings.iter().map(|w| format!("warning: {w}")).collect();
     for w in &warnings {
         println!("{w}");
@@ -92,7 +92,7 @@ fn check(args: &[String]) -> ExitCode {
             .parent()
             .map_or_else(|| ".".into(), |p| if p.as_os_str().is_empty() { ".".into() } else { p.to_path_buf() })
     });
-    for w in moat::fwcheck::warnings_for_dir(&loaded.model, &uci_dir) {
+    for w in moat::advice::warnings_for_dir(&loaded.model, &uci_dir) {
         let w = format!("warning: {w}");
         println!("{w}");
         warnings.push(w);
@@ -150,7 +150,7 @@ fn invalid(errors: usize) -> String {
 /// The last line of `moat check` for a valid configuration: how many devices are protected,
 /// per route, how many of them are blocked for now (tunnel down or absent), and how many
 /// warnings were printed above.
-fn verdict(plan: &moat::plan::Plan, facts: &moat::facts::Facts, warnings: usize) -> String {
+fn verdict(plan: &moat::plan::Plan, facts: &moat::plan::facts::Facts, warnings: usize) -> String {
     let warned = if warnings == 0 { String::new() } else { format!("; {} above", count(warnings, "warning")) };
     if !plan.enabled {
         return format!("OK: moat is disabled (option enabled '0'): no device is protected{warned}");
@@ -226,7 +226,7 @@ fn run(args: &[String]) -> ExitCode {
     match daemon_options("run", args, true) {
         Ok(o) => {
             // Without the engine shaped devices' queues stay unbound: their packets are dropped.
-            let engine: Option<Box<dyn moat::daemon::Engine>> = match moat::shaper::engine::ShapingEngine::new() {
+            let engine: Option<Box<dyn moat::daemon::Engine>> = match moat::daemon::engine::ShapingEngine::new() {
                 Ok(e) => Some(Box::new(e)),
                 Err(e) => {
                     eprintln!("moat run: shaping engine unavailable ({e}); shaped devices' traffic will be dropped");

@@ -210,7 +210,7 @@ fn fallback_and_hold_scripts_load_in_a_netns() {
     require("ip");
     let ns = Netns::new("fb");
     let dir = golden_dir();
-    let model = moat::model::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
+    let model = moat::config::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
     let facts =
         moat::plan::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap())
             .unwrap();

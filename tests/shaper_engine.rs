@@ -9,7 +9,7 @@
 //! Needs root, `ip`, `iptables-nft`, `wireguard-go`, `wg`. Addresses 10.202.x/10.203.x only
 //! inside the test's own namespaces; everything is removed on drop (also on panic).
 
-use moat::shaper::engine::{QueueSpec, ShapingEngine};
+use moat::daemon::engine::{QueueSpec, ShapingEngine};
 use moat::shaper::{Config, ConstantConfig, Mode, SeededRng};
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -228,7 +228,7 @@ fn capture(fd: OwnedFd, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<(I
 }
 
 fn open_capture(ifname: &str) -> OwnedFd {
-    let idx = moat::inject::ifindex(ifname).unwrap();
+    let idx = moat::sys::ifindex(ifname).unwrap();
     // SAFETY: socket/bind/setsockopt with valid arguments; results checked.
     unsafe {
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, (libc::ETH_P_IP as u16).to_be() as i32);

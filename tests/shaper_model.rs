@@ -2,7 +2,7 @@
 //! into the shaper core's configuration.
 
 use moat::config::{from_uci, ShaperMode, StochasticParams};
-use moat::shaper::{Config, Mode, SECOND};
+use moat::shaper::{Mode, SECOND};
 
 fn load(text: &str) -> Result<moat::config::Loaded, Vec<moat::config::Diagnostic>> {
     let pkg = moat::config::uci::parse("moat.conf", text).expect("valid UCI");
@@ -29,7 +29,7 @@ fn stochastic_defaults_and_explicit_values() {
         *p,
         StochasticParams { rate: 40, decoys: 12, budget_mb: 200, decoy_rate: 8, decoy_duration: 30, idle_gap: 10 }
     );
-    let c = Config::from_model(&l.model.shapers[0].mode, 1408);
+    let c = moat::daemon::engine::shaper_config(&l.model.shapers[0].mode, 1408);
     let Mode::Stochastic(s) = c.mode else { panic!() };
     assert_eq!((s.decoys_per_hour, s.rate_cap, s.budget_bytes_per_day), (12, 40, 200_000_000));
     assert_eq!((s.default_rate, s.default_duration_s, s.idle_gap), (8, 30, 10 * SECOND));
@@ -61,7 +61,7 @@ fn stochastic_errors_name_line_and_option() {
 #[test]
 fn constant_converts_with_a_bounded_queue() {
     let l = load("config shaper 'c'\n\toption mode 'constant'\n\toption rate '20'\n").unwrap();
-    let c = Config::from_model(&l.model.shapers[0].mode, 1408);
+    let c = moat::daemon::engine::shaper_config(&l.model.shapers[0].mode, 1408);
     let Mode::Constant(k) = c.mode else { panic!() };
     assert_eq!((k.rate, k.queue_limit), (20, 40));
 }

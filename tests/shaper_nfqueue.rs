@@ -5,9 +5,9 @@
 //! to an NFQUEUE (this kernel has no nft `queue` statement). Needs root, `ip`, `iptables-nft`.
 //! Everything is removed by a Drop guard, also when a test panics.
 
-use moat::inject::Injector;
-use moat::nfqueue::{Msg, Queue, QueueOptions, Verdict};
-use moat::packet;
+use moat::netlink::queue::{Msg, Queue, QueueOptions, Verdict};
+use moat::sys::Injector;
+use moat::wire;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -145,7 +145,7 @@ fn queue_rule(p: &Pair) {
 }
 
 /// Receive until `n` packets are in hand (blocking socket; the kernel delivers them promptly).
-fn recv_packets(q: &mut Queue, n: usize) -> (Vec<moat::nfqueue::Packet>, Vec<Msg>) {
+fn recv_packets(q: &mut Queue, n: usize) -> (Vec<moat::netlink::queue::Packet>, Vec<Msg>) {
     let mut pkts = Vec::new();
     let mut other = Vec::new();
     while pkts.len() < n {
@@ -196,9 +196,9 @@ fn held_packets_are_released_with_grown_payloads_and_arrive_intact() {
         assert!(!pk.truncated());
         assert_eq!(pk.hw_protocol, 0x0800);
         let mut pl = pk.payload.clone();
-        let ip_len = packet::ip_len(&pl).unwrap();
+        let ip_len = wire::ip_len(&pl).unwrap();
         assert_eq!(ip_len, pl.len(), "queue delivers exactly the datagram");
-        packet::pad(&mut pl, 1400).unwrap();
+        wire::pad(&mut pl, 1400).unwrap();
         seqs.push(q.verdict(pk.id, Verdict::Accept, None, Some(&pl)).unwrap());
     }
     let acks = collect_acks(&mut q, 10);
@@ -284,7 +284,7 @@ fn injected_cover_packet_is_counted_as_header_error_and_ignored() {
     let before_err = p.snmp_ip(&p.b, "InHdrErrors");
     let before_unk = p.snmp_ip(&p.b, "InUnknownProtos");
     let before_out = p.snmp_ip(&p.b, "OutRequests");
-    let cover = packet::cover_ipv4(p.ip_a(), p.ip_b(), 1400);
+    let cover = wire::cover_ipv4(p.ip_a(), p.ip_b(), 1400);
     inj.send(&cover).unwrap();
     let after_err = wait_counter(&p, &p.b, "InHdrErrors", before_err);
     assert_eq!(after_err, before_err + 1, "cover packet not counted as a header error");
@@ -292,7 +292,7 @@ fn injected_cover_packet_is_counted_as_header_error_and_ignored() {
     // Control: the same packet with a correct checksum reaches protocol dispatch (unknown
     // protocol 253) — so the wrong checksum is what makes the receiver discard it.
     let mut good = cover.clone();
-    packet::set_ipv4_checksum(&mut good);
+    wire::set_ipv4_checksum(&mut good);
     inj.send(&good).unwrap();
     let after_unk = wait_counter(&p, &p.b, "InUnknownProtos", before_unk);
     assert_eq!(after_unk, before_unk + 1);
@@ -305,7 +305,7 @@ fn injector_follows_a_recreated_interface() {
     let mac = p.mac_b();
     let inj = p.inside(&p.a, || Injector::open(&p.va, Some(mac)).expect("AF_PACKET socket"));
     let before = p.snmp_ip(&p.b, "InHdrErrors");
-    let cover = packet::cover_ipv4(p.ip_a(), p.ip_b(), 600);
+    let cover = wire::cover_ipv4(p.ip_a(), p.ip_b(), 600);
     inj.send(&cover).unwrap();
     assert_eq!(wait_counter(&p, &p.b, "InHdrErrors", before), before + 1);
     // Re-create the veth pair under the same names (as a restarted wireguard-go re-creates its
@@ -328,7 +328,7 @@ fn injector_follows_a_recreated_interface() {
 
 #[test]
 fn engine_retries_a_queue_that_another_process_still_holds() {
-    use moat::shaper::engine::{QueueSpec, ShapingEngine, RETRY_US};
+    use moat::daemon::engine::{QueueSpec, ShapingEngine, RETRY_US};
     use moat::shaper::{Config, Mode};
     let p = Pair::new();
     p.inside(&p.b, || {

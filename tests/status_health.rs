@@ -12,10 +12,10 @@ fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
 }
 
-fn plan() -> (moat::plan::Plan, moat::facts::Facts) {
-    let model = moat::model::load_file(golden("tor_only.conf")).expect("golden config is valid").model;
+fn plan() -> (moat::plan::Plan, moat::plan::facts::Facts) {
+    let model = moat::config::load_file(golden("tor_only.conf")).expect("golden config is valid").model;
     let text = std::fs::read_to_string(golden("default.facts")).unwrap();
-    let facts = moat::facts::Facts::parse("default.facts", &text).unwrap();
+    let facts = moat::plan::facts::Facts::parse("default.facts", &text).unwrap();
     (moat::plan::build(&model, &facts).unwrap(), facts)
 }
 

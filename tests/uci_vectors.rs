@@ -1,4 +1,4 @@
-//! Conformance of `moat::uci` with OpenWrt's real `uci` tool.
+//! Conformance of `moat::config::uci` with OpenWrt's real `uci` tool.
 //!
 //! For every `tests/uci-vectors/NAME.conf` (see that directory's README.md): when `uci` accepted the file
 //! (`NAME.rc` = 0), our `show`/`export` output must be byte-identical to `NAME.show`/`NAME.export`; when it
@@ -40,7 +40,7 @@ fn every_vector_matches_uci() {
         let with = |ext: &str| conf.with_extension(ext);
         let input = fs::read(conf).unwrap();
         let rc: i32 = fs::read_to_string(with("rc")).unwrap().trim().parse().unwrap();
-        let got = moat::uci::parse_bytes(&name, &input);
+        let got = moat::config::uci::parse_bytes(&name, &input);
         match (rc, got) {
             (0, Ok(pkg)) => {
                 let want_show = fs::read(with("show")).unwrap();
@@ -84,10 +84,10 @@ fn every_vector_matches_uci() {
 fn export_of_every_vector_rereads_identically() {
     for conf in vectors() {
         let input = fs::read(&conf).unwrap();
-        let Ok(pkg) = moat::uci::parse_bytes("v", &input) else {
+        let Ok(pkg) = moat::config::uci::parse_bytes("v", &input) else {
             continue;
         };
-        let again = moat::uci::parse_bytes("export", &pkg.export_bytes("cfg")).unwrap();
+        let again = moat::config::uci::parse_bytes("export", &pkg.export_bytes("cfg")).unwrap();
         assert_eq!(again.show_bytes("cfg"), pkg.show_bytes("cfg"), "{}", conf.display());
     }
 }

@@ -6,12 +6,12 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    match moat::uci::parse_bytes("fuzz", data) {
+    match moat::config::uci::parse_bytes("fuzz", data) {
         Ok(pkg) => {
             let _ = pkg.show_bytes("cfg");
             if pkg.export_rereadable() {
                 let export = pkg.export_bytes("cfg");
-                let again = moat::uci::parse_bytes("export", &export)
+                let again = moat::config::uci::parse_bytes("export", &export)
                     .unwrap_or_else(|e| panic!("export does not re-parse: {e}"));
                 assert!(again.same_content(&pkg), "export re-reads differently");
                 assert_eq!(again.export_bytes("cfg"), export, "export is not a fixed point");

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use crate::netlink::{self, Route, Rule, Socket};
+use crate::netlink::{Route, Rule, Socket};
 use crate::plan::facts::Facts;
 use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
@@ -95,7 +95,7 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
             None => out.push(Route { family: r.family, table: r.table, oif: None, metric: r.metric }),
             Some(d) => {
                 if facts.iface(d).is_some_and(|i| i.up) {
-                    if let Some(idx) = netlink::ifindex(d.as_str()) {
+                    if let Ok(idx) = crate::sys::ifindex(d.as_str()) {
                         out.push(Route { family: r.family, table: r.table, oif: Some(idx), metric: r.metric });
                     }
                 }

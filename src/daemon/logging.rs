@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
 
-use crate::model::LogLevel;
+use crate::config::LogLevel;
 
 /// Where log lines go.
 enum Sink {

@@ -16,6 +16,7 @@
 //! clear; `moat cleanup` removes everything at once (package removal).
 
 pub mod apply;
+pub mod engine;
 pub mod health;
 pub mod logging;
 pub mod probe;
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::log::{debug, error, info, warn};
 
-use crate::model::Model;
+use crate::config::Model;
 use crate::netlink::{self, Event, NftWatch, Socket};
 use crate::plan::facts::Facts;
 use crate::plan::{self, Plan};
@@ -90,7 +91,7 @@ fn now_unix() -> u64 {
 }
 
 fn load(config: &str) -> Result<Model, ()> {
-    match crate::model::load_file(config) {
+    match crate::config::load_file(config) {
         Ok(l) => {
             for w in &l.warnings {
                 warn!("{w}");
@@ -270,10 +271,10 @@ impl Daemon {
     }
 }
 
-/// Switches `option realtime` (see `shaper::engine::set_realtime`) when it changed.
+/// Switches `option realtime` (see `sys::set_realtime`) when it changed.
 fn scheduling(on: bool, was: bool) {
     if on != was {
-        match crate::shaper::engine::set_realtime(on) {
+        match crate::sys::set_realtime(on) {
             Ok(()) => info!("scheduling: {}", if on { "real-time (SCHED_FIFO 1)" } else { "normal" }),
             Err(e) => warn!("option realtime: {e}; scheduling unchanged"),
         }
@@ -289,38 +290,11 @@ const WATCHED: [(u8, &str); 3] = [(netlink::NFPROTO_INET, "moat"), (2, "mangle")
 const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT];
 
 fn signalfd() -> std::io::Result<RawFd> {
-    // SAFETY: building a sigset and blocking it for this (single) thread, then signalfd(2).
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in SIGNALS {
-            libc::sigaddset(&mut set, s);
-        }
-        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(fd)
-    }
+    crate::sys::signalfd(&SIGNALS)
 }
 
 fn read_signals(fd: RawFd) -> Vec<u32> {
-    let mut out = Vec::new();
-    loop {
-        // SAFETY: reading whole signalfd_siginfo records into a zeroed struct.
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let sz = std::mem::size_of::<libc::signalfd_siginfo>();
-        let n = unsafe { libc::read(fd, &mut info as *mut _ as *mut libc::c_void, sz) };
-        if n != sz as isize {
-            break;
-        }
-        out.push(info.ssi_signo);
-    }
-    out
+    crate::sys::read_signals(fd)
 }
 
 /// Run the daemon until SIGTERM/SIGINT. Returns the process exit code.
@@ -328,7 +302,7 @@ fn read_signals(fd: RawFd) -> Vec<u32> {
 /// An invalid configuration at start exits with 1 *without touching* the kernel: whatever a
 /// previous run left (if anything) stays in force, so protected devices stay blocked.
 pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
-    logging::init(opts.stderr, crate::model::LogLevel::Info);
+    logging::init(opts.stderr, crate::config::LogLevel::Info);
     // Block the signals first: an early SIGHUP (default action: terminate) must not kill us.
     let sfd = match signalfd() {
         Ok(f) => f,
@@ -405,10 +379,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         ];
         let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
         fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
-        // SAFETY: fds is a valid array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
+        if let Err(e) = crate::sys::poll(&mut fds, timeout_ms) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 error!("poll: {e}");
                 std::thread::sleep(Duration::from_millis(100));

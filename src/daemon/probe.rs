@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::model::IfName;
+use crate::config::IfName;
 use crate::plan::facts::{Facts, Iface};
 
 /// Probe the live system read-only for the given interfaces (others are not looked at).

@@ -141,8 +141,7 @@ pub fn show(dir: &Path) -> u8 {
     };
     let pid: i32 = field(&json, "pid").and_then(|p| p.parse().ok()).unwrap_or(0);
     let state = field(&json, "state").unwrap_or("\"unknown\"").trim_matches('"');
-    // SAFETY: kill with signal 0 only checks for existence.
-    let alive = pid > 0 && unsafe { libc::kill(pid, 0) } == 0;
+    let alive = crate::sys::process_alive(pid);
     print!("{json}");
     if state == "stopped" || !alive {
         println!(

@@ -1,12 +1,12 @@
 //! The only checks the plan makes: the ones that need the system [`Facts`], which validation
 //! cannot see (a tunnel's MTU, the router's own addresses). Everything else about the model was
-//! checked by validation ([`crate::model`]) and is trusted here.
+//! checked by validation ([`crate::config`]) and is trusted here.
 
 use std::fmt;
 use std::net::IpAddr;
 
 use super::facts::Facts;
-use crate::model::{IfName, L3Tunnel, Name, PadTo, Tunnel};
+use crate::config::{IfName, L3Tunnel, Name, PadTo, Tunnel};
 use crate::shaper::MIN_PAD_TO;
 
 /// A plan-time error: the model is valid, but not on this system. It names the tunnel section,

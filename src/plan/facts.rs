@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::model::IfName;
+use crate::config::IfName;
 
 /// One network interface as seen on the system.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +61,11 @@ impl Facts {
             for kv in line.split_whitespace() {
                 let (k, v) = kv
                     .split_once('=')
-                    .ok_or_else(|| err(format!("expected key=value, got '{}'", crate::model::printable(kv))))?;
+                    .ok_or_else(|| err(format!("expected key=value, got '{}'", crate::config::printable(kv))))?;
                 match k {
                     "nft_queue" => {
                         facts.nft_queue =
-                            crate::model::parse_bool(v).map_err(|_| err("nft_queue must be 0 or 1".into()))?
+                            crate::config::parse_bool(v).map_err(|_| err("nft_queue must be 0 or 1".into()))?
                     }
                     "interface" => {
                         is_iface = true;
@@ -79,17 +79,17 @@ impl Facts {
                         }
                     }
                     "mtu" => {
-                        iface.mtu = v.parse().map_err(|_| err(format!("bad mtu '{}'", crate::model::printable(v))))?
+                        iface.mtu = v.parse().map_err(|_| err(format!("bad mtu '{}'", crate::config::printable(v))))?
                     }
                     "addr" => {
                         for a in v.split(',') {
                             iface.addrs.push(
                                 parse_cidr(a)
-                                    .ok_or_else(|| err(format!("bad address '{}'", crate::model::printable(a))))?,
+                                    .ok_or_else(|| err(format!("bad address '{}'", crate::config::printable(a))))?,
                             );
                         }
                     }
-                    _ => return Err(err(format!("unknown key '{}'", crate::model::printable(k)))),
+                    _ => return Err(err(format!("unknown key '{}'", crate::config::printable(k)))),
                 }
             }
             if is_iface {

@@ -21,10 +21,10 @@
 //! `queue_base + n - 1`; the pad queues of shaped tunnels with `pad_all` follow, in the order
 //! the tunnels first appear among the shaped devices.
 //!
-//! Validation ([`crate::model`]) counts the same things (`mark_values_needed`, `tables_needed`,
+//! Validation ([`crate::config`]) counts the same things (`mark_values_needed`, `tables_needed`,
 //! `queues_needed`) and guarantees they fit; `tests/model_budgets.rs` checks both agree.
 
-use crate::model::{Device, L3Tunnel, Model, Route, Shaper, Tunnel, TunnelKind};
+use crate::config::{Device, L3Tunnel, Model, Route, Shaper, Tunnel, TunnelKind};
 
 /// How moat uses its fwmark bits (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,7 @@ pub use queue::{IptQueueRule, IptRestore, PadQueue, QueueBackend, QueuePlan, Sha
 pub use routes::{RouteOp, RuleOp, AF_INET, AF_INET6, UNREACHABLE_METRIC};
 pub use ruleset::NFT_REMOVE;
 
-use crate::model::{IfName, Mac, Model, Route, TunnelKind};
+use crate::config::{IfName, Mac, Model, Route, TunnelKind};
 use facts::Facts;
 use layout::{Layout, RouteUse};
 
@@ -228,7 +228,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
 
     // Queues: pad_to is resolved once per shaped tunnel.
     let backend = if facts.nft_queue { QueueBackend::Nft } else { QueueBackend::Iptables };
-    let mut pads: Vec<(&crate::model::Name, Option<u16>)> = Vec::new();
+    let mut pads: Vec<(&crate::config::Name, Option<u16>)> = Vec::new();
     let mut shaped = Vec::new();
     for s in &layout.shaped {
         let mtu = facts.iface(&s.l3.device).map(|i| i.mtu);

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::model::{IfName, Mac};
+use crate::config::{IfName, Mac};
 
 /// `0x%08x`, the form every mark and mask is written in.
 pub fn hex(v: u32) -> String {

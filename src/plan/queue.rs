@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::nft::hex;
-use crate::model::{IfName, Name, Shaper};
+use crate::config::{IfName, Name, Shaper};
 
 /// Name of the iptables chain holding the xt NFQUEUE rules (mangle table).
 pub const IPT_CHAIN: &str = "MOAT_QUEUE";

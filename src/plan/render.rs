@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::nft::hex;
 use super::queue::IPT_CHAIN;
 use super::{ClassKind, Plan, QueueBackend};
-use crate::model::{Shaper, ShaperMode};
+use crate::config::{Shaper, ShaperMode};
 
 fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
@@ -54,7 +54,7 @@ impl Plan {
                 w,
                 "device {} '{}' [{}] -> {}",
                 d.section,
-                crate::model::printable(&d.name),
+                crate::config::printable(&d.name),
                 macs.join(" "),
                 d.route
             );
@@ -112,7 +112,7 @@ impl Plan {
                 sq.queue,
                 sq.index,
                 sq.section,
-                crate::model::printable(&sq.name),
+                crate::config::printable(&sq.name),
                 hex(sq.mark),
                 hex(sq.mark_mask),
                 sq.device,

@@ -4,7 +4,7 @@
 
 use super::nft::hex;
 use super::{ClassKind, RouteClass};
-use crate::model::IfName;
+use crate::config::IfName;
 
 /// `AF_INET`.
 pub const AF_INET: u8 = 2;

@@ -18,7 +18,7 @@ use super::nft::{
     TableId,
 };
 use super::{ClassKind, Plan, QueueBackend};
-use crate::model::IfName;
+use crate::config::IfName;
 
 /// moat's table.
 pub const MOAT: TableId = TableId { family: "inet", name: "moat" };

@@ -2,7 +2,7 @@
 
 use super::facts::{Facts, Iface};
 use super::*;
-use crate::model::IfName;
+use crate::config::IfName;
 
 fn ifn(s: &str) -> IfName {
     IfName::new(s).unwrap()
@@ -21,7 +21,7 @@ fn conf(main: &str, vpn: &str, dev0: &str) -> Model {
          config device\n\toption name 'dev 2'\n\tlist mac 'aa:bb:cc:00:11:44'\n\toption route 'block'\n\n\
          config device\n\toption name 'dev 3'\n\tlist mac 'aa:bb:cc:00:11:55'\n\toption route 'direct'\n"
     );
-    match crate::model::check_bytes("t.conf", text.as_bytes()).into_result() {
+    match crate::config::check_bytes("t.conf", text.as_bytes()).into_result() {
         Ok(l) => l.model,
         Err(e) => panic!("test config must be valid: {e:#?}\n{text}"),
     }
@@ -248,7 +248,7 @@ fn hold_script_blocks_only_protected_macs_with_a_timeout() {
     assert!(!h.contains("aa:bb:cc:00:11:55"), "direct device must not be held");
     assert!(h.contains("ether saddr @hold drop"));
     let text = "config device\n\tlist mac 'aa:bb:cc:00:11:22'\n\toption route 'direct'\n";
-    let m = crate::model::check_bytes("t.conf", text.as_bytes()).into_result().unwrap().model;
+    let m = crate::config::check_bytes("t.conf", text.as_bytes()).into_result().unwrap().model;
     assert_eq!(hold_script(&build(&m, &facts(false)).unwrap(), 15), None);
 }
 

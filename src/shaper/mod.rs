@@ -7,8 +7,10 @@
 //! by the caller, so unit tests run an hour of virtual time in milliseconds. The shaper never
 //! sees packet bytes; it tracks packets by the queue's packet id and length.
 //!
-//! [`engine`] is the thin effectful shell (queue sockets, timer, cover injection) that runs these
-//! shapers inside the daemon; everything else in this module is pure.
+//! Everything in this module is pure: no syscall, clock or file, and no import of the config,
+//! plan or daemon layers. The effectful shell that runs these shapers (queue sockets, timer,
+//! cover injection) is `daemon::engine`, which also maps the configuration's shaper sections
+//! to [`Config`].
 //!
 //! Modes:
 //! - [`Mode::Constant`] — independent link padding: a slot clock at `rate` slots/s; every slot
@@ -24,11 +26,10 @@
 //!
 //! In every mode a real packet longer than `pad_to` is dropped (counted in
 //! [`Counters::oversize_drops`]): sending it would show a second size on the wire. TCP is kept
-//! below the limit by MSS clamping ([`crate::packet::clamp_tcp_mss`]); oversized non-TCP
+//! below the limit by MSS clamping (in the nft ruleset); oversized non-TCP
 //! packets (large UDP datagrams, e.g. QUIC Initials above the pad size) are lost, which QUIC and
 //! DNS handle by falling back to smaller packets.
 
-pub mod engine;
 pub mod rng;
 pub mod stats;
 
@@ -36,7 +37,7 @@ mod constant;
 mod stochastic;
 
 pub use constant::ConstantConfig;
-pub use rng::{OsRng, Rng, SeededRng};
+pub use rng::{Rng, SeededRng};
 pub use stats::{Counters, DelayHistogram};
 pub use stochastic::StochasticConfig;
 
@@ -104,27 +105,8 @@ pub struct Config {
     pub mode: Mode,
 }
 
-impl Config {
-    /// The shaper configuration for a validated `config shaper` section and a resolved pad size.
-    pub fn from_model(mode: &crate::model::ShaperMode, pad_to: u16) -> Config {
-        use crate::model::ShaperMode as M;
-        let mode = match mode {
-            M::Constant(c) => Mode::Constant(ConstantConfig::with_rate(c.rate)),
-            M::Stochastic(p) => Mode::Stochastic(StochasticConfig {
-                decoys_per_hour: p.decoys,
-                rate_cap: p.rate,
-                budget_bytes_per_day: p.budget_mb as u64 * 1_000_000,
-                default_rate: p.decoy_rate,
-                default_duration_s: p.decoy_duration,
-                max_duration_s: StochasticConfig::default().max_duration_s,
-                idle_gap: p.idle_gap as u64 * SECOND,
-            }),
-        };
-        Config { pad_to, mode }
-    }
-}
-
-/// Minimum sensible `pad_to`: an IPv6 header.
+/// Minimum sensible `pad_to`: an IPv6 header. The single source of this bound (the config
+/// grammar and the plan refer to it).
 pub const MIN_PAD_TO: u16 = 40;
 
 // One State per shaped device, built once and never moved: boxing the big variant would only add an indirection

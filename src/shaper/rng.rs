@@ -1,10 +1,10 @@
-//! Randomness for the shaper behind a small trait.
+//! Randomness for the shaper behind a small trait. Pure: the shaper draws from whatever [`Rng`]
+//! it is given.
 //!
-//! The daemon uses [`OsRng`], which reads the kernel's CSPRNG with the `getrandom(2)` system call
-//! through `libc::syscall` (libc is already a dependency; the `getrandom` crate would add a
-//! dependency for one syscall on the only OS moat runs on). Tests use [`SeededRng`], a
-//! deterministic SplitMix64, so a given seed always gives the same schedule on every
-//! architecture (only integer arithmetic, no endianness or float dependence in the generator).
+//! The daemon's engine gives it the kernel's CSPRNG (`daemon::engine::OsRng`, over
+//! `sys::getrandom`). Tests and benchmarks use [`SeededRng`], a deterministic SplitMix64, so a
+//! given seed always gives the same schedule on every architecture (only integer arithmetic, no
+//! endianness or float dependence in the generator).
 
 /// A source of uniformly distributed random numbers.
 pub trait Rng {
@@ -27,63 +27,8 @@ pub trait Rng {
     }
 }
 
-/// The kernel's CSPRNG through `getrandom(2)`, buffered 256 bytes at a time.
-pub struct OsRng {
-    buf: [u8; 256],
-    pos: usize,
-}
-
-impl OsRng {
-    /// A new generator; the first draw fills the buffer.
-    pub fn new() -> OsRng {
-        OsRng { buf: [0; 256], pos: 256 }
-    }
-
-    fn refill(&mut self) {
-        let mut filled = 0;
-        while filled < self.buf.len() {
-            // SAFETY: the pointer/length pair describes the unfilled tail of our own buffer.
-            let r = unsafe {
-                libc::syscall(
-                    libc::SYS_getrandom,
-                    self.buf[filled..].as_mut_ptr() as *mut libc::c_void,
-                    self.buf.len() - filled,
-                    0 as libc::c_uint,
-                )
-            };
-            if r > 0 {
-                filled += r as usize;
-            } else {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                // No entropy source at all would make the schedule predictable: refuse to go on.
-                panic!("getrandom failed: {err}");
-            }
-        }
-        self.pos = 0;
-    }
-}
-
-impl Default for OsRng {
-    fn default() -> Self {
-        OsRng::new()
-    }
-}
-
-impl Rng for OsRng {
-    fn next_u32(&mut self) -> u32 {
-        if self.pos + 4 > self.buf.len() {
-            self.refill();
-        }
-        let b = &self.buf[self.pos..self.pos + 4];
-        self.pos += 4;
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-}
-
-/// Deterministic SplitMix64 generator for tests and benchmarks. Not for production schedules.
+/// Deterministic SplitMix64 generator for tests, benchmarks and test-data generators elsewhere
+/// in the crate. Not for production schedules (its state is recoverable from its output).
 #[derive(Debug, Clone)]
 pub struct SeededRng(u64);
 
@@ -129,14 +74,5 @@ mod tests {
         let m: f64 = (0..n).map(|_| r.exp(10.0)).sum::<f64>() / n as f64;
         // std of the mean = 10/sqrt(20000) = 0.07; allow 5 sigma.
         assert!((m - 10.0).abs() < 0.35, "mean {m}");
-    }
-
-    #[test]
-    fn os_rng_returns_varied_values() {
-        let mut r = OsRng::new();
-        let xs: Vec<u32> = (0..200).map(|_| r.next_u32()).collect();
-        let distinct = xs.iter().collect::<std::collections::BTreeSet<_>>().len();
-        assert!(distinct > 190, "only {distinct} distinct values from the OS");
-        assert!(r.below(10) < 10);
     }
 }

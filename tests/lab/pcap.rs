@@ -3,8 +3,9 @@
 //! question of a DNS message. No external tools, so a capture can be analysed the moment
 //! tcpdump has exited.
 
+use moat::wire;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// One captured frame, decoded as far as the analysis needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,32 +203,27 @@ pub fn decode_ethernet(f: &[u8]) -> Kind {
     }
 }
 
+/// IPv4 through moat's wire view. A capture may be cut short (snaplen), so the datagram is
+/// read up to `min(tot_len, captured)` rather than refused like `new_checked` would.
 fn decode_ipv4(p: &[u8]) -> Option<Kind> {
-    if p.len() < 20 || p[0] >> 4 != 4 {
+    if p.len() < 20 || wire::version(p) != Some(4) {
         return None;
     }
-    let ihl = ((p[0] & 0x0f) as usize) * 4;
-    let total = (u16::from_be_bytes([p[2], p[3]]) as usize).min(p.len());
-    let proto = p[9];
-    let src = IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15]));
-    let dst = IpAddr::V4(Ipv4Addr::new(p[16], p[17], p[18], p[19]));
-    let frag_off = u16::from_be_bytes([p[6], p[7]]) & 0x1fff;
-    let l4 = p.get(ihl..total)?;
-    Some(transport(src, dst, proto, l4, frag_off != 0))
+    let ip = wire::Ipv4Packet::new_unchecked(p); // 20 bytes: every fixed field is there
+    let total = (ip.total_len() as usize).min(p.len());
+    let l4 = p.get(ip.header_len()..total)?;
+    Some(transport(ip.src_addr().into(), ip.dst_addr().into(), ip.protocol(), l4, ip.frag_offset() != 0))
 }
 
+/// IPv6 through moat's wire view (fixed header), then the extension headers.
 fn decode_ipv6(p: &[u8]) -> Option<Kind> {
-    if p.len() < 40 || p[0] >> 4 != 6 {
+    if p.len() < 40 || wire::version(p) != Some(6) {
         return None;
     }
-    let plen = u16::from_be_bytes([p[4], p[5]]) as usize;
-    let mut next = p[6];
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&p[8..24]);
-    let src = IpAddr::V6(Ipv6Addr::from(a));
-    a.copy_from_slice(&p[24..40]);
-    let dst = IpAddr::V6(Ipv6Addr::from(a));
-    let end = (40 + plen).min(p.len());
+    let ip = wire::Ipv6Packet::new_unchecked(p); // 40 bytes: every fixed field is there
+    let mut next = ip.next_header();
+    let (src, dst) = (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()));
+    let end = ip.total_len().min(p.len());
     let mut off = 40;
     let mut fragmented = false;
     // Skip extension headers: hop-by-hop 0, routing 43, fragment 44, destination options 60.

@@ -6,8 +6,9 @@
 //! TUN) no link-layer address is needed; for Ethernet-like devices (veth in tests) the
 //! destination MAC is given.
 
+use super::ifindex;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -21,32 +22,15 @@ pub struct Injector {
     dst_mac: Option<[u8; 6]>,
 }
 
-/// The interface index of `name` in the current network namespace.
-pub fn ifindex(name: &str) -> io::Result<i32> {
-    let c = std::ffi::CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(i as i32)
-    }
-}
-
 impl Injector {
     /// Open a sender for interface `ifname` (current network namespace). `dst_mac` is the
     /// link-layer destination for Ethernet-like devices; `None` for WireGuard/TUN.
     pub fn open(ifname: &str, dst_mac: Option<[u8; 6]>) -> io::Result<Injector> {
         let ifindex = ifindex(ifname)?;
         // Protocol 0: this socket only sends, it receives nothing.
-        // SAFETY: plain socket(2) call; the result is checked and owned immediately.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+        let fd =
+            socket(AddressFamily::Packet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).map_err(super::net::io)?;
         Ok(Injector { fd, name: ifname.to_string(), ifindex: std::cell::Cell::new(ifindex), dst_mac })
     }
 
@@ -72,7 +56,7 @@ impl Injector {
             Some(6) => ETH_P_IPV6,
             _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not an IP packet")),
         };
-        // SAFETY: zeroed sockaddr_ll is valid; fields set below.
+        // SAFETY: sockaddr_ll is plain old data; all-zero is valid (fields set below).
         let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sa.sll_family = libc::AF_PACKET as u16;
         sa.sll_protocol = proto.to_be();
@@ -82,7 +66,7 @@ impl Injector {
             sa.sll_addr[..6].copy_from_slice(&m);
         }
         loop {
-            // SAFETY: pkt is a valid buffer; sa a valid address of the given size.
+            // SAFETY: pkt is a valid readable buffer; sa a valid sockaddr_ll of the size given.
             let r = unsafe {
                 libc::sendto(
                     self.fd.as_raw_fd(),

@@ -1,6 +1,7 @@
-//! The shaping queue engine: the thin effectful shell around the pure per-device shapers.
+//! The shaping queue engine: the thin effectful shell around the pure per-device shapers
+//! ([`crate::shaper`]), run inside the daemon's poll loop.
 //!
-//! This is the only part of `shaper` that touches the system. It owns one [`Queue`] per shaped
+//! It owns one [`Queue`] per shaped
 //! device (the queue number identifies the device: the plan gives each shaped device its own
 //! queue, matched by its mark) and per `pad_all` tunnel, one [`Injector`] per tunnel device,
 //! the held packets, and a `timerfd` armed at the earliest shaper deadline. The daemon polls
@@ -20,29 +21,25 @@
 //! only sees SYNs in one direction) and DF-setting UDP such as QUIC shrink their packets. Verdict
 //! failures reported by the kernel are counted and logged.
 
-use super::{Action, Config, Counters, DeviceShaper, Micros, OsRng, PacketId, Rng};
-use crate::inject::Injector;
-use crate::nfqueue::{Msg, Queue, QueueOptions, Verdict};
-use crate::packet;
+mod icmp;
+mod rng;
+mod spec;
+mod status;
+
+/// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
+pub use crate::sys::monotonic_us;
+/// Real-time scheduling for `option realtime`.
+pub use crate::sys::set_realtime;
+pub use rng::OsRng;
+pub use spec::{shaper_config, specs_from_plan, QueueSpec};
+
+use crate::netlink::queue::{Msg, Queue, QueueOptions, Verdict};
+use crate::shaper::{self, Action, Counters, DeviceShaper, Micros, PacketId, Rng};
+use crate::sys::{Injector, Timer};
+use crate::wire;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-/// One queue the engine should serve.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QueueSpec {
-    /// NFQUEUE number.
-    pub queue: u16,
-    /// Label for logs and status (device name or `pad:<tunnel>`).
-    pub label: String,
-    /// Shaper configuration (pad size and mode).
-    pub config: Config,
-    /// Tunnel device cover packets are written to.
-    pub tunnel_dev: String,
-    /// Where cover packets are addressed; `None` = no cover packets (pad-only queues).
-    pub cover_dst: Option<IpAddr>,
-}
+use std::os::fd::{AsRawFd, RawFd};
 
 /// Engine-wide error counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,7 +57,7 @@ pub struct EngineStats {
     /// ICMP "fragmentation needed" / ICMPv6 "packet too big" sent back for oversized packets.
     pub icmp_sent: u64,
     /// How late the timer woke the engine after the deadline it was armed for (µs).
-    pub wake_late: super::DelayHistogram,
+    pub wake_late: shaper::DelayHistogram,
 }
 
 /// Hasher for kernel-assigned packet ids (sequential integers, not attacker-chosen): one
@@ -96,146 +93,22 @@ struct Dev {
 /// The engine. See the module docs.
 pub struct ShapingEngine {
     devs: Vec<Dev>,
-    timer: OwnedFd,
+    timer: Timer,
     armed: Option<Micros>,
     rng: Box<dyn Rng + Send>,
     actions: Vec<Action>,
     stats: EngineStats,
     opts: QueueOptions,
     last_log: Micros,
-    icmp4: Option<OwnedFd>,
-    icmp6: Option<OwnedFd>,
+    icmp: icmp::Sender,
     /// The queues asked for by the last [`ShapingEngine::set_queues`].
     wanted: Vec<QueueSpec>,
     /// When to retry opening queues that failed (e.g. still held by a dying predecessor).
     retry_at: Option<Micros>,
-    /// Token bucket for ICMP errors: tokens (at most 50) and the time they were counted.
-    icmp_tokens: (u32, Micros),
-}
-
-fn raw_socket(family: libc::c_int, proto: libc::c_int) -> Option<OwnedFd> {
-    // SAFETY: plain socket(2); result checked and owned.
-    let fd = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, proto) };
-    if fd < 0 {
-        log::warn!(
-            "raw ICMP socket: {}; oversized packets are dropped without an ICMP error",
-            io::Error::last_os_error()
-        );
-        None
-    } else {
-        // SAFETY: fresh fd we own.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
 }
 
 /// How often opening a queue that failed is retried.
 pub const RETRY_US: Micros = 5_000_000;
-
-/// `CLOCK_MONOTONIC` in microseconds: the clock every shaper in the engine runs on.
-pub fn monotonic_us() -> Micros {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
-}
-
-/// Runs the calling process with real-time scheduling (`SCHED_FIFO` priority 1, the lowest;
-/// children such as `nft` and `ip` start with normal scheduling: `SCHED_RESET_ON_FORK`) when `on`,
-/// or back with normal scheduling when not. This is `option realtime` of the main section: it cuts
-/// the slot timer's wake-up lateness under CPU contention (BENCHMARKS.md), at a price: a real-time
-/// task is never preempted by normal tasks, so a bug that spins would starve the router. Guard:
-/// `RLIMIT_RTTIME` - more than 200 ms of CPU without blocking sends SIGXCPU (which ends the daemon;
-/// its queues then drop, fail closed), 1 s SIGKILL; the kernel's RT throttling
-/// (`sched_rt_runtime_us`, 95 % by default) still leaves normal tasks a share.
-pub fn set_realtime(on: bool) -> io::Result<()> {
-    let (policy, prio) = if on { (libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, 1) } else { (libc::SCHED_OTHER, 0) };
-    if on {
-        let lim = libc::rlimit { rlim_cur: 200_000, rlim_max: 1_000_000 };
-        // SAFETY: valid rlimit for this process.
-        if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    // The raw syscall: musl's sched_setscheduler() is a stub returning ENOSYS, and the kernel's
-    // struct sched_param is just the priority (musl's has more fields).
-    let param: libc::c_int = prio;
-    // SAFETY: pid 0 = the calling thread; the kernel reads one int from a valid pointer.
-    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0 as libc::pid_t, policy, &param as *const libc::c_int) }
-        != 0
-    {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// The first IPv4 (or IPv6, for `v6`) address of interface `dev`, if any.
-pub fn interface_addr(dev: &str, v6: bool) -> Option<IpAddr> {
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs allocates a list we free below; we only read it in between.
-    if unsafe { libc::getifaddrs(&mut ifap) } != 0 {
-        return None;
-    }
-    let mut found = None;
-    let mut p = ifap;
-    while !p.is_null() {
-        // SAFETY: p walks the list returned by getifaddrs.
-        let ifa = unsafe { &*p };
-        p = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string from the kernel.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        if name.to_bytes() != dev.as_bytes() {
-            continue;
-        }
-        // SAFETY: ifa_addr is non-null; its family tells which sockaddr it is.
-        let fam = unsafe { (*ifa.ifa_addr).sa_family } as i32;
-        if fam == libc::AF_INET && !v6 {
-            // SAFETY: family AF_INET means sockaddr_in.
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            found = Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
-            break;
-        }
-        if fam == libc::AF_INET6 && v6 {
-            // SAFETY: family AF_INET6 means sockaddr_in6.
-            let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-            found = Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-            break;
-        }
-    }
-    // SAFETY: ifap came from getifaddrs.
-    unsafe { libc::freeifaddrs(ifap) };
-    found
-}
-
-fn cover_template(spec: &QueueSpec) -> io::Result<Option<(Vec<u8>, Injector)>> {
-    let Some(dst) = spec.cover_dst else { return Ok(None) };
-    let pkt = match dst {
-        IpAddr::V4(d) => {
-            let src = match interface_addr(&spec.tunnel_dev, false) {
-                Some(IpAddr::V4(a)) => a,
-                _ => {
-                    log::warn!(
-                        "{}: tunnel {} has no IPv4 address; cover packets use 0.0.0.0",
-                        spec.label,
-                        spec.tunnel_dev
-                    );
-                    Ipv4Addr::UNSPECIFIED
-                }
-            };
-            packet::cover_ipv4(src, d, spec.config.pad_to)
-        }
-        IpAddr::V6(d) => {
-            let src = match interface_addr(&spec.tunnel_dev, true) {
-                Some(IpAddr::V6(a)) => a,
-                _ => Ipv6Addr::UNSPECIFIED,
-            };
-            packet::cover_ipv6(src, d, spec.config.pad_to)
-        }
-    };
-    Ok(Some((pkt, Injector::open(&spec.tunnel_dev, None)?)))
-}
 
 impl ShapingEngine {
     /// A new engine serving no queues yet, with the OS random source.
@@ -245,24 +118,16 @@ impl ShapingEngine {
 
     /// A new engine with a given random source (benchmarks use a seeded one).
     pub fn with_rng(rng: Box<dyn Rng + Send>) -> io::Result<ShapingEngine> {
-        // SAFETY: plain timerfd_create; result checked and owned.
-        let t = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
-        if t < 0 {
-            return Err(io::Error::last_os_error());
-        }
         Ok(ShapingEngine {
             devs: Vec::new(),
-            // SAFETY: fresh fd we own.
-            timer: unsafe { OwnedFd::from_raw_fd(t) },
+            timer: Timer::new()?,
             armed: None,
             rng,
             actions: Vec::new(),
             stats: EngineStats::default(),
             opts: QueueOptions::default(),
             last_log: 0,
-            icmp4: raw_socket(libc::AF_INET, libc::IPPROTO_ICMP),
-            icmp6: raw_socket(libc::AF_INET6, libc::IPPROTO_ICMPV6),
-            icmp_tokens: (50, 0),
+            icmp: icmp::Sender::open(),
             wanted: Vec::new(),
             retry_at: None,
         })
@@ -300,7 +165,7 @@ impl ShapingEngine {
                     continue;
                 }
             };
-            let cover = match cover_template(s) {
+            let cover = match spec::cover_template(s) {
                 Ok(c) => c,
                 Err(e) => {
                     errors.push(format!("queue {} ({}): cover sender on {}: {e}", s.queue, s.label, s.tunnel_dev));
@@ -308,14 +173,7 @@ impl ShapingEngine {
                 }
             };
             let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
-            let mode = match &s.config.mode {
-                super::Mode::Constant(c) => format!("constant {} slots/s, queue {}", c.rate, c.queue_limit),
-                super::Mode::Stochastic(c) => format!(
-                    "stochastic {} decoys/h, cap {}/s, budget {} B/day",
-                    c.decoys_per_hour, c.rate_cap, c.budget_bytes_per_day
-                ),
-                super::Mode::PadOnly => "pad only".to_string(),
-            };
+            let mode = spec::describe(&s.config.mode);
             log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
             self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
@@ -336,9 +194,7 @@ impl ShapingEngine {
     pub fn readable(&mut self, fd: RawFd) {
         let now = monotonic_us();
         if fd == self.timer.as_raw_fd() {
-            let mut buf = [0u8; 8];
-            // SAFETY: reading the 8-byte expiry count into our buffer (non-blocking fd).
-            unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, 8) };
+            self.timer.read();
             if let Some(t) = self.armed {
                 self.stats.wake_late.record(now.saturating_sub(t));
             }
@@ -406,7 +262,7 @@ impl ShapingEngine {
             match msg {
                 Msg::Packet(p) => {
                     let d = &mut self.devs[i];
-                    let len = match packet::ip_len(&p.payload) {
+                    let len = match wire::ip_len(&p.payload) {
                         Ok(l) if !p.truncated() => l,
                         _ => {
                             self.stats.malformed += 1;
@@ -424,7 +280,7 @@ impl ShapingEngine {
                         // Too big to leave at the constant size: it is dropped (below); tell the
                         // sender the path MTU like a router with a smaller link would, so TCP and
                         // DF-setting UDP (QUIC) shrink their packets.
-                        self.icmp_too_big(&p.payload, pad_to, now);
+                        self.stats.icmp_sent += self.icmp.too_big(&p.payload, pad_to, now) as u64;
                     }
                     let d = &mut self.devs[i];
                     d.shaper.on_packet(now, p.id, len16, self.rng.as_mut(), &mut self.actions);
@@ -440,60 +296,6 @@ impl ShapingEngine {
                     );
                 }
             }
-        }
-    }
-
-    fn icmp_too_big(&mut self, orig: &[u8], mtu: u16, now: Micros) {
-        let (tokens, at) = self.icmp_tokens;
-        let tokens = (tokens as u64 + now.saturating_sub(at) / 20_000).min(50) as u32; // 50/s
-        if tokens == 0 {
-            self.icmp_tokens = (0, at);
-            return;
-        }
-        self.icmp_tokens = (tokens - 1, now);
-        let sent = match packet::version(orig) {
-            Some(4) if orig.len() >= 20 => {
-                let (Some(fd), Some(msg)) = (&self.icmp4, packet::icmp_frag_needed(orig, mtu)) else { return };
-                // SAFETY: zeroed sockaddr_in with family and address set.
-                let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-                sa.sin_family = libc::AF_INET as libc::sa_family_t;
-                sa.sin_addr.s_addr = u32::from_ne_bytes([orig[12], orig[13], orig[14], orig[15]]);
-                // SAFETY: valid buffer and address.
-                unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        msg.as_ptr() as *const libc::c_void,
-                        msg.len(),
-                        0,
-                        &sa as *const _ as *const libc::sockaddr,
-                        std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                    )
-                }
-            }
-            Some(6) if orig.len() >= 40 => {
-                let (Some(fd), Some(msg)) = (&self.icmp6, packet::icmpv6_packet_too_big(orig, mtu.max(1280))) else {
-                    return;
-                };
-                // SAFETY: zeroed sockaddr_in6 with family and address set.
-                let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sa.sin6_addr.s6_addr.copy_from_slice(&orig[8..24]);
-                // SAFETY: valid buffer and address.
-                unsafe {
-                    libc::sendto(
-                        fd.as_raw_fd(),
-                        msg.as_ptr() as *const libc::c_void,
-                        msg.len(),
-                        0,
-                        &sa as *const _ as *const libc::sockaddr,
-                        std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                    )
-                }
-            }
-            _ => return,
-        };
-        if sent >= 0 {
-            self.stats.icmp_sent += 1;
         }
     }
 
@@ -548,16 +350,9 @@ impl ShapingEngine {
             return;
         }
         self.armed = next;
-        let t = next.unwrap_or(0); // 0 disarms
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec {
-                tv_sec: (t / 1_000_000) as libc::time_t,
-                tv_nsec: ((t % 1_000_000) * 1000) as libc::c_long,
-            },
-        };
-        // SAFETY: valid itimerspec; our timerfd.
-        unsafe { libc::timerfd_settime(self.timer.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };
+        // Cannot fail for a valid timerfd and time (as before, a failure would only leave the
+        // timer as it was; the poll loop's other wake-ups still serve the shapers).
+        let _ = self.timer.set(next);
     }
 
     /// Drop every held packet and close every queue (daemon stop). Packets arriving afterwards
@@ -579,40 +374,6 @@ impl ShapingEngine {
     /// Engine-wide error counters.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
-    }
-
-    /// Counters as a JSON object text for `moat status`.
-    pub fn status_json(&self) -> String {
-        let mut s = String::from("{\"queues\":[");
-        for (n, (q, label, c, held)) in self.counters().enumerate() {
-            if n > 0 {
-                s.push(',');
-            }
-            let p = |x: Option<u64>| x.map_or("null".to_string(), |v| v.to_string());
-            s.push_str(&format!(
-                "{{\"queue\":{q},\"label\":{},\"held\":{held},\"real_packets\":{},\"real_bytes\":{},\"padding_bytes\":{},\"cover_packets\":{},\"cover_bytes\":{},\"queue_drops\":{},\"oversize_drops\":{},\"flush_drops\":{},\"missed_slots\":{},\"decoy_periods\":{},\"decoys_skipped_budget\":{},\"delay_p50_us\":{},\"delay_p99_us\":{}}}",
-                crate::json::string(label),
-                c.real_packets,
-                c.real_bytes,
-                c.padding_bytes,
-                c.cover_packets,
-                c.cover_bytes,
-                c.queue_drops,
-                c.oversize_drops,
-                c.flush_drops,
-                c.missed_slots,
-                c.decoy_periods,
-                c.decoys_skipped_budget,
-                p(c.delay.quantile(0.5)),
-                p(c.delay.quantile(0.99)),
-            ));
-        }
-        let st = &self.stats;
-        s.push_str(&format!(
-            "],\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{},\"icmp_sent\":{}}}",
-            st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors, st.icmp_sent
-        ));
-        s
     }
 }
 
@@ -645,35 +406,6 @@ impl crate::daemon::Engine for ShapingEngine {
     fn status_json(&self) -> Option<String> {
         Some(ShapingEngine::status_json(self))
     }
-}
-
-/// Queue specs for a plan: one per shaped device and per `pad_all` tunnel whose pad size is
-/// known (a queue without a known pad size stays unbound, so its packets are dropped).
-pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
-    let mut v = Vec::new();
-    for q in &plan.queues.shaped {
-        if let Some(pad_to) = q.pad_to {
-            v.push(QueueSpec {
-                queue: q.queue,
-                label: q.name.clone(),
-                config: Config::from_model(&q.shaper.mode, pad_to),
-                tunnel_dev: q.device.as_str().to_string(),
-                cover_dst: q.cover_dst,
-            });
-        }
-    }
-    for q in &plan.queues.pad {
-        if let Some(pad_to) = q.pad_to {
-            v.push(QueueSpec {
-                queue: q.queue,
-                label: format!("pad:{}", q.tunnel),
-                config: Config { pad_to, mode: super::Mode::PadOnly },
-                tunnel_dev: q.device.as_str().to_string(),
-                cover_dst: None,
-            });
-        }
-    }
-    v
 }
 
 #[cfg(test)]

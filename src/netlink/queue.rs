@@ -1,4 +1,4 @@
-//! A small nfnetlink_queue client over a raw netlink socket (libc only).
+//! A small nfnetlink_queue client over a raw netlink socket, on the common [`super`] layer.
 //!
 //! Why in-house instead of the `nfq` crate: the daemon's event loop polls one set of file
 //! descriptors, and `nfq` 0.2.5 does not expose its socket fd; it also sends verdicts without
@@ -15,9 +15,11 @@
 //! kernel drops packets sent to the queue. Netlink headers are in host byte order, nfnetlink
 //! attribute payloads in network byte order; both are encoded explicitly here.
 
+use super::{attrs, be_u32, messages, Builder, Error, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK};
+use crate::sys;
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 const NETLINK_NETFILTER: libc::c_int = 12;
 const NFNL_SUBSYS_QUEUE: u16 = 3;
@@ -44,12 +46,8 @@ const NFQNL_COPY_PACKET: u8 = 2;
 const NFQA_CFG_F_FAIL_OPEN: u32 = 1 << 0;
 const NFQA_CFG_F_GSO: u32 = 1 << 2;
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
+/// Most payload bytes a verdict can carry (the attribute length is 16 bits).
+const MAX_PAYLOAD: usize = 65535 - 8;
 
 /// Netfilter verdicts moat uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,68 +143,28 @@ pub struct Queue {
     pending: VecDeque<Msg>,
 }
 
-fn put_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&ty.to_ne_bytes());
-    buf.extend_from_slice(data);
-    while buf.len() % 4 != 0 {
-        buf.push(0);
-    }
-}
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
 impl Queue {
     /// Open a netlink socket in the current network namespace, bind queue `num` and configure it
     /// (copy whole packets up to `copy_range`, queue length, fail-open and GSO off).
     pub fn open(num: u16, opts: &QueueOptions) -> io::Result<Queue> {
-        // SAFETY: plain socket(2) call; the result is checked and owned immediately.
-        let raw =
-            cvt(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, NETLINK_NETFILTER) })?;
-        // SAFETY: `raw` is a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: zeroed sockaddr_nl is valid; family set; pid 0 lets the kernel choose.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        cvt(unsafe {
-            libc::bind(
-                raw,
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        })?;
-        let rcv = opts.rcvbuf as libc::c_int;
-        // SAFETY: setsockopt with a c_int option value of the right size.
-        unsafe {
-            let p = &rcv as *const _ as *const libc::c_void;
-            let l = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-            if libc::setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, l) < 0 {
-                cvt(libc::setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, p, l))?;
-            }
-        }
+        let fd = sys::netlink_socket(NETLINK_NETFILTER, 0)?;
+        sys::set_rcvbuf(fd.as_fd(), opts.rcvbuf, true)?;
         // One netlink message per datagram: the packet (≤ copy_range) plus a few hundred bytes of
         // headers and attributes (~150 bytes; a longer message is detected with MSG_TRUNC).
         let rx = vec![0u8; opts.copy_range as usize + 512];
-        let mut q = Queue { fd, num, seq: 0, rx, tx: Vec::with_capacity(2048), pending: VecDeque::new() };
+        // The send buffer is sized once for a padded verdict of a whole packet; a longer payload
+        // (only through `verdict`) grows it.
+        let tx = vec![0u8; opts.copy_range as usize + 512];
+        let mut q = Queue { fd, num, seq: 0, rx, tx, pending: VecDeque::new() };
 
         // bind (the kernel answers EPERM if another socket holds this queue number)
-        q.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]))?;
-        let mut params = opts.copy_range.to_be_bytes().to_vec();
-        params.push(NFQNL_COPY_PACKET);
-        q.config(|b| put_attr(b, NFQA_CFG_PARAMS, &params))?;
-        q.config(|b| put_attr(b, NFQA_CFG_QUEUE_MAXLEN, &opts.max_len.to_be_bytes()))?;
+        q.config(|b| b.attr(NFQA_CFG_CMD, &[NFQNL_CFG_CMD_BIND, 0, 0, 0]))?;
+        let c = opts.copy_range.to_be_bytes();
+        let params = [c[0], c[1], c[2], c[3], NFQNL_COPY_PACKET];
+        q.config(|b| b.attr(NFQA_CFG_PARAMS, &params))?;
+        q.config(|b| b.attr(NFQA_CFG_QUEUE_MAXLEN, &opts.max_len.to_be_bytes()))?;
         let mask = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
-        q.config(|b| {
-            put_attr(b, NFQA_CFG_MASK, &mask.to_be_bytes());
-            put_attr(b, NFQA_CFG_FLAGS, &0u32.to_be_bytes());
-        })?;
+        q.config(|b| b.attr(NFQA_CFG_MASK, &mask.to_be_bytes()).attr(NFQA_CFG_FLAGS, &0u32.to_be_bytes()))?;
         Ok(q)
     }
 
@@ -217,63 +175,36 @@ impl Queue {
 
     /// Switch the socket between blocking and non-blocking receive.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
-        let fd = self.fd.as_raw_fd();
-        // SAFETY: fcntl on our own fd.
-        unsafe {
-            let fl = cvt(libc::fcntl(fd, libc::F_GETFL))?;
-            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
-            cvt(libc::fcntl(fd, libc::F_SETFL, fl))?;
+        sys::set_nonblocking(self.fd.as_fd(), on)
+    }
+
+    /// Encode one message of `msg_type` (nfgenmsg family `AF_UNSPEC`, our queue number) with
+    /// the attributes `attrs` adds, send it with `NLM_F_ACK`, and return its sequence number.
+    /// `need` is the room the attributes take at most.
+    fn send(&mut self, msg_type: u16, need: usize, attrs: impl FnOnce(&mut Builder<'_>)) -> io::Result<u32> {
+        if self.tx.len() < need + 64 {
+            self.tx.resize(need + 64, 0);
         }
-        Ok(())
-    }
-
-    fn start(&mut self, msg_type: u16, family: u8) -> u32 {
         self.seq = self.seq.wrapping_add(1);
-        self.tx.clear();
-        self.tx.extend_from_slice(&[0; 4]); // length, filled in by send
-        self.tx.extend_from_slice(&((NFNL_SUBSYS_QUEUE << 8) | msg_type).to_ne_bytes());
-        self.tx.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-        self.tx.extend_from_slice(&self.seq.to_ne_bytes());
-        self.tx.extend_from_slice(&0u32.to_ne_bytes()); // port id: kernel fills
-        self.tx.push(family);
-        self.tx.push(0); // NFNETLINK_V0
-        self.tx.extend_from_slice(&self.num.to_be_bytes());
-        self.seq
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        let len = self.tx.len() as u32;
-        self.tx[0..4].copy_from_slice(&len.to_ne_bytes());
-        // SAFETY: zeroed sockaddr_nl addressed to the kernel (pid 0).
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        let n = num_be(self.num);
+        let mut b = Builder::new(&mut self.tx, (NFNL_SUBSYS_QUEUE << 8) | msg_type, NLM_F_ACK, self.seq);
+        b.bytes(&[libc::AF_UNSPEC as u8, 0, n[0], n[1]]); // nfgenmsg: family, NFNETLINK_V0, res_id
+        attrs(&mut b);
+        let len = b.finish()?;
         loop {
-            // SAFETY: tx is a valid buffer; sa a valid address of the given size.
-            let r = unsafe {
-                libc::sendto(
-                    self.fd.as_raw_fd(),
-                    self.tx.as_ptr() as *const libc::c_void,
-                    self.tx.len(),
-                    0,
-                    &sa as *const _ as *const libc::sockaddr,
-                    std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-                )
-            };
-            if r >= 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match sys::sendto_netlink_kernel(self.fd.as_fd(), &self.tx[..len]) {
+                Ok(_) => return Ok(self.seq),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
         }
     }
 
     /// Send one config message and wait for its ack; packets arriving meanwhile are kept.
-    fn config(&mut self, attrs: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
-        let seq = self.start(NFQNL_MSG_CONFIG, libc::AF_UNSPEC as u8);
-        attrs(&mut self.tx);
-        self.send()?;
+    fn config(&mut self, attrs: impl for<'x, 'y> FnOnce(&'x mut Builder<'y>) -> &'x mut Builder<'y>) -> io::Result<()> {
+        let seq = self.send(NFQNL_MSG_CONFIG, 64, |b| {
+            attrs(b);
+        })?;
         let mut held = VecDeque::new();
         let res = loop {
             match self.read_one()? {
@@ -291,22 +222,19 @@ impl Queue {
     /// longer than the original: padding) and setting its mark. Returns the request's sequence
     /// number; its [`Msg::Ack`] or [`Msg::Error`] arrives later through [`Queue::recv`].
     pub fn verdict(&mut self, id: u32, verdict: Verdict, mark: Option<u32>, payload: Option<&[u8]>) -> io::Result<u32> {
-        let seq = self.start(NFQNL_MSG_VERDICT, libc::AF_UNSPEC as u8);
-        let mut vh = [0u8; 8];
-        vh[..4].copy_from_slice(&verdict.code().to_be_bytes());
-        vh[4..].copy_from_slice(&id.to_be_bytes());
-        put_attr(&mut self.tx, NFQA_VERDICT_HDR, &vh);
-        if let Some(m) = mark {
-            put_attr(&mut self.tx, NFQA_MARK, &m.to_be_bytes());
+        let p = payload.unwrap_or(&[]);
+        if p.len() > MAX_PAYLOAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload too long"));
         }
-        if let Some(p) = payload {
-            if p.len() > 65535 - 8 {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload too long"));
+        self.send(NFQNL_MSG_VERDICT, 24 + p.len(), |b| {
+            b.attr(NFQA_VERDICT_HDR, &verdict_hdr(verdict, id));
+            if let Some(m) = mark {
+                b.attr(NFQA_MARK, &m.to_be_bytes());
             }
-            put_attr(&mut self.tx, NFQA_PAYLOAD, p);
-        }
-        self.send()?;
-        Ok(seq)
+            if let Some(p) = payload {
+                b.attr(NFQA_PAYLOAD, p);
+            }
+        })
     }
 
     /// Accept packet `id` with `payload` followed by zero bytes up to `pad_to` bytes in total
@@ -314,22 +242,13 @@ impl Queue {
     /// number as [`Queue::verdict`] does.
     pub fn accept_padded(&mut self, id: u32, payload: &[u8], pad_to: usize) -> io::Result<u32> {
         let total = payload.len().max(pad_to);
-        if total > 65535 - 8 {
+        if total > MAX_PAYLOAD {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload too long"));
         }
-        let seq = self.start(NFQNL_MSG_VERDICT, libc::AF_UNSPEC as u8);
-        let mut vh = [0u8; 8];
-        vh[..4].copy_from_slice(&Verdict::Accept.code().to_be_bytes());
-        vh[4..].copy_from_slice(&id.to_be_bytes());
-        put_attr(&mut self.tx, NFQA_VERDICT_HDR, &vh);
-        self.tx.extend_from_slice(&((4 + total) as u16).to_ne_bytes());
-        self.tx.extend_from_slice(&NFQA_PAYLOAD.to_ne_bytes());
-        self.tx.extend_from_slice(payload);
-        crate::packet::extend_zeros(&mut self.tx, total - payload.len());
-        let align = (4 - self.tx.len() % 4) % 4;
-        crate::packet::extend_zeros(&mut self.tx, align);
-        self.send()?;
-        Ok(seq)
+        self.send(NFQNL_MSG_VERDICT, 16 + total, |b| {
+            b.attr(NFQA_VERDICT_HDR, &verdict_hdr(Verdict::Accept, id));
+            b.attr_padded(NFQA_PAYLOAD, payload, total - payload.len());
+        })
     }
 
     /// Receive the next message (blocking unless the socket is non-blocking, in which case
@@ -347,23 +266,12 @@ impl Queue {
             if let Some(m) = self.pending.pop_front() {
                 return Ok(m);
             }
-            // SAFETY: rx is a valid, writable buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.rx.as_mut_ptr() as *mut libc::c_void,
-                    self.rx.len(),
-                    libc::MSG_TRUNC,
-                )
+            let n = match sys::recv(self.fd.as_fd(), &mut self.rx, sys::Recv { dontwait: false, trunc: true }) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            if n as usize > self.rx.len() {
+            if n > self.rx.len() {
                 // Cannot happen with moat's settings; never parse a cut message.
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -371,7 +279,7 @@ impl Queue {
                 ));
             }
             let rx = std::mem::take(&mut self.rx);
-            let res = parse_datagram(&rx[..n as usize], &mut self.pending);
+            let res = parse_datagram(&rx[..n], &mut self.pending);
             self.rx = rx;
             res?;
         }
@@ -379,7 +287,7 @@ impl Queue {
 
     /// Unbind the queue (the kernel also does this when the socket closes).
     pub fn unbind(&mut self) -> io::Result<()> {
-        self.config(|b| put_attr(b, NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0]))
+        self.config(|b| b.attr(NFQA_CFG_CMD, &[NFQNL_CFG_CMD_UNBIND, 0, 0, 0]))
     }
 }
 
@@ -395,79 +303,63 @@ impl AsFd for Queue {
     }
 }
 
-fn ne16(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-fn ne32(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+fn verdict_hdr(v: Verdict, id: u32) -> [u8; 8] {
+    let mut vh = [0u8; 8];
+    vh[..4].copy_from_slice(&v.code().to_be_bytes());
+    vh[4..].copy_from_slice(&id.to_be_bytes());
+    vh
 }
 
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("nfnetlink: malformed {what}"))
+fn num_be(n: u16) -> [u8; 2] {
+    n.to_be_bytes()
 }
 
-/// Split a received datagram into netlink messages and decode the ones moat cares about.
-fn parse_datagram(mut d: &[u8], out: &mut VecDeque<Msg>) -> io::Result<()> {
-    while d.len() >= NLMSG_HDRLEN {
-        let len = ne32(d, 0) as usize;
-        if len < NLMSG_HDRLEN || len > d.len() {
-            return Err(bad("netlink header"));
-        }
-        let ty = ne16(d, 4);
-        let msg = &d[..len];
-        match ty {
+/// Split a received datagram into netlink messages and decode the ones moat cares about into
+/// `out`. Pure and fuzzed. A malformed message (lengths, an error message without the quoted
+/// request header, a packet without its packet header) is an error; the messages before it are
+/// kept in `out`.
+pub fn parse_datagram(d: &[u8], out: &mut VecDeque<Msg>) -> Result<(), Error> {
+    for m in messages(d) {
+        let m = m?;
+        match m.ty {
             NLMSG_ERROR => {
-                if len < NLMSG_HDRLEN + 4 + NLMSG_HDRLEN {
-                    return Err(bad("netlink error message"));
-                }
-                let err = ne32(msg, NLMSG_HDRLEN) as i32;
-                let seq = ne32(msg, NLMSG_HDRLEN + 4 + 8);
-                out.push_back(if err == 0 { Msg::Ack { seq } } else { Msg::Error { seq, errno: -err } });
+                let a = m.ack()?;
+                let seq = a.request_seq.ok_or(Error::Malformed("netlink error message"))?;
+                out.push_back(if a.errno == 0 { Msg::Ack { seq } } else { Msg::Error { seq, errno: a.errno } });
             }
             NLMSG_DONE => {}
-            t if t == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET => out.push_back(Msg::Packet(parse_packet(msg)?)),
+            t if t == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET => out.push_back(Msg::Packet(parse_packet(m.body)?)),
             _ => {} // nothing else is expected on this socket
         }
-        let adv = (len + 3) & !3;
-        d = if adv >= d.len() { &[] } else { &d[adv..] };
     }
     Ok(())
 }
 
-fn parse_packet(msg: &[u8]) -> io::Result<Packet> {
-    let mut a = &msg[(NLMSG_HDRLEN + 4).min(msg.len())..];
+/// One `NFQNL_MSG_PACKET` body: nfgenmsg, then attributes.
+fn parse_packet(body: &[u8]) -> Result<Packet, Error> {
     let mut p =
         Packet { id: 0, hw_protocol: 0, hook: 0, mark: 0, indev: 0, outdev: 0, payload: Vec::new(), cap_len: None };
     let mut have_hdr = false;
-    while a.len() >= 4 {
-        let alen = ne16(a, 0) as usize;
-        let ty = ne16(a, 2) & NLA_TYPE_MASK;
-        if alen < 4 || alen > a.len() {
-            return Err(bad("attribute"));
-        }
-        let v = &a[4..alen];
-        match ty {
+    for a in attrs(body.get(4..).unwrap_or(&[])) {
+        let a = a?;
+        let v = a.data;
+        match a.ty {
             NFQA_PACKET_HDR if v.len() >= 7 => {
-                p.id = be32(v, 0);
+                p.id = be_u32(v, 0).unwrap_or(0);
                 p.hw_protocol = u16::from_be_bytes([v[4], v[5]]);
                 p.hook = v[6];
                 have_hdr = true;
             }
-            NFQA_MARK if v.len() >= 4 => p.mark = be32(v, 0),
-            NFQA_IFINDEX_INDEV if v.len() >= 4 => p.indev = be32(v, 0),
-            NFQA_IFINDEX_OUTDEV if v.len() >= 4 => p.outdev = be32(v, 0),
-            NFQA_CAP_LEN if v.len() >= 4 => p.cap_len = Some(be32(v, 0)),
+            NFQA_MARK => p.mark = a.be_u32().unwrap_or(p.mark),
+            NFQA_IFINDEX_INDEV => p.indev = a.be_u32().unwrap_or(p.indev),
+            NFQA_IFINDEX_OUTDEV => p.outdev = a.be_u32().unwrap_or(p.outdev),
+            NFQA_CAP_LEN => p.cap_len = a.be_u32().or(p.cap_len),
             NFQA_PAYLOAD => p.payload = v.to_vec(),
             _ => {}
         }
-        let adv = (alen + 3) & !3;
-        a = if adv >= a.len() { &[] } else { &a[adv..] };
     }
     if !have_hdr {
-        return Err(bad("packet (no packet header)"));
+        return Err(Error::Malformed("packet (no packet header)"));
     }
     Ok(p)
 }
@@ -475,6 +367,15 @@ fn parse_packet(msg: &[u8]) -> io::Result<Packet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn put_attr(buf: &mut Vec<u8>, ty: u16, data: &[u8]) {
+        buf.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        buf.extend_from_slice(&ty.to_ne_bytes());
+        buf.extend_from_slice(data);
+        while buf.len() % 4 != 0 {
+            buf.push(0);
+        }
+    }
 
     fn nlmsg(ty: u16, seq: u32, body: &[u8]) -> Vec<u8> {
         let mut m = Vec::new();
@@ -527,5 +428,14 @@ mod tests {
         let mut body = vec![2, 0, 0, 0];
         body.extend_from_slice(&[40, 0, 1, 0]); // attribute claiming 40 bytes
         assert!(parse_datagram(&nlmsg(0x300, 0, &body), &mut out).is_err());
+        // an error message must quote the request header (its sequence number is read there)
+        let mut good = vec![2, 0, 0, 0];
+        put_attr(&mut good, NFQA_PACKET_HDR, &[0, 0, 0, 9, 0x08, 0x00, 1]);
+        let mut d = nlmsg(3 << 8, 0, &good);
+        d.extend(nlmsg(NLMSG_ERROR, 4, &0i32.to_ne_bytes()));
+        out.clear();
+        assert_eq!(parse_datagram(&d, &mut out), Err(Error::Malformed("netlink error message")));
+        assert!(matches!(out.pop_front(), Some(Msg::Packet(p)) if p.id == 9), "messages before it are kept");
+        assert!(parse_datagram(&nlmsg(NLMSG_ERROR, 4, &[0, 0]), &mut out).is_err(), "errno cut short");
     }
 }

@@ -1,0 +1,39 @@
+//! The engine's counters as JSON for `moat status`.
+
+use super::ShapingEngine;
+
+impl ShapingEngine {
+    /// Counters as a JSON object text for `moat status`.
+    pub fn status_json(&self) -> String {
+        let mut s = String::from("{\"queues\":[");
+        for (n, (q, label, c, held)) in self.counters().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            let p = |x: Option<u64>| x.map_or("null".to_string(), |v| v.to_string());
+            s.push_str(&format!(
+                "{{\"queue\":{q},\"label\":{},\"held\":{held},\"real_packets\":{},\"real_bytes\":{},\"padding_bytes\":{},\"cover_packets\":{},\"cover_bytes\":{},\"queue_drops\":{},\"oversize_drops\":{},\"flush_drops\":{},\"missed_slots\":{},\"decoy_periods\":{},\"decoys_skipped_budget\":{},\"delay_p50_us\":{},\"delay_p99_us\":{}}}",
+                crate::json::string(label),
+                c.real_packets,
+                c.real_bytes,
+                c.padding_bytes,
+                c.cover_packets,
+                c.cover_bytes,
+                c.queue_drops,
+                c.oversize_drops,
+                c.flush_drops,
+                c.missed_slots,
+                c.decoy_periods,
+                c.decoys_skipped_budget,
+                p(c.delay.quantile(0.5)),
+                p(c.delay.quantile(0.99)),
+            ));
+        }
+        let st = &self.stats;
+        s.push_str(&format!(
+            "],\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{},\"icmp_sent\":{}}}",
+            st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors, st.icmp_sent
+        ));
+        s
+    }
+}
