@@ -4,7 +4,8 @@
 #   default 30 s per live run; 8 live runs (4 arrival patterns, normal and real-time scheduling)
 #   scripts/bench-shaper.sh --storm [seconds] [rounds] [moat-binary]
 #   (root) only the daemon's slot lateness: `moat run` with one shaped device at 50 slots/s, idle and
-#   under a reload storm (SIGHUP every 200 ms); default 20 s, 3 rounds, target/release/moat.
+#   under a reload storm (SIGHUP every 200 ms); default 20 s, 3 rounds, target/release/moat;
+#   BENCH_REALTIME=1 sets `option realtime '1'`.
 # Needs valgrind (callgrind), iproute2, iptables (iptables-nft). See BENCHMARKS.md.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,9 +38,11 @@ cleanup() {
 trap cleanup EXIT
 n() { ip netns exec "$ns" "$@"; }
 
+rt=${BENCH_REALTIME:-0}
 cat >"$tmp/moat.conf" <<CONF
 config moat 'main'
 	list lan_device 'br-lan'
+	option realtime '$rt'
 
 config tunnel 'vpn'
 	option type 'wireguard'
@@ -81,7 +84,7 @@ q() { # quantile of sorted numbers in file $1, p in percent
 	awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }' "$1"
 }
 
-echo "== machine: $(nproc) cores, $(uname -r), binary $bin"
+echo "== machine: $(nproc) cores, $(uname -r), binary $bin, option realtime '$rt'"
 for r in $(seq 1 "$rounds"); do
 	for mode in idle storm; do
 		ip netns add "$ns"
