@@ -33,7 +33,7 @@ tmp=$(mktemp -d)
 cleanup() {
 	for p in ${dpid:-} ${cpid:-}; do kill "$p" 2>/dev/null || true; done
 	ip netns del "$ns" 2>/dev/null || true
-	rm -rf "$tmp"
+	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 n() { ip netns exec "$ns" "$@"; }
