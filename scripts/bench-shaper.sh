@@ -20,26 +20,26 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 # (SIGHUP every 200 ms: every reload re-reads the config, probes, and re-applies iptables-restore + nft +
 # netlink). The binary is target/release/moat (built here) unless given.
 storm() {
-secs=${2:-20}
-rounds=${3:-3}
-bin=${4:-}
-if [ -z "$bin" ]; then
-	cargo build --release --bin moat -q
-	bin="$CARGO_TARGET_DIR/release/moat"
-fi
-[ "$(id -u)" -eq 0 ] || { echo "bench-shaper --storm: needs root (network namespace)" >&2; exit 1; }
-ns="moat-storm-$$"
-tmp=$(mktemp -d)
-cleanup() {
-	for p in ${dpid:-} ${cpid:-}; do kill "$p" 2>/dev/null || true; done
-	ip netns del "$ns" 2>/dev/null || true
-	if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-n() { ip netns exec "$ns" "$@"; }
+	secs=${2:-20}
+	rounds=${3:-3}
+	bin=${4:-}
+	if [ -z "$bin" ]; then
+		cargo build --release --bin moat -q
+		bin="$CARGO_TARGET_DIR/release/moat"
+	fi
+	[ "$(id -u)" -eq 0 ] || { echo "bench-shaper --storm: needs root (network namespace)" >&2; exit 1; }
+	ns="moat-storm-$$"
+	tmp=$(mktemp -d)
+	cleanup() {
+		for p in ${dpid:-} ${cpid:-}; do kill "$p" 2>/dev/null || true; done
+		ip netns del "$ns" 2>/dev/null || true
+		if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
+	}
+	trap cleanup EXIT
+	n() { ip netns exec "$ns" "$@"; }
 
-rt=${BENCH_REALTIME:-0}
-cat >"$tmp/moat.conf" <<CONF
+	rt=${BENCH_REALTIME:-0}
+	cat >"$tmp/moat.conf" <<CONF
 config moat 'main'
 	list lan_device 'br-lan'
 	option realtime '$rt'
@@ -59,68 +59,68 @@ config device 'speaker'
 	option shaper 'steady'
 CONF
 
-# Lateness in µs of every slot on the grid, one per line, from `tcpdump -tt` lines on stdin: the time from
-# the slot until the next slot packet left (a slot the daemon missed while blocked counts until it woke).
-lateness() {
-	awk -v P=20000 '
-	$2 == "IP" { split($1, a, "."); t[n++] = a[1] * 1000000 + a[2] }
-	END {
-		if (n < 10) exit
-		for (i = 0; i < n; i++) r[i] = (t[i] - t[0]) % P
-		best = -1
-		for (i = 0; i < n; i++) {
-			c = 0
-			for (j = 0; j < n; j++) { d = (r[j] - r[i] + P) % P; if (d < 500) c++ }
-			if (c > best) { best = c; phase = r[i] }
-		}
-		i = 0
-		for (s = t[0] + phase; s <= t[n - 1]; s += P) {
-			while (t[i] < s) i++
-			print t[i] - s
-		}
-	}'
-}
-q() { # quantile of sorted numbers in file $1, p in percent
-	awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }' "$1"
-}
+	# Lateness in µs of every slot on the grid, one per line, from `tcpdump -tt` lines on stdin: the time from
+	# the slot until the next slot packet left (a slot the daemon missed while blocked counts until it woke).
+	lateness() {
+		awk -v P=20000 '
+		$2 == "IP" { split($1, a, "."); t[n++] = a[1] * 1000000 + a[2] }
+		END {
+			if (n < 10) exit
+			for (i = 0; i < n; i++) r[i] = (t[i] - t[0]) % P
+			best = -1
+			for (i = 0; i < n; i++) {
+				c = 0
+				for (j = 0; j < n; j++) { d = (r[j] - r[i] + P) % P; if (d < 500) c++ }
+				if (c > best) { best = c; phase = r[i] }
+			}
+			i = 0
+			for (s = t[0] + phase; s <= t[n - 1]; s += P) {
+				while (t[i] < s) i++
+				print t[i] - s
+			}
+		}'
+	}
+	q() { # quantile of sorted numbers in file $1, p in percent
+		awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print v[i] }' "$1"
+	}
 
-echo "== machine: $(nproc) cores, $(uname -r), binary $bin, option realtime '$rt'"
-for r in $(seq 1 "$rounds"); do
-	for mode in idle storm; do
-		ip netns add "$ns"
-		n ip link set lo up
-		n ip link add br-lan type bridge
-		n ip link set br-lan up
-		n ip link add tnstorm mtu 1420 type veth peer name tnpeer
-		n ip addr add 10.99.0.2/24 dev tnstorm
-		n ip link set tnpeer up
-		n ip link set tnstorm up
-		# `ip netns exec` execs the program: $! is moat (and below tcpdump) itself.
-		ip netns exec "$ns" "$bin" run --stderr --config "$tmp/moat.conf" --state-dir "$tmp/state" --hold 0 2>"$tmp/log" &
-		dpid=$!
-		for _ in $(seq 100); do grep -q "shaping speaker" "$tmp/log" && break; sleep 0.1; done
-		grep -q "shaping speaker" "$tmp/log" || { cat "$tmp/log"; exit 1; }
-		ip netns exec "$ns" tcpdump -i tnpeer -nn -tt -l "ip dst 10.99.0.1" 2>/dev/null >"$tmp/cap" &
-		cpid=$!
-		sleep 1
-		load=$(cut -d' ' -f1-3 /proc/loadavg)
-		hups=0
-		end=$(($(date +%s) + secs))
-		while [ "$(date +%s)" -lt "$end" ]; do
-			if [ $mode = storm ]; then kill -HUP "$dpid"; hups=$((hups + 1)); fi
-			sleep 0.2
+	echo "== machine: $(nproc) cores, $(uname -r), binary $bin, option realtime '$rt'"
+	for r in $(seq 1 "$rounds"); do
+		for mode in idle storm; do
+			ip netns add "$ns"
+			n ip link set lo up
+			n ip link add br-lan type bridge
+			n ip link set br-lan up
+			n ip link add tnstorm mtu 1420 type veth peer name tnpeer
+			n ip addr add 10.99.0.2/24 dev tnstorm
+			n ip link set tnpeer up
+			n ip link set tnstorm up
+			# `ip netns exec` execs the program: $! is moat (and below tcpdump) itself.
+			ip netns exec "$ns" "$bin" run --stderr --config "$tmp/moat.conf" --state-dir "$tmp/state" --hold 0 2>"$tmp/log" &
+			dpid=$!
+			for _ in $(seq 100); do grep -q "shaping speaker" "$tmp/log" && break; sleep 0.1; done
+			grep -q "shaping speaker" "$tmp/log" || { cat "$tmp/log"; exit 1; }
+			ip netns exec "$ns" tcpdump -i tnpeer -nn -tt -l "ip dst 10.99.0.1" 2>/dev/null >"$tmp/cap" &
+			cpid=$!
+			sleep 1
+			load=$(cut -d' ' -f1-3 /proc/loadavg)
+			hups=0
+			end=$(($(date +%s) + secs))
+			while [ "$(date +%s)" -lt "$end" ]; do
+				if [ $mode = storm ]; then kill -HUP "$dpid"; hups=$((hups + 1)); fi
+				sleep 0.2
+			done
+			kill "$cpid"; wait "$cpid" 2>/dev/null || true
+			kill "$dpid"; wait "$dpid" 2>/dev/null || true
+			dpid= cpid=
+			applied=$(grep -c "applied:" "$tmp/log" || true)
+			lateness <"$tmp/cap" | sort -n >"$tmp/late"
+			echo "round $r $mode: load $load, ${secs} s, $(wc -l <"$tmp/cap") slot packets over $(wc -l <"$tmp/late") slots," \
+				"$hups SIGHUP, $applied applies; slot lateness p50 $(q "$tmp/late" 50) µs, p99 $(q "$tmp/late" 99) µs," \
+				"max $(q "$tmp/late" 100) µs, $(awk '$1 >= 5000' "$tmp/late" | wc -l) slots >= 5 ms late"
+			ip netns del "$ns"
 		done
-		kill "$cpid"; wait "$cpid" 2>/dev/null || true
-		kill "$dpid"; wait "$dpid" 2>/dev/null || true
-		dpid= cpid=
-		applied=$(grep -c "applied:" "$tmp/log" || true)
-		lateness <"$tmp/cap" | sort -n >"$tmp/late"
-		echo "round $r $mode: load $load, ${secs} s, $(wc -l <"$tmp/cap") slot packets over $(wc -l <"$tmp/late") slots," \
-			"$hups SIGHUP, $applied applies; slot lateness p50 $(q "$tmp/late" 50) µs, p99 $(q "$tmp/late" 99) µs," \
-			"max $(q "$tmp/late" 100) µs, $(awk '$1 >= 5000' "$tmp/late" | wc -l) slots >= 5 ms late"
-		ip netns del "$ns"
 	done
-done
 }
 if [ "${1:-}" = "--storm" ]; then
 	storm "$@"
