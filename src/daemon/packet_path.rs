@@ -143,3 +143,70 @@ fn serve(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Cmd>, mut wake: UnixStr
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::RawFd;
+
+    /// An engine whose only fd is one end of a socket pair; it reports what it was asked to do.
+    struct Fake {
+        rx: UnixStream,
+        seen: mpsc::Sender<&'static str>,
+        plans: u32,
+    }
+
+    impl Engine for Fake {
+        fn fds(&self) -> Vec<RawFd> {
+            vec![self.rx.as_raw_fd()]
+        }
+        fn readable(&mut self, _fd: RawFd, _now: Instant) {
+            let mut b = [0u8; 16];
+            let _ = (&self.rx).read(&mut b);
+            let _ = self.seen.send("readable");
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            None
+        }
+        fn tick(&mut self, _now: Instant) {}
+        fn plan_applied(&mut self, _plan: &Plan) -> Result<(), String> {
+            self.plans += 1;
+            Err(format!("plan {}", self.plans))
+        }
+        fn shutdown(&mut self) {
+            let _ = self.seen.send("shutdown");
+        }
+        fn status_json(&self) -> Option<String> {
+            Some(format!("{{\"plans\":{}}}", self.plans))
+        }
+    }
+
+    fn plan() -> Plan {
+        let dir = std::env::temp_dir().join(format!("moat-packet-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("moat.conf");
+        std::fs::write(&file, "config moat 'main'\n\toption enabled '0'\n").unwrap();
+        let model = crate::model::load_file(file.to_str().unwrap()).unwrap().model;
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::plan::build(&model, &crate::facts::Facts::default()).unwrap()
+    }
+
+    #[test]
+    fn packets_are_served_without_the_control_thread_and_commands_round_trip() {
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let (tx, seen) = mpsc::channel();
+        let p = PacketPath::spawn(Box::new(Fake { rx: b, seen: tx, plans: 0 })).unwrap();
+        // This (control) thread polls nothing: the packet thread serves the fd on its own.
+        for _ in 0..3 {
+            (&a).write_all(b"x").unwrap();
+            assert_eq!(seen.recv_timeout(ANSWER_WAIT), Ok("readable"));
+        }
+        let plan = plan();
+        assert_eq!(p.plan_applied(&plan), Err("plan 1".to_string()));
+        assert_eq!(p.plan_applied(&plan), Err("plan 2".to_string()));
+        assert_eq!(p.status_json().as_deref(), Some("{\"plans\":2}"));
+        assert_eq!(p.shutdown().as_deref(), Some("{\"plans\":2}"));
+        assert_eq!(seen.recv_timeout(ANSWER_WAIT), Ok("shutdown"));
+    }
+}
