@@ -252,7 +252,7 @@ fn cleanup(args: &[String]) -> ExitCode {
     }
     let r = moat::netlink::Socket::open(0)
         .map_err(|e| format!("netlink: {e}"))
-        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl));
+        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()));
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

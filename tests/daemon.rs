@@ -305,3 +305,43 @@ fn ipv6_tunnel_gets_v6_rules_and_routes() {
     assert!(lab.ip(&["-6", "rule"]).lines().all(|l| !l.contains("fwmark")));
     assert_eq!(lab.ip(&["-6", "route", "show", "table", "4200"]).trim(), "");
 }
+
+/// `nft` present but not executable (PATH holds only a directory with a mode-0644 `nft`): the
+/// plan is never recorded as applied, so the status shows no device as protected and no apply
+/// time, and the state is degraded, not running. (The error text "cannot run nft: …" once did
+/// not count as an nft failure because it does not start with "nft ".)
+#[test]
+fn nft_that_cannot_run_is_not_recorded_as_applied() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new("nonft");
+    lab.write_config(CONFIG);
+    let bin = lab.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("nft"), "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(bin.join("nft"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = std::fs::File::create(lab.dir.join("moat.log")).unwrap();
+    let path = format!("PATH={}", bin.display());
+    let child = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, "env", &path, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
+        .arg(lab.dir.join("moat.conf"))
+        .arg("--state-dir")
+        .arg(lab.dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // `env` execs moat: the child pid is moat itself.
+    let mut d = Daemon { child: Some(child) };
+    lab.wait_log("cannot run nft", 1);
+    let path = lab.dir.join("state/status.json");
+    lab.wait_for("status written", || path.exists());
+    let status = std::fs::read_to_string(&path).unwrap();
+    assert!(status.contains("\"state\": \"degraded\"") && status.contains("\"applied_at\": 0,"), "{status}");
+    assert!(status.contains("cannot run nft"), "{status}");
+    assert!(!status.contains("protected") && !status.contains("\"section\": \"speaker\""), "{status}");
+    assert!(!lab.log().contains("applied:"), "{}", lab.log());
+    assert!(!lab.has_moat_table());
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+}

@@ -42,7 +42,7 @@ fn proc_net(tag: &str, sockets: &[(&str, [u8; 4], u16)]) -> PathBuf {
 fn render(proc_net: &Path) -> String {
     let (plan, facts) = plan();
     let health = Health::probe_at(Some(&plan), proc_net, Path::new("/nonexistent"), 1_000_000);
-    status::render(1, "moat.conf", State::Running, Some(&plan), &facts, None, 0, &health)
+    status::render(1, "moat.conf", State::Running, Some(&plan), &facts, None, 0, &health, None)
 }
 
 #[test]

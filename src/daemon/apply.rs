@@ -17,6 +17,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+use super::error::{ApplyError, ApplyErrors, RunError};
 use crate::netlink::{Route, Rule, Socket};
 use crate::plan::facts::Facts;
 use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
@@ -37,24 +38,33 @@ fn remember_pid(pid: u32) {
     }
 }
 
-/// Run a program with `input` on stdin; Ok(()) on exit status 0, else its stderr.
-pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), String> {
+/// Run a program with `input` on stdin; Ok(()) on exit status 0.
+pub fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> Result<(), RunError> {
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+        .map_err(|err| RunError::Spawn { prog: prog.into(), err })?;
     remember_pid(child.id());
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| format!("{prog}: writing stdin: {e}"))?;
+        if let Err(err) = stdin.write_all(input.as_bytes()) {
+            // Reap it; whatever it read of a truncated script, its exit status is not trusted.
+            drop(stdin);
+            let _ = child.wait();
+            return Err(RunError::Stdin { prog: prog.into(), err });
+        }
     }
-    let out = child.wait_with_output().map_err(|e| format!("{prog}: {e}"))?;
+    let out = child.wait_with_output().map_err(|err| RunError::Wait { prog: prog.into(), err })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("{prog} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(RunError::Failed {
+            prog: prog.into(),
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -68,9 +78,9 @@ fn run_quiet(prog: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Load an nft script in one transaction.
-pub fn nft(script: &str) -> Result<(), String> {
-    run_with_stdin("nft", &["-f", "-"], script)
+/// Load an nft script in one transaction. Any error means the script is not in force.
+pub fn nft(script: &str) -> Result<(), ApplyError> {
+    run_with_stdin("nft", &["-f", "-"], script).map_err(ApplyError::Nft)
 }
 
 /// Whether `table inet moat` exists.
@@ -106,12 +116,12 @@ pub fn desired_routes(plan: &Plan, facts: &Facts) -> Vec<Route> {
 }
 
 /// Make moat's rules equal `want` (add missing first, then delete stale).
-pub fn sync_rules(nl: &mut Socket, want: &[Rule]) -> Result<(), String> {
+pub fn sync_rules(nl: &mut Socket, want: &[Rule]) -> Result<(), ApplyErrors> {
     sync(nl, want)
 }
 
 /// Make moat's routes equal `want` (add missing first, then delete stale).
-pub fn sync_routes(nl: &mut Socket, want: &[Route]) -> Result<(), String> {
+pub fn sync_routes(nl: &mut Socket, want: &[Route]) -> Result<(), ApplyErrors> {
     sync(nl, want)
 }
 
@@ -189,49 +199,46 @@ impl Entry for Route {
 /// Make moat's entries of one kind equal `want`, per address family: add the missing ones
 /// first, then delete moat's that are not wanted. A family that cannot be listed is an error
 /// only for IPv4 or when entries of that family are wanted (IPv6 may be compiled out).
-fn sync<E: Entry>(nl: &mut Socket, want: &[E]) -> Result<(), String> {
+fn sync<E: Entry>(nl: &mut Socket, want: &[E]) -> Result<(), ApplyErrors> {
     let mut errs = Vec::new();
     for fam in [AF_INET, AF_INET6] {
         let have = match E::list(nl, fam) {
             Ok(h) => h,
-            Err(e) => {
+            Err(err) => {
                 if fam == AF_INET || want.iter().any(|r| r.family() == fam) {
-                    errs.push(format!("listing {}: {e}", E::KIND));
+                    errs.push(ApplyError::Netlink { what: format!("listing {}", E::KIND), err });
                 }
                 continue;
             }
         };
         for r in want.iter().filter(|r| r.family() == fam) {
             if !have.contains(r) {
-                if let Err(e) = r.add(nl) {
-                    errs.push(format!("{}: {e}", r.adding()));
+                if let Err(err) = r.add(nl) {
+                    errs.push(ApplyError::Netlink { what: r.adding(), err });
                 }
             }
         }
         for r in have.iter().filter(|r| !want.contains(r)) {
-            if let Err(e) = r.del(nl) {
-                if !E::gone(&e) {
-                    errs.push(format!("{}: {e}", r.deleting()));
+            if let Err(err) = r.del(nl) {
+                if !E::gone(&err) {
+                    errs.push(ApplyError::Netlink { what: r.deleting(), err });
                 }
             }
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    ApplyErrors(errs).into_result()
 }
 
 /// Install the plan's xt NFQUEUE rules (iptables backend) or remove ours (otherwise).
-pub fn sync_queue_rules(plan: &Plan) -> Result<(), String> {
+pub fn sync_queue_rules(plan: &Plan) -> Result<(), ApplyError> {
     if plan.queues.backend != QueueBackend::Iptables || plan.queues.iptables.is_empty() {
         remove_queue_rules();
         return Ok(());
     }
     for r in &plan.queues.iptables {
         let hooked = run_quiet(r.tool, &["-w", "-t", "mangle", "-C", "POSTROUTING", "-j", IPT_CHAIN]);
-        run_with_stdin(r.restore, &["-w", "--noflush"], &r.script(!hooked))?;
+        run_with_stdin(r.restore, &["-w", "--noflush"], &r.script(!hooked))
+            .map_err(|err| ApplyError::QueueRules { err, blocked: false })?;
     }
     Ok(())
 }
@@ -253,78 +260,59 @@ pub fn remove_queue_rules() {
     }
 }
 
-/// Apply a whole plan. Returns the errors (the nft step failing leaves the old table intact).
-pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), String> {
+/// Apply a whole plan. Returns the errors (the nft step failing leaves the old table intact, and
+/// then it is the only error returned: nothing after it ran).
+pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), ApplyErrors> {
     if !plan.enabled {
         return remove_all(nl);
     }
-    let mut errs = Vec::new();
+    let mut errs = ApplyErrors::default();
     let mut script = &plan.nft;
     let fallback;
     if let Err(e) = sync_queue_rules(plan) {
-        errs.push(format!("{e} (shaped devices are blocked until the queue rules load)"));
+        let err = match e {
+            ApplyError::QueueRules { err, .. } => err,
+            other => return Err(other.into()),
+        };
+        errs.0.push(ApplyError::QueueRules { err, blocked: true });
         if let Some(f) = plan.nft_blocking_shaped() {
             fallback = f;
             script = &fallback;
         }
     }
     nft(script)?;
-    if let Err(e) = sync_rules(nl, &desired_rules(plan)) {
-        errs.push(e);
-    }
-    if let Err(e) = sync_routes(nl, &desired_routes(plan, facts)) {
-        errs.push(e);
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    errs.note(sync_rules(nl, &desired_rules(plan)));
+    errs.note(sync_routes(nl, &desired_routes(plan, facts)));
+    errs.into_result()
 }
 
 /// Remove everything moat added: its nft table, rules, routes and queue rules.
-pub fn remove_all(nl: &mut Socket) -> Result<(), String> {
-    let mut errs = Vec::new();
+pub fn remove_all(nl: &mut Socket) -> Result<(), ApplyErrors> {
+    let mut errs = ApplyErrors::default();
     if let Err(e) = nft(NFT_REMOVE) {
-        errs.push(e);
+        errs.0.push(e);
     }
-    if let Err(e) = sync_rules(nl, &[]) {
-        errs.push(e);
-    }
-    if let Err(e) = sync_routes(nl, &[]) {
-        errs.push(e);
-    }
+    errs.note(sync_rules(nl, &[]));
+    errs.note(sync_routes(nl, &[]));
     remove_queue_rules();
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    errs.into_result()
 }
 
 /// Stop: swap the full table for the hold table ([`hold_script`]: protected MACs stay blocked
 /// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
 /// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
-pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), String> {
+pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), ApplyErrors> {
     let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
     let Some(hold) = hold else { return remove_all(nl) };
-    let mut errs = Vec::new();
+    let mut errs = ApplyErrors::default();
     if let Err(e) = nft(&hold) {
-        errs.push(e);
+        errs.0.push(e);
         if let Err(e) = nft(NFT_REMOVE) {
-            errs.push(e);
+            errs.0.push(e);
         }
     }
-    if let Err(e) = sync_rules(nl, &[]) {
-        errs.push(e);
-    }
-    if let Err(e) = sync_routes(nl, &[]) {
-        errs.push(e);
-    }
+    errs.note(sync_rules(nl, &[]));
+    errs.note(sync_routes(nl, &[]));
     remove_queue_rules();
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("; "))
-    }
+    errs.into_result()
 }

@@ -1,11 +1,13 @@
 //! `moat run`: the daemon.
 //!
-//! One thread, one `poll(2)` loop over: a signalfd (SIGHUP = reload, SIGTERM/SIGINT = stop), an
-//! rtnetlink monitor socket (link up/down, addresses), an nftables monitor socket (someone
-//! else deleting or editing `table inet moat`, e.g. `fw4 flush` from `service firewall stop`,
-//! is undone at once, without debounce), the file descriptors of an optional
-//! [`Engine`] (the shaping queue engine), and timers (event debounce, a periodic check that the
-//! kernel state is still what the plan says, the engine's own deadlines). No async runtime.
+//! Three threads, no async runtime. The control thread (this module) runs one `poll(2)` loop
+//! over: a signalfd (SIGHUP = reload, SIGTERM/SIGINT = stop), an rtnetlink monitor socket (link
+//! up/down, addresses), an nftables monitor socket (someone else deleting or editing `table inet
+//! moat`, e.g. `fw4 flush` from `service firewall stop`, is undone at once, without debounce),
+//! and timers (event debounce, a periodic check that the kernel state is still what the plan
+//! says). The packet thread ([`packet_path`]) serves the optional [`Engine`] (the shaping queue
+//! engine: queue sockets, slot timer) and never waits for the control thread; the logger thread
+//! ([`logging`]) does the writing of log lines.
 //!
 //! The daemon "converges": probe facts, build the plan from the current model, and make the
 //! kernel match it ([`apply`]). Because the rules are kernel state, they stay in force if the
@@ -17,8 +19,10 @@
 
 pub mod apply;
 pub mod engine;
+pub mod error;
 pub mod health;
 pub mod logging;
+pub mod packet_path;
 pub mod probe;
 pub mod status;
 
@@ -32,6 +36,8 @@ use crate::config::Model;
 use crate::netlink::{self, Event, NftWatch, Socket};
 use crate::plan::facts::Facts;
 use crate::plan::{self, Plan};
+use error::{ApplyErrors, StepError};
+use packet_path::PacketPath;
 
 /// Default state directory (status file).
 pub const DEFAULT_STATE_DIR: &str = "/var/run/moat";
@@ -53,8 +59,9 @@ pub struct Options {
     pub hold_secs: u32,
 }
 
-/// A component driven by the event loop — the shaping queue engine implements this.
-pub trait Engine {
+/// A component driven by the packet thread's event loop — the shaping queue engine implements
+/// this. It lives on that thread ([`packet_path`]), hence `Send`.
+pub trait Engine: Send {
     /// File descriptors to poll for readability.
     fn fds(&self) -> Vec<RawFd>;
     /// One of [`Engine::fds`] is readable.
@@ -81,9 +88,11 @@ struct Daemon {
     nl: Socket,
     facts: Facts,
     applied: Option<Plan>,
-    last_error: Option<String>,
+    last_error: Option<StepError>,
     applied_at: u64,
-    engine: Option<Box<dyn Engine>>,
+    engine: Option<PacketPath>,
+    /// The engine's status after it shut down (for the "stopped" status file).
+    engine_last: Option<String>,
 }
 
 fn now_unix() -> u64 {
@@ -114,10 +123,10 @@ impl Daemon {
 
     /// Build the plan for `model` on the current system and apply it. On a plan error nothing
     /// is touched. `force` re-loads the nft script even if unchanged.
-    fn converge(&mut self, model: &Model, force: bool) -> Result<(), String> {
+    fn converge(&mut self, model: &Model, force: bool) -> Result<(), StepError> {
         let facts = self.probe(model);
         let plan =
-            plan::build(model, &facts).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+            plan::build(model, &facts).map_err(|e| StepError::Plan(e.iter().map(ToString::to_string).collect()))?;
         let same_nft = self.applied.as_ref().is_some_and(|p| p.nft == plan.nft);
         let changed = self.applied.as_ref() != Some(&plan);
         let result = if !plan.enabled {
@@ -130,23 +139,15 @@ impl Daemon {
             apply::apply(&plan, &facts, &mut self.nl)
         } else {
             // Same ruleset: keep routes/rules/queue rules true (e.g. a tunnel came back up).
-            let mut errs = Vec::new();
+            let mut errs = ApplyErrors::default();
             if changed {
                 if let Err(e) = apply::sync_queue_rules(&plan) {
-                    errs.push(e);
+                    errs.0.push(e);
                 }
             }
-            if let Err(e) = apply::sync_rules(&mut self.nl, &apply::desired_rules(&plan)) {
-                errs.push(e);
-            }
-            if let Err(e) = apply::sync_routes(&mut self.nl, &apply::desired_routes(&plan, &facts)) {
-                errs.push(e);
-            }
-            if errs.is_empty() {
-                Ok(())
-            } else {
-                Err(errs.join("; "))
-            }
+            errs.note(apply::sync_rules(&mut self.nl, &apply::desired_rules(&plan)));
+            errs.note(apply::sync_routes(&mut self.nl, &apply::desired_routes(&plan, &facts)));
+            errs.into_result()
         };
         if force || changed {
             if let Some(e) = self.engine.as_mut() {
@@ -168,35 +169,31 @@ impl Daemon {
             );
             self.applied_at = now_unix();
         }
-        // nft failing leaves the old table: only remember the plan if its nft part is in force.
-        let nft_in_force = match &result {
-            Ok(()) => true,
-            Err(e) => !e.starts_with("nft "),
-        };
-        if nft_in_force {
+        // nft failing (or not even starting) leaves the old table: only remember the plan if
+        // its nft part is in force.
+        if !result.as_ref().is_err_and(ApplyErrors::nft_failed) {
             self.applied = Some(plan);
         }
         self.facts = facts;
-        result
+        result.map_err(StepError::Apply)
     }
 
     fn write_status(&self, state: status::State) {
-        let mut json = status::render(
+        let engine = match &self.engine {
+            Some(p) => p.status_json(),
+            None => self.engine_last.clone(),
+        };
+        let json = status::render(
             std::process::id(),
             &self.opts.config,
             state,
             self.applied.as_ref(),
             &self.facts,
-            self.last_error.as_deref(),
+            self.last_error.as_ref().map(|e| e.to_string()).as_deref(),
             self.applied_at,
             &health::Health::probe(self.applied.as_ref(), now_unix()),
+            engine.as_deref(),
         );
-        if let Some(extra) = self.engine.as_ref().and_then(|e| e.status_json()) {
-            // Insert the engine's object as a last field.
-            if let Some(pos) = json.rfind("\n}") {
-                json.insert_str(pos, &format!(",\n  \"engine\": {extra}"));
-            }
-        }
         if let Err(e) = status::write(&self.opts.state_dir, &json) {
             warn!("cannot write status to {}: {e}", self.opts.state_dir.display());
         }
@@ -265,20 +262,39 @@ impl Daemon {
             return;
         }
         logging::set_level(model.global.log_level);
-        scheduling(model.global.realtime, self.model.global.realtime);
+        scheduling(self.engine.as_ref(), model.global.realtime, self.model.global.realtime);
         self.model = model;
         self.step(true);
     }
 }
 
-/// Switches `option realtime` (see `sys::set_realtime`) when it changed.
-fn scheduling(on: bool, was: bool) {
+/// Switches `option realtime` (see `sys::set_realtime`) when it changed: for the
+/// packet thread, which serves the slots (without an engine, for this thread as before).
+fn scheduling(packets: Option<&PacketPath>, on: bool, was: bool) {
     if on != was {
-        match crate::sys::set_realtime(on) {
+        let r = match packets {
+            Some(p) => p.set_realtime(on),
+            None => crate::sys::set_realtime(on),
+        };
+        match r {
             Ok(()) => info!("scheduling: {}", if on { "real-time (SCHED_FIFO 1)" } else { "normal" }),
             Err(e) => warn!("option realtime: {e}; scheduling unchanged"),
         }
     }
+}
+
+/// `poll(2)` over `fds` (`timeout_ms` -1 = no timeout). EINTR is `Ok(0)`.
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> std::io::Result<usize> {
+    match crate::sys::poll(fds, timeout_ms) {
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(0),
+        r => r,
+    }
+}
+
+/// Milliseconds from `now` until `deadline` for `poll`, rounded up (never early).
+pub(crate) fn timeout_ms(deadline: Instant, now: Instant) -> i32 {
+    let timeout = deadline.saturating_duration_since(now);
+    timeout.as_millis().min(i32::MAX as u128 - 1) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0)
 }
 
 /// nftables tables whose changes by other processes the daemon undoes at once: its own table,
@@ -302,21 +318,37 @@ fn read_signals(fd: RawFd) -> Vec<u32> {
 /// An invalid configuration at start exits with 1 *without touching* the kernel: whatever a
 /// previous run left (if anything) stays in force, so protected devices stay blocked.
 pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
+    // Block the signals first: an early SIGHUP (default action: terminate) must not kill us, and
+    // the logger and packet threads inherit the mask (signals reach the signalfd only).
+    let sfd = signalfd();
     logging::init(opts.stderr, crate::config::LogLevel::Info);
-    // Block the signals first: an early SIGHUP (default action: terminate) must not kill us.
-    let sfd = match signalfd() {
-        Ok(f) => f,
+    let code = match sfd {
+        Ok(sfd) => serve(opts, engine, sfd),
         Err(e) => {
             error!("signalfd: {e}");
-            return 1;
+            1
         }
     };
+    logging::flush();
+    code
+}
+
+/// The control thread's loop (see [`run`]).
+fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
     let Ok(model) = load(&opts.config) else {
         error!("{}: invalid configuration; nothing changed", opts.config);
         return 1;
     };
     logging::set_level(model.global.log_level);
-    scheduling(model.global.realtime, false);
+    let engine = match engine.map(PacketPath::spawn) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            error!("packet thread: {e}");
+            return 1;
+        }
+    };
+    scheduling(engine.as_ref(), model.global.realtime, false);
     let groups = netlink::RTMGRP_LINK | netlink::RTMGRP_IPV4_IFADDR | netlink::RTMGRP_IPV6_IFADDR;
     let (mon, nl) = match (Socket::open(groups), Socket::open(0)) {
         (Ok(m), Ok(n)) => (m, n),
@@ -335,6 +367,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         last_error: None,
         applied_at: 0,
         engine,
+        engine_last: None,
     };
     info!(
         "starting (pid {}, config {}, nft queue statement: {})",
@@ -342,7 +375,8 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         d.opts.config,
         if d.nft_queue { "yes" } else { "no, using xt NFQUEUE" }
     );
-    // Opened after the first apply: its own transaction is no news.
+    // Opened before the first apply: moat's own transactions are told apart by the committing
+    // pid (apply::is_own_pid).
     let nftmon = match Socket::open_nft_monitor() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -361,13 +395,7 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
         if let Some(t) = dirty_at {
             deadline = deadline.min(t);
         }
-        if let Some(t) = d.engine.as_ref().and_then(|e| e.next_deadline()) {
-            deadline = deadline.min(t);
-        }
-        let timeout = deadline.saturating_duration_since(now);
-        let timeout_ms =
-            timeout.as_millis().min(i32::MAX as u128) as i32 + i32::from(timeout.subsec_micros() % 1000 != 0);
-        let mut fds = vec![
+        let mut fds = [
             libc::pollfd { fd: sfd, events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&mon), events: libc::POLLIN, revents: 0 },
             libc::pollfd {
@@ -377,13 +405,9 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                 revents: 0,
             },
         ];
-        let engine_fds = d.engine.as_ref().map(|e| e.fds()).unwrap_or_default();
-        fds.extend(engine_fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
-        if let Err(e) = crate::sys::poll(&mut fds, timeout_ms) {
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                error!("poll: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        if let Err(e) = poll(&mut fds, timeout_ms(deadline, now)) {
+            error!("poll: {e}");
+            std::thread::sleep(Duration::from_millis(100));
             continue;
         }
         let now = Instant::now();
@@ -396,15 +420,15 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                             "signal {sig}: stopping; removing moat's rules and routes, protected devices stay blocked for {}s (restart window)",
                             d.opts.hold_secs
                         );
-                        if let Some(e) = d.engine.as_mut() {
-                            e.shutdown();
+                        if let Some(e) = d.engine.take() {
+                            d.engine_last = e.shutdown();
                         }
                         let r = apply::stop(d.applied.as_ref(), d.opts.hold_secs, &mut d.nl);
                         if let Err(e) = &r {
                             error!("stop: {e}");
                         }
                         d.applied = None;
-                        d.last_error = r.err();
+                        d.last_error = r.err().map(StepError::Apply);
                         d.write_status(status::State::Stopped);
                         info!("stopped");
                         return 0;
@@ -475,20 +499,6 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                         debug!("nftables monitor: {e}");
                         dirty_at.get_or_insert(now);
                     }
-                }
-            }
-        }
-        for (i, fd) in engine_fds.iter().enumerate() {
-            if fds[3 + i].revents != 0 {
-                if let Some(e) = d.engine.as_mut() {
-                    e.readable(*fd, now);
-                }
-            }
-        }
-        if let Some(t) = d.engine.as_ref().and_then(|e| e.next_deadline()) {
-            if t <= now {
-                if let Some(e) = d.engine.as_mut() {
-                    e.tick(now);
                 }
             }
         }

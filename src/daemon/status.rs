@@ -1,7 +1,9 @@
 //! The daemon's status file (`<state-dir>/status.json`) and `moat status`.
 //!
 //! The file is rewritten atomically (temp file + rename) after every apply and on stop. It is
-//! small hand-written JSON (no serde: one flat schema, strings escaped by [`crate::json`]).
+//! small hand-written JSON (no serde: one flat schema, strings escaped by [`crate::json`]). The
+//! daemon keeps its state in memory and only writes the file; `moat status`, another process,
+//! reads back just the [`Header`] (pid and state), whose lines [`render`] writes at fixed places.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -26,7 +28,10 @@ pub enum State {
 }
 
 impl State {
-    fn as_str(self) -> &'static str {
+    const ALL: [State; 4] = [State::Running, State::Degraded, State::Disabled, State::Stopped];
+
+    /// The name in the status file.
+    pub fn as_str(self) -> &'static str {
         match self {
             State::Running => "running",
             State::Degraded => "degraded",
@@ -34,11 +39,41 @@ impl State {
             State::Stopped => "stopped",
         }
     }
+
+    /// The state named `s` ([`State::as_str`]).
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|x| x.as_str() == s)
+    }
 }
 
-/// Render the status JSON. `health` says what the daemon found beyond link state (tor's
-/// listeners, WireGuard handshakes, [`super::health`]): a route is not called up on faith.
-#[allow(clippy::too_many_arguments)] // one flat record; the daemon rewrite may bundle them
+/// What `moat status` needs from the file: the daemon's pid and state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Process id of the daemon that wrote the file.
+    pub pid: u32,
+    /// Its state when it wrote it.
+    pub state: State,
+}
+
+impl Header {
+    /// Read the header from a file [`render`] wrote: line 2 is `  "pid": N,`, line 4 is
+    /// `  "state": "name",`. Anything else (a foreign or truncated file) is `None`.
+    pub fn parse(json: &str) -> Option<Header> {
+        let mut lines = json.lines();
+        let (open, pid, _config, state) = (lines.next()?, lines.next()?, lines.next()?, lines.next()?);
+        if open != "{" {
+            return None;
+        }
+        let pid = pid.strip_prefix("  \"pid\": ")?.strip_suffix(',')?.parse().ok()?;
+        let state = state.strip_prefix("  \"state\": \"")?.strip_suffix("\",")?;
+        Some(Header { pid, state: State::parse(state)? })
+    }
+}
+
+/// Render the status JSON; `engine` (a JSON object text) becomes the last field. `health` says what the
+/// daemon found beyond link state (tor's listeners, WireGuard handshakes, [`super::health`]): a route is
+/// not called up on faith.
+#[allow(clippy::too_many_arguments)] // one flat schema: every argument is one field
 pub fn render(
     pid: u32,
     config: &str,
@@ -48,6 +83,7 @@ pub fn render(
     last_error: Option<&str>,
     applied_at: u64,
     health: &Health,
+    engine: Option<&str>,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{{");
@@ -110,8 +146,11 @@ pub fn render(
         }
     }
     let _ = writeln!(s, "  \"tunnels\": [\n{}\n  ],", tunnels.join(",\n"));
-    let _ = writeln!(s, "  \"devices\": [\n{}\n  ]", devices.join(",\n"));
-    let _ = writeln!(s, "}}");
+    let _ = write!(s, "  \"devices\": [\n{}\n  ]", devices.join(",\n"));
+    if let Some(e) = engine {
+        let _ = write!(s, ",\n  \"engine\": {e}");
+    }
+    let _ = writeln!(s, "\n}}");
     s
 }
 
@@ -123,15 +162,6 @@ pub fn write(dir: &Path, json: &str) -> std::io::Result<()> {
     std::fs::rename(tmp, dir.join("status.json"))
 }
 
-/// Extract a top-level scalar (`"key": value`) from our own status JSON.
-fn field<'a>(json: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\n  \"{key}\": ");
-    let start = json.find(&pat)? + pat.len();
-    let rest = &json[start..];
-    let end = rest.find('\n')?;
-    Some(rest[..end].trim_end_matches(','))
-}
-
 /// `moat status`: print the status file; exit code 0 = daemon running, 3 = not running.
 pub fn show(dir: &Path) -> u8 {
     let path = dir.join("status.json");
@@ -139,18 +169,15 @@ pub fn show(dir: &Path) -> u8 {
         println!("moat is not running (no {})", path.display());
         return 3;
     };
-    let pid: i32 = field(&json, "pid").and_then(|p| p.parse().ok()).unwrap_or(0);
-    let state = field(&json, "state").unwrap_or("\"unknown\"").trim_matches('"');
+    let header = Header::parse(&json);
+    let pid = header.map_or(0, |h| h.pid as i32);
+    let stopped = header.is_some_and(|h| h.state == State::Stopped);
     let alive = crate::sys::process_alive(pid);
     print!("{json}");
-    if state == "stopped" || !alive {
+    if stopped || !alive {
         println!(
             "moat is not running{}",
-            if state != "stopped" {
-                " (stale status: the kernel rules it left keep protected devices blocked)"
-            } else {
-                ""
-            }
+            if !stopped { " (stale status: the kernel rules it left keep protected devices blocked)" } else { "" }
         );
         3
     } else {
@@ -163,12 +190,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fields_are_found() {
-        let health = super::super::health::Health::default();
-        let j = render(42, "/etc/config/moat", State::Running, None, &Facts::default(), Some("x \"y\""), 7, &health);
-        assert_eq!(field(&j, "pid"), Some("42"));
-        assert_eq!(field(&j, "state"), Some("\"running\""));
-        assert_eq!(field(&j, "last_error"), Some("\"x \\\"y\\\"\""));
-        assert_eq!(field(&j, "applied_at"), Some("7"));
+    fn header_round_trips_and_engine_is_the_last_field() {
+        for state in State::ALL {
+            let j = render(
+                42,
+                "/etc/config/moat",
+                state,
+                None,
+                &Facts::default(),
+                Some("x \"y\""),
+                7,
+                &Health::default(),
+                None,
+            );
+            assert_eq!(Header::parse(&j), Some(Header { pid: 42, state }));
+            assert!(j.ends_with("  \"devices\": [\n\n  ]\n}\n"), "{j}");
+        }
+        let j = render(
+            1,
+            "c\"\n",
+            State::Running,
+            None,
+            &Facts::default(),
+            None,
+            0,
+            &Health::default(),
+            Some("{\"queues\":[]}"),
+        );
+        assert!(j.ends_with("\n  ],\n  \"engine\": {\"queues\":[]}\n}\n"), "{j}");
+        assert_eq!(Header::parse(&j).map(|h| h.state), Some(State::Running));
+        assert_eq!(Header::parse("{\n  \"pid\": 1,\n"), None);
+        assert_eq!(Header::parse(&j.replace("running", "sleeping")), None);
     }
 }
