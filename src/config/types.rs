@@ -33,7 +33,7 @@ pub struct Global {
     /// `table_base` (default 4200): first routing table id and ip rule priority.
     pub table_base: u32,
     /// `realtime` (default 0): run the daemon with real-time scheduling so shaping slots leave on
-    /// time under CPU load (`shaper::engine::set_realtime` says what it costs).
+    /// time under CPU load (`sys::set_realtime` says what it costs).
     pub realtime: bool,
 }
 
@@ -225,7 +225,7 @@ impl Draft {
 /// needs fit `fwmark_mask`, `table_base` and `queue_base`. What needs the running system (an MTU,
 /// the router's own addresses) cannot be checked here and is the plan's to check.
 ///
-/// Unit tests of this crate (`cfg(test)` only) may build one with [`Model::unchecked`] and change
+/// Unit tests of this crate (`cfg(test)` only) may build one with `Model::unchecked` and change
 /// it in place, to give the plan exactly the model a test needs.
 ///
 /// Neither building one nor changing one compiles outside this module:

@@ -21,6 +21,7 @@ pub mod apply;
 pub mod engine;
 pub mod error;
 pub mod health;
+pub mod json;
 pub mod logging;
 pub mod packet_path;
 pub mod probe;
