@@ -5,6 +5,7 @@
 //! Everything except the apply/daemon layer is pure and unit-tested.
 
 pub mod daemon;
+pub mod discover;
 pub mod facts;
 pub mod fwcheck;
 pub mod inject;
@@ -14,5 +15,6 @@ pub mod netlink;
 pub mod nfqueue;
 pub mod packet;
 pub mod plan;
+pub mod rpc;
 pub mod shaper;
 pub mod uci;

@@ -469,6 +469,12 @@ impl Socket {
         }
     }
 
+    /// Dump request `ty` with fixed header `hdr`: every reply message (type, whole message), for
+    /// protocols parsed outside this module (the neighbour table in [`crate::discover`]).
+    pub fn dump_raw(&mut self, ty: u16, hdr: &[u8]) -> io::Result<Vec<(u16, Vec<u8>)>> {
+        self.dump(Msg::new(ty, NLM_F_DUMP, hdr))
+    }
+
     /// All links.
     pub fn links(&mut self) -> io::Result<Vec<LinkInfo>> {
         let ifi = [0u8; 16];

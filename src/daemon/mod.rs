@@ -17,6 +17,7 @@
 
 pub mod apply;
 pub mod logging;
+pub mod series;
 pub mod status;
 
 use std::os::fd::RawFd;
@@ -377,9 +378,10 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
 
     let mut next_verify = Instant::now() + VERIFY_EVERY;
     let mut dirty_at: Option<Instant> = None;
+    let mut series = series::Sampler::new(Instant::now());
     loop {
         let now = Instant::now();
-        let mut deadline = next_verify;
+        let mut deadline = next_verify.min(series.deadline());
         if let Some(t) = dirty_at {
             deadline = deadline.min(t);
         }
@@ -516,6 +518,9 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
                     e.tick(now);
                 }
             }
+        }
+        if series.deadline() <= now {
+            series.tick(now, d.engine.as_ref().and_then(|e| e.status_json()), d.applied.as_ref(), &d.opts.state_dir);
         }
         if dirty_at.is_some_and(|t| t <= now) {
             dirty_at = None;
