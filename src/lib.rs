@@ -10,6 +10,7 @@ pub mod facts;
 pub mod fwcheck;
 pub mod inject;
 pub mod json;
+pub mod json_value;
 pub mod model;
 pub mod netlink;
 pub mod nfqueue;

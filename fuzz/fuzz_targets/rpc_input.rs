@@ -1,13 +1,44 @@
-//! Fuzz target for the rpcd plugin's input: whatever bytes arrive on stdin, for any method, the
-//! answer is one JSON object (an error object for bad input) and nothing panics. The first byte
-//! picks the method; the rest is the input. Paths point at an empty directory of the target's own
-//! (no daemon, no leases, no neighbour table).
+//! Fuzz target for the rpcd plugin's input. The first byte picks the method, the rest is stdin:
+//! - the crate's JSON reader (`moat::json_value`) agrees with serde_json: both refuse, or both
+//!   accept with the same value, and our rendering re-reads to the same value;
+//! - whatever the bytes, `moat::rpc::call` answers one JSON object (an error object for bad
+//!   input) and nothing panics. Paths point at an empty directory of the target's own (no
+//!   daemon, no leases, no neighbour table).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use moat::json_value::{parse, Value};
+
+fn same(a: &Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (Value::Null, serde_json::Value::Null) => true,
+        (Value::Bool(x), serde_json::Value::Bool(y)) => x == y,
+        (Value::Number(n), serde_json::Value::Number(m)) => {
+            n.parse::<f64>().ok() == m.as_f64() || m.as_u64().is_some_and(|u| n.parse::<u64>() == Ok(u))
+        }
+        (Value::String(x), serde_json::Value::String(y)) => x == y,
+        (Value::Array(x), serde_json::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Object(x), serde_json::Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => false,
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, input)) = data.split_first() else { return };
+    let ours = parse(input);
+    let theirs = serde_json::from_slice::<serde_json::Value>(input);
+    match (&ours, &theirs) {
+        (Ok(a), Ok(b)) => {
+            assert!(same(a, b), "values differ: {a:?} vs {b:?}");
+            assert_eq!(parse(a.to_string().as_bytes()).as_ref(), Ok(a), "rendering does not re-read");
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) if e.to_string().contains("out of range") => {}
+        (Err(e), Ok(_)) if e.message == "nested too deeply" => {}
+        _ => panic!("readers disagree: ours {ours:?}, serde_json {theirs:?}"),
+    }
     let dir = std::env::temp_dir().join("moat-fuzz-rpc");
     let ctx = moat::rpc::Context {
         config: dir.join("moat"),

@@ -95,10 +95,10 @@ pub struct Sampler {
 /// Per-queue totals from the engine's status JSON: label → (real bytes, wire bytes).
 pub fn engine_totals(engine_json: &str) -> BTreeMap<String, (u64, u64)> {
     let mut out = BTreeMap::new();
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(engine_json) else {
+    let Ok(v) = crate::json_value::parse(engine_json.as_bytes()) else {
         return out;
     };
-    for q in v.get("queues").and_then(|q| q.as_array()).into_iter().flatten() {
+    for q in v["queues"].items() {
         let n = |k: &str| q.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
         if let Some(label) = q.get("label").and_then(|l| l.as_str()) {
             let real = n("real_bytes");
@@ -182,7 +182,7 @@ impl Sampler {
             let _ = write!(s, "{sep}{}:{{\"tx\":{},\"rx\":{}}}", json::string(k), ring_json(&p.a), ring_json(&p.b));
         }
         // The engine's object is our own JSON; embed it only if it parses.
-        let engine = engine_json.filter(|e| serde_json::from_str::<serde_json::Value>(e).is_ok()).unwrap_or("null");
+        let engine = engine_json.filter(|e| crate::json_value::parse(e.as_bytes()).is_ok()).unwrap_or("null");
         let _ = write!(s, "}},\"engine\":{engine}}}");
         s
     }

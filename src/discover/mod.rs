@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use crate::json;
+use crate::jobj;
+use crate::json_value::Value;
 use crate::model::{Mac, Model, Route};
 
 /// Where discovery looks.
@@ -172,21 +173,21 @@ pub fn collect(src: &Sources, now: u64) -> (Vec<Client>, Vec<String>) {
 }
 
 /// One client as a JSON object (with its protection, if the model is known).
-pub fn client_json(c: &Client, model: Option<&Model>) -> serde_json::Value {
+pub fn client_json(c: &Client, model: Option<&Model>) -> Value {
     let p = model.and_then(|m| protection(m, &c.mac));
-    serde_json::json!({
-        "mac": c.mac.to_string(),
-        "hostname": c.hostname,
-        "addresses": c.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "last_seen": c.last_seen,
-        "lease_expires": c.lease_expires,
-        "interface": c.ifname,
-        "sources": c.sources,
-        "protected": p.as_ref().is_some_and(Protection::protects),
-        "protection": p.map(|p| serde_json::json!({
-            "section": p.section, "name": p.name, "route": p.route, "shaper": p.shaper, "enabled": p.enabled,
-        })),
-    })
+    jobj! {
+        "mac" => c.mac.to_string(),
+        "hostname" => c.hostname.as_deref(),
+        "addresses" => c.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "last_seen" => c.last_seen,
+        "lease_expires" => c.lease_expires,
+        "interface" => c.ifname.as_deref(),
+        "sources" => c.sources.clone(),
+        "protected" => p.as_ref().is_some_and(Protection::protects),
+        "protection" => p.map(|p| jobj! {
+            "section" => p.section, "name" => p.name, "route" => p.route, "shaper" => p.shaper, "enabled" => p.enabled,
+        }),
+    }
 }
 
 /// `moat devices`: a readable table.
@@ -217,9 +218,8 @@ pub fn table(clients: &[Client], model: Option<&Model>, now: u64) -> String {
 
 /// `moat devices --json`: `{"devices":[...],"notes":[...]}`.
 pub fn render_json(clients: &[Client], notes: &[String], model: Option<&Model>) -> String {
-    let v: Vec<serde_json::Value> = clients.iter().map(|c| client_json(c, model)).collect();
-    let n: Vec<String> = notes.iter().map(|x| json::string(x)).collect();
-    format!("{{\"devices\":{},\"notes\":[{}]}}", serde_json::Value::Array(v), n.join(","))
+    let v: Vec<Value> = clients.iter().map(|c| client_json(c, model)).collect();
+    jobj! { "devices" => v, "notes" => notes.to_vec() }.to_string()
 }
 
 #[cfg(test)]

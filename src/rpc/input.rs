@@ -1,14 +1,14 @@
 //! The plugin's input: the JSON arguments rpcd writes on stdin, treated as hostile.
 //!
-//! Read at most [`MAX_INPUT`] bytes; parse with serde_json (its recursion limit, 128, bounds
-//! nesting); the top level must be an object; only the method's own argument names are
+//! Read at most [`MAX_INPUT`] bytes; parse with [`crate::json_value`] (strict, depth-limited,
+//! fuzzed against serde_json); the top level must be an object; only the method's own argument names are
 //! accepted, each with its type and a length limit. Every failure is an [`InputError`] that the
 //! plugin answers with a JSON error object.
 
 use std::fmt;
 use std::io::Read;
 
-use serde_json::{Map, Value};
+use crate::json_value::Value;
 
 /// Largest accepted input: a whole staged configuration (≤ 1 MiB) plus JSON quoting.
 pub const MAX_INPUT: usize = 2 << 20;
@@ -20,7 +20,7 @@ pub enum InputError {
     TooLarge,
     /// stdin could not be read.
     Read(String),
-    /// Not JSON (serde_json's message, with line and column).
+    /// Not JSON (what and the byte offset).
     Syntax(String),
     /// Valid JSON but not an object.
     NotObject,
@@ -71,23 +71,25 @@ pub fn read_limited(r: impl Read, max: usize) -> Result<Vec<u8>, InputError> {
 
 /// Parse the arguments object. Empty (or all-whitespace) input counts as `{}`; keys not in
 /// `allowed` are refused.
-pub fn parse_args(bytes: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, InputError> {
+pub fn parse_args(bytes: &[u8], allowed: &[&str]) -> Result<Value, InputError> {
     if bytes.len() > MAX_INPUT {
         return Err(InputError::TooLarge);
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
+        return Ok(Value::Object(Vec::new()));
     }
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| InputError::Syntax(e.to_string()))?;
-    let Value::Object(m) = v else { return Err(InputError::NotObject) };
-    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+    let v = crate::json_value::parse(bytes).map_err(|e| InputError::Syntax(e.to_string()))?;
+    if !v.is_object() {
+        return Err(InputError::NotObject);
+    }
+    if let Some((k, _)) = v.members().iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
         return Err(InputError::Unknown(k.clone()));
     }
-    Ok(m)
+    Ok(v)
 }
 
 /// An optional string argument of at most `max` bytes.
-pub fn opt_str<'a>(args: &'a Map<String, Value>, name: &str, max: usize) -> Result<Option<&'a str>, InputError> {
+pub fn opt_str<'a>(args: &'a Value, name: &str, max: usize) -> Result<Option<&'a str>, InputError> {
     match args.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.len() <= max => Ok(Some(s)),
@@ -102,15 +104,15 @@ mod tests {
 
     #[test]
     fn objects_pass_and_everything_else_is_refused() {
-        assert!(parse_args(b"", &[]).unwrap().is_empty());
-        assert!(parse_args(b" \n", &[]).unwrap().is_empty());
+        assert!(parse_args(b"", &[]).unwrap().members().is_empty());
+        assert!(parse_args(b" \n", &[]).unwrap().members().is_empty());
         assert_eq!(parse_args(br#"{"config":"x"}"#, &["config"]).unwrap()["config"], "x");
         assert_eq!(parse_args(b"[1]", &[]), Err(InputError::NotObject));
         assert_eq!(parse_args(b"\"s\"", &[]), Err(InputError::NotObject));
         assert_eq!(parse_args(br#"{"x":1}"#, &["config"]), Err(InputError::Unknown("x".into())));
         assert_eq!(parse_args(b"{", &[]).unwrap_err().code(), "invalid_json");
         assert_eq!(parse_args(b"{\"a\":\"\xff\"}", &["a"]).unwrap_err().code(), "invalid_json");
-        // Deep nesting hits serde_json's recursion limit, not the stack.
+        // Deep nesting hits the reader's depth limit, not the stack.
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(parse_args(deep.as_bytes(), &["a"]).unwrap_err().code(), "invalid_json");
     }

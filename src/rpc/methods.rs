@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use crate::jobj;
+use crate::json_value::Value;
 
 use super::input::{opt_str, InputError};
 use super::Context;
@@ -23,7 +24,7 @@ fn read_json(p: &Path) -> Option<Value> {
     use std::io::Read;
     let mut b = Vec::new();
     std::fs::File::open(p).ok()?.take(MAX_STATE_FILE).read_to_end(&mut b).ok()?;
-    serde_json::from_slice(&b).ok().filter(Value::is_object)
+    crate::json_value::parse(&b).ok().filter(Value::is_object)
 }
 
 fn now_unix() -> u64 {
@@ -59,7 +60,8 @@ fn handshake_age(dev: &str, now: u64) -> Option<u64> {
 /// `status`.
 pub fn status(ctx: &Context) -> Value {
     let Some(st) = read_json(&ctx.state_dir.join("status.json")) else {
-        return json!({ "running": false, "state": "not running", "last_error": null, "devices": [], "tunnels": [] });
+        return jobj! { "running" => false, "state" => "not running", "last_error" => Value::Null,
+        "devices" => Value::Array(vec![]), "tunnels" => Value::Array(vec![]) };
     };
     let pid = st["pid"].as_u64().unwrap_or(0);
     let state = st["state"].as_str().unwrap_or("unknown");
@@ -72,12 +74,12 @@ pub fn status(ctx: &Context) -> Value {
         .filter(|s| running && s["engine"].is_object())
         .map(|s| s["engine"].clone())
         .unwrap_or_else(|| st["engine"].clone());
-    let queues: Vec<Value> = engine["queues"].as_array().cloned().unwrap_or_default();
+    let queues = engine["queues"].items();
     let model = model(ctx);
     let now = now_unix();
     let mut devices = Vec::new();
-    for d in st["devices"].as_array().into_iter().flatten() {
-        let mut o = d.as_object().cloned().unwrap_or_default();
+    for d in st["devices"].items() {
+        let mut o = d.clone();
         let name = d["name"].as_str().unwrap_or("");
         let section = d["section"].as_str().unwrap_or("");
         let shaper = model
@@ -86,8 +88,8 @@ pub fn status(ctx: &Context) -> Value {
                 m.devices.iter().find(|x| x.section == section).and_then(|x| x.shaper.clone()).map(|s| (m, s))
             })
             .map(|(m, s)| (s.as_str().to_string(), m.shaper(&s).map(|x| mode_name(&x.mode))));
-        o.insert("shaper".into(), json!(shaper.as_ref().map(|s| &s.0)));
-        o.insert("shaping_mode".into(), json!(shaper.as_ref().and_then(|s| s.1)));
+        o.set("shaper", shaper.as_ref().map(|s| s.0.as_str()).into());
+        o.set("shaping_mode", shaper.as_ref().and_then(|s| s.1).into());
         let st_text = d["state"].as_str().unwrap_or("");
         let blocked = st_text.starts_with("blocked").then(|| match st_text {
             "blocked (LAN only)" => "route 'block': the device may reach the LAN only".to_string(),
@@ -97,45 +99,46 @@ pub fn status(ctx: &Context) -> Value {
             ),
             other => other.to_string(),
         });
-        o.insert("blocked_reason".into(), json!(blocked));
+        o.set("blocked_reason", blocked.into());
         let counters = queues.iter().find(|q| q["label"].as_str() == Some(name)).map(|q| {
             let n = |k: &str| q[k].as_u64().unwrap_or(0);
-            json!({
-                "real_packets_up": n("real_packets"), "real_bytes_up": n("real_bytes"),
-                "cover_packets_up": n("cover_packets"), "cover_bytes_up": n("cover_bytes"),
-                "padding_bytes_up": n("padding_bytes"),
-                "wire_bytes_up": n("real_bytes") + n("padding_bytes") + n("cover_bytes"),
-                "queue_drops": n("queue_drops") + n("oversize_drops") + n("flush_drops"),
-                "delay_p50_us": q["delay_p50_us"], "delay_p99_us": q["delay_p99_us"],
-                "held": q["held"],
-            })
+            jobj! {
+                "real_packets_up" => n("real_packets"), "real_bytes_up" => n("real_bytes"),
+                "cover_packets_up" => n("cover_packets"), "cover_bytes_up" => n("cover_bytes"),
+                "padding_bytes_up" => n("padding_bytes"),
+                "wire_bytes_up" => n("real_bytes").saturating_add(n("padding_bytes")).saturating_add(n("cover_bytes")),
+                "queue_drops" => n("queue_drops").saturating_add(n("oversize_drops")).saturating_add(n("flush_drops")),
+                "delay_p50_us" => q["delay_p50_us"].clone(), "delay_p99_us" => q["delay_p99_us"].clone(),
+                "held" => q["held"].clone(),
+            }
         });
-        o.insert("counters".into(), counters.unwrap_or(Value::Null));
-        devices.push(Value::Object(o));
+        o.set("counters", counters.into());
+        devices.push(o);
     }
     let mut tunnels = Vec::new();
-    for t in st["tunnels"].as_array().into_iter().flatten() {
-        let mut o = t.as_object().cloned().unwrap_or_default();
+    for t in st["tunnels"].items() {
+        let mut o = t.clone();
         let hs = match (t["type"].as_str(), t["device"].as_str()) {
             (Some("wireguard"), Some(dev)) if running => handshake_age(dev, now),
             _ => None,
         };
-        o.insert("handshake_age".into(), json!(hs));
-        tunnels.push(Value::Object(o));
+        o.set("handshake_age", hs.into());
+        tunnels.push(o);
     }
-    json!({
-        "running": running,
-        "state": if running || state == "stopped" { state } else { "not running (stale status)" },
-        "pid": pid,
-        "config": st["config"],
-        "applied_at": st["applied_at"],
-        "last_error": st["last_error"],
-        "devices": devices,
-        "tunnels": tunnels,
-        "engine_errors": engine.as_object().map(|e| {
-            e.iter().filter(|(k, _)| k.as_str() != "queues").map(|(k, v)| (k.clone(), v.clone())).collect::<Map<_, _>>()
-        }),
-    })
+    let engine_errors = engine.is_object().then(|| {
+        Value::object(engine.members().iter().filter(|(k, _)| k != "queues").map(|(k, v)| (k.as_str(), v.clone())))
+    });
+    jobj! {
+        "running" => running,
+        "state" => if running || state == "stopped" { state } else { "not running (stale status)" },
+        "pid" => pid,
+        "config" => st["config"].clone(),
+        "applied_at" => st["applied_at"].clone(),
+        "last_error" => st["last_error"].clone(),
+        "devices" => devices,
+        "tunnels" => tunnels,
+        "engine_errors" => engine_errors,
+    }
 }
 
 /// `devices`.
@@ -153,27 +156,28 @@ pub fn devices(ctx: &Context) -> Value {
         .flat_map(|m| m.devices.iter())
         .map(|d| {
             let seen = d.macs.iter().any(|m| clients.iter().any(|c| c.mac == *m));
-            json!({
-                "section": d.section, "name": d.name,
-                "macs": d.macs.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
-                "route": match &d.route {
-                    crate::model::Route::Direct => "direct".to_string(),
-                    crate::model::Route::Block => "block".to_string(),
-                    crate::model::Route::Tunnel(t) => t.as_str().to_string(),
+            jobj! {
+                "section" => &d.section, "name" => &d.name,
+                "macs" => d.macs.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                "route" => match &d.route {
+                    crate::model::Route::Direct => "direct",
+                    crate::model::Route::Block => "block",
+                    crate::model::Route::Tunnel(t) => t.as_str(),
                 },
-                "shaper": d.shaper.as_ref().map(|s| s.as_str()), "enabled": d.enabled, "seen": seen,
-            })
+                "shaper" => d.shaper.as_ref().map(|s| s.as_str()), "enabled" => d.enabled, "seen" => seen,
+            }
         })
         .collect();
-    json!({ "time": now, "devices": list, "configured": configured, "notes": notes })
+    jobj! { "time" => now, "devices" => list, "configured" => configured, "notes" => notes }
 }
 
 fn diag(d: &crate::model::Diagnostic) -> Value {
-    json!({ "line": d.line, "section": d.section, "option": d.option, "message": d.message, "text": d.to_string() })
+    jobj! { "line" => d.line, "section" => d.section.as_deref(), "option" => d.option.as_deref(),
+    "message" => &d.message, "text" => d.to_string() }
 }
 
 /// `check {config?}`: `ok` is what `moat check` would exit 0 for.
-pub fn check(ctx: &Context, args: &Map<String, Value>) -> Result<Value, InputError> {
+pub fn check(ctx: &Context, args: &Value) -> Result<Value, InputError> {
     let staged = opt_str(args, "config", crate::model::MAX_FILE_BYTES as usize)?;
     let file = ctx.config.display().to_string();
     let report = match staged {
@@ -186,34 +190,35 @@ pub fn check(ctx: &Context, args: &Map<String, Value>) -> Result<Value, InputErr
     if let Ok(loaded) = report.into_result() {
         let dir = ctx.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         for w in crate::fwcheck::warnings_for_dir(&loaded.model, dir) {
-            warnings.push(json!({ "line": 0, "section": null, "option": null, "message": w, "text": w }));
+            warnings.push(jobj! { "line" => 0u32, "section" => Value::Null, "option" => Value::Null, "message" => &w, "text" => &w });
         }
         let facts = crate::facts::Facts::probe(&crate::plan::interface_names(&loaded.model));
         match crate::plan::build(&loaded.model, &facts) {
             Ok(p) => plan = Some(p.render()),
             Err(es) => {
                 for e in es {
-                    errors.push(json!({ "line": 0, "section": null, "option": null, "text": format!("{file}: {e}"), "message": e }));
+                    errors.push(jobj! { "line" => 0u32, "section" => Value::Null, "option" => Value::Null,
+                    "message" => &e, "text" => format!("{file}: {e}") });
                 }
             }
         }
     }
-    Ok(json!({ "ok": errors.is_empty(), "errors": errors, "warnings": warnings, "plan": plan }))
+    Ok(jobj! { "ok" => errors.is_empty(), "errors" => errors, "warnings" => warnings, "plan" => plan })
 }
 
 /// `series {name?}`: all series, or only the device or tunnel labelled `name`.
-pub fn series(ctx: &Context, args: &Map<String, Value>) -> Result<Value, InputError> {
+pub fn series(ctx: &Context, args: &Value) -> Result<Value, InputError> {
     let name = opt_str(args, "name", 256)?;
     let Some(mut s) = read_json(&ctx.state_dir.join("series.json")) else {
-        return Ok(json!({ "interval": 1, "time": null, "devices": {}, "tunnels": {} }));
+        return Ok(
+            jobj! { "interval" => 1u32, "time" => Value::Null, "devices" => Value::Object(vec![]), "tunnels" => Value::Object(vec![]) },
+        );
     };
-    if let Some(o) = s.as_object_mut() {
-        o.remove("engine");
-        if let Some(n) = name {
-            for k in ["devices", "tunnels"] {
-                if let Some(Value::Object(m)) = o.get_mut(k) {
-                    m.retain(|key, _| key == n);
-                }
+    if let Value::Object(m) = &mut s {
+        m.retain(|(k, _)| k != "engine");
+        for (k, v) in m.iter_mut() {
+            if let (Some(n), "devices" | "tunnels", Value::Object(series)) = (name, k.as_str(), v) {
+                series.retain(|(key, _)| key == n);
             }
         }
     }

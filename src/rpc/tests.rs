@@ -1,6 +1,7 @@
 //! Plugin tests on a state directory and config of the test's own.
 
 use super::*;
+use serde_json::{json, Value};
 
 fn ctx(name: &str) -> Context {
     let dir = std::env::temp_dir().join(format!("moat-rpc-{name}-{}", std::process::id()));
