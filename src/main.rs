@@ -218,8 +218,8 @@ fn devices(args: &[String]) -> ExitCode {
         }
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (clients, notes) = moat::discover::collect(&src, now);
     let model = moat::model::load_file(&config).ok().map(|l| l.model);
+    let (clients, notes) = moat::discover::collect(&src.lan_of(model.as_ref()), now);
     if as_json {
         println!("{}", moat::discover::render_json(&clients, &notes, model.as_ref()));
     } else {

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let ctx = moat::rpc::Context {
         config: dir.join("moat"),
         state_dir: dir.clone(),
-        sources: moat::discover::Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false },
+        sources: moat::discover::Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false, lan: vec![] },
     };
     let methods = ["status", "devices", "check", "series", "bogus"];
     let out = moat::rpc::call(&ctx, methods[pick as usize % methods.len()], input);

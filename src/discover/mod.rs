@@ -26,6 +26,9 @@ pub struct Sources {
     pub odhcpd: PathBuf,
     /// Read the kernel neighbour table (env `MOAT_NO_NEIGH=1` turns it off).
     pub neighbours: bool,
+    /// Keep only neighbours on these interfaces (the config's `lan_device`s; empty = all, except
+    /// `lo`): the router's WAN gateway and VPN peers are neighbours too, not LAN clients.
+    pub lan: Vec<String>,
 }
 
 /// Largest lease file read (bigger ones are read up to this size).
@@ -39,7 +42,16 @@ impl Sources {
             dnsmasq: env("MOAT_DHCP_LEASES", "/tmp/dhcp.leases"),
             odhcpd: env("MOAT_ODHCPD_LEASES", "/tmp/hosts/odhcpd"),
             neighbours: std::env::var("MOAT_NO_NEIGH").map_or(true, |v| v != "1"),
+            lan: Vec::new(),
         }
+    }
+
+    /// Restrict neighbours to `model`'s LAN devices.
+    pub fn lan_of(mut self, model: Option<&Model>) -> Sources {
+        if let Some(m) = model {
+            self.lan = m.global.lan_devices.iter().map(|d| d.as_str().to_string()).collect();
+        }
+        self
     }
 }
 
@@ -149,6 +161,9 @@ pub fn collect(src: &Sources, now: u64) -> (Vec<Client>, Vec<String>) {
         match neigh::dump() {
             Ok(ns) => {
                 for (n, ifname) in ns {
+                    if !src.lan.is_empty() && !src.lan.contains(&ifname) {
+                        continue;
+                    }
                     let c = slot(&mut by_mac, n.mac);
                     if !c.addrs.contains(&n.addr) {
                         c.addrs.push(n.addr);

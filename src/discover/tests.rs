@@ -18,7 +18,7 @@ fn sources(dir: &std::path::Path) -> Sources {
     )
     .unwrap();
     std::fs::write(dir.join("odhcpd"), "# br-lan 00030001020000000 1 x 1 1 128 fd00::1/128\n# br-lan 00030001020000000a0a 1 cam6 -1 1 128 fd00::a/128\n").unwrap();
-    Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false }
+    Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false, lan: vec![] }
 }
 
 #[test]
@@ -48,7 +48,8 @@ fn leases_merge_by_mac_with_protection() {
 
 #[test]
 fn missing_sources_are_notes_not_errors() {
-    let s = Sources { dnsmasq: "/nonexistent/a".into(), odhcpd: "/nonexistent/b".into(), neighbours: false };
+    let s =
+        Sources { dnsmasq: "/nonexistent/a".into(), odhcpd: "/nonexistent/b".into(), neighbours: false, lan: vec![] };
     let (c, notes) = collect(&s, 0);
     assert!(c.is_empty());
     assert_eq!(notes.len(), 2);

@@ -144,12 +144,12 @@ pub fn status(ctx: &Context) -> Value {
 /// `devices`.
 pub fn devices(ctx: &Context) -> Value {
     let now = now_unix();
-    let (clients, mut notes) = crate::discover::collect(&ctx.sources, now);
     let loaded = crate::model::load_file(&ctx.config);
-    if let Err(e) = &loaded {
-        notes.push(format!("{}: {} error(s); protection unknown", ctx.config.display(), e.len()));
-    }
+    let bad =
+        loaded.as_ref().err().map(|e| format!("{}: {} error(s); protection unknown", ctx.config.display(), e.len()));
     let model = loaded.ok().map(|l| l.model);
+    let (clients, mut notes) = crate::discover::collect(&ctx.sources.clone().lan_of(model.as_ref()), now);
+    notes.extend(bad);
     let list: Vec<Value> = clients.iter().map(|c| crate::discover::client_json(c, model.as_ref())).collect();
     let configured: Vec<Value> = model
         .iter()

@@ -11,7 +11,7 @@ fn ctx(name: &str) -> Context {
     Context {
         config: dir.join("moat"),
         state_dir: dir.clone(),
-        sources: Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("none"), neighbours: false },
+        sources: Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("none"), neighbours: false, lan: vec![] },
     }
 }
 

@@ -103,6 +103,7 @@ async function main() {
 				staged = null;
 				return send(200, 'text/plain', 'ok');
 			}
+			if (url.pathname == '/favicon.ico') return send(204, 'image/x-icon', '');
 			let file = null;
 			if (url.pathname.startsWith('/luci-static/')) file = path.join(htdocs, url.pathname);
 			if (url.pathname.startsWith('/harness/')) file = path.join(harness, url.pathname.slice(9));
