@@ -267,12 +267,12 @@ var TypedSection = Class.extend({
 		var self = this, sids = this.cfgsections();
 		var cols = this.children.filter(function(o) { return !o.modalonly; });
 		var rows = sids.map(function(sid) {
-			return E('tr', { 'class': 'tr cbi-section-table-row', 'data-sid': sid }, cols.map(function(o) {
+			return E('tr', { 'class': 'tr cbi-section-table-row', 'data-sid': sid }, (self.anonymous ? [] : [ E('td', { 'class': 'td' }, E('strong', {}, sid)) ]).concat(cols.map(function(o) {
 				if (o.editable) return E('td', { 'class': 'td' }, o.renderWidget(sid));
 				var v = o.cfgvalue(sid);
 				if (o.keylist.length) { var i = o.keylist.indexOf(v); v = i >= 0 ? o.vallist[i] : v; }
 				return E('td', { 'class': 'td', 'data-name': o.option }, Array.isArray(v) ? v.join(', ') : (v == null ? '-' : v));
-			}).concat([ E('td', { 'class': 'td cbi-section-actions' }, [
+			})).concat([ E('td', { 'class': 'td cbi-section-actions' }, [
 				E('button', { 'class': 'cbi-button cbi-button-edit', 'click': function() { self.renderMoreOptionsModal(sid); } }, 'Edit'),
 				this.addremove ? E('button', { 'class': 'cbi-button cbi-button-remove', 'click': function() {
 					self.map.data.remove(self.map.config, sid); self.map.reset();
@@ -292,7 +292,7 @@ var TypedSection = Class.extend({
 		return E('div', { 'class': 'cbi-section', 'id': 'cbi-' + this.map.config + '-' + this.sectiontype }, [
 			this.title ? E('h3', {}, this.title) : '',
 			E('table', { 'class': 'table cbi-section-table' }, [
-				E('tr', { 'class': 'tr table-titles' }, cols.map(function(o) { return E('th', { 'class': 'th' }, o.title); }).concat([ E('th', { 'class': 'th' }, '') ]))
+				E('tr', { 'class': 'tr table-titles' }, (this.anonymous ? [] : [ E('th', { 'class': 'th' }, 'Name') ]).concat(cols.map(function(o) { return E('th', { 'class': 'th' }, o.title); })).concat([ E('th', { 'class': 'th' }, '') ]))
 			].concat(rows.length ? rows : [ E('tr', { 'class': 'tr placeholder' }, E('td', { 'class': 'td' }, 'This section contains no values yet')) ])),
 			add
 		]);
