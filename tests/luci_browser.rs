@@ -90,15 +90,53 @@ fn protect_a_discovered_device_in_the_browser() {
     lab.start_moat(&config);
     let cfg_path = lab.dir.join("moat.conf");
     let state = lab.dir.join("moat-state");
+    let bin = moat_bin().display().to_string();
+    let plugin = root.join("openwrt/luci-app-moat/root/usr/libexec/rpcd/luci.moat").display().to_string();
+    let env = [
+        format!("MOAT_BIN={bin}"),
+        format!("MOAT_CONFIG={}", cfg_path.display()),
+        format!("MOAT_STATE_DIR={}", state.display()),
+        format!("MOAT_DHCP_LEASES={leases_s}"),
+        "MOAT_ODHCPD_LEASES=/nonexistent".to_string(),
+    ];
+    // The plugin as rpcd runs it (`call METHOD`, JSON on stdin), in the router namespace.
+    let call = |method: &str| -> serde_json::Value {
+        let mut a = vec!["ip", "netns", "exec", lab.router.as_str(), "env"];
+        a.extend(env.iter().map(String::as_str));
+        a.extend([plugin.as_str(), "call", method]);
+        let o = lab.exec(&a, Some("{}")).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&o).unwrap_or_else(|e| panic!("{e}: {o}"))
+    };
+    let speaker_counters = |st: &serde_json::Value| {
+        let d = st["devices"].as_array().unwrap().iter().find(|d| d["name"] == "speaker").cloned().unwrap();
+        (d["counters"]["real_bytes_up"].as_u64().unwrap_or(0), d["counters"]["wire_bytes_up"].as_u64().unwrap_or(0), d)
+    };
+    let st0 = call("status");
+    assert_eq!(st0["running"], true, "{st0}");
+    let (real0, wire0, d0) = speaker_counters(&st0);
+    assert_eq!(d0["state"], "protected (tunnel up)", "{d0}");
+    assert_eq!((d0["shaper"].as_str(), d0["shaping_mode"].as_str()), (Some("steady"), Some("constant")), "{d0}");
     // Real traffic from the shaped device, so the graph has spikes over the constant wire rate.
     for _ in 0..3 {
         let _ = lab.tcp_echo(&speaker, SocketAddr::new(IpAddr::V4(INTERNET4), 7), 20_000, Duration::from_secs(5));
         std::thread::sleep(Duration::from_millis(700));
     }
+    let st1 = call("status");
+    let (real1, wire1, _) = speaker_counters(&st1);
+    assert!(real1 > real0 && wire1 > wire0 && wire1 >= real1, "counters move: {real0}/{wire0} -> {real1}/{wire1}");
+    let tun = &st1["tunnels"].as_array().unwrap().iter().find(|t| t["name"] == "vpn").cloned().unwrap();
+    assert_eq!(tun["up"], true, "{tun}");
+    assert!(tun["handshake_age"].as_u64().is_some_and(|a| a < 180), "a WireGuard handshake happened: {tun}");
+    let series = call("series");
+    let real: u64 = series["devices"]["speaker"]["real"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
+    let wire: u64 = series["devices"]["speaker"]["wire"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
+    assert!(real > 0 && wire > real, "series: {series}");
+    eprintln!(
+        "plugin: speaker real {real1} B, on the wire {wire1} B; series sums real {real} wire {wire}; tunnel {tun}"
+    );
 
     let out = root.join("target/luci-screenshots");
     std::fs::create_dir_all(&out).unwrap();
-    let bin = moat_bin().display().to_string();
     let vars = [
         format!("MOAT_BIN={bin}"),
         format!("MOAT_CONFIG={}", cfg_path.display()),
