@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("status") => status(&args[1..]),
         Some("cleanup") => cleanup(&args[1..]),
-        Some("devices") => devices(&args[1..]),
+        Some("devices") => ExitCode::from(moat::discover::cli(&args[1..])),
         Some("rpc") => ExitCode::from(moat::rpc::main(&args[1..])),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
@@ -197,39 +197,4 @@ fn cleanup(args: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-fn devices(args: &[String]) -> ExitCode {
-    let mut src = moat::discover::Sources::from_env();
-    let mut config = std::env::var("MOAT_CONFIG").unwrap_or_else(|_| "/etc/config/moat".into());
-    let mut as_json = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--json" => as_json = true,
-            "--no-neigh" => src.neighbours = false,
-            "--config" | "-c" | "--leases" | "--odhcpd" => match it.next() {
-                Some(f) if a == "--leases" => src.dnsmasq = f.into(),
-                Some(f) if a == "--odhcpd" => src.odhcpd = f.into(),
-                Some(f) => config = f.clone(),
-                None => return usage_error("devices", &format!("{a} needs a file")),
-            },
-            other => return usage_error("devices", &format!("unknown argument '{other}'")),
-        }
-    }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let model = moat::model::load_file(&config).ok().map(|l| l.model);
-    let (clients, notes) = moat::discover::collect(&src.lan_of(model.as_ref()), now);
-    if as_json {
-        println!("{}", moat::discover::render_json(&clients, &notes, model.as_ref()));
-    } else {
-        print!("{}", moat::discover::table(&clients, model.as_ref(), now));
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
-        if model.is_none() {
-            eprintln!("note: {config} does not load; protection unknown (moat check says why)");
-        }
-    }
-    ExitCode::SUCCESS
 }

@@ -237,5 +237,46 @@ pub fn render_json(clients: &[Client], notes: &[String], model: Option<&Model>) 
     jobj! { "devices" => v, "notes" => notes.to_vec() }.to_string()
 }
 
+/// `moat devices [--config FILE] [--leases FILE] [--odhcpd FILE] [--no-neigh] [--json]`; returns
+/// the exit code (0, or 2 for a usage error).
+pub fn cli(args: &[String]) -> u8 {
+    let usage = |m: &str| {
+        eprintln!("moat devices: {m}\nusage: moat devices [--config FILE] [--leases FILE] [--odhcpd FILE] [--no-neigh] [--json]");
+        2
+    };
+    let mut src = Sources::from_env();
+    let mut config = std::env::var("MOAT_CONFIG").unwrap_or_else(|_| "/etc/config/moat".into());
+    let mut as_json = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" => as_json = true,
+            "--no-neigh" => src.neighbours = false,
+            "--config" | "-c" | "--leases" | "--odhcpd" => match it.next() {
+                Some(f) if a == "--leases" => src.dnsmasq = f.into(),
+                Some(f) if a == "--odhcpd" => src.odhcpd = f.into(),
+                Some(f) => config = f.clone(),
+                None => return usage(&format!("{a} needs a file")),
+            },
+            other => return usage(&format!("unknown argument '{other}'")),
+        }
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let model = crate::model::load_file(&config).ok().map(|l| l.model);
+    let (clients, notes) = collect(&src.lan_of(model.as_ref()), now);
+    if as_json {
+        println!("{}", render_json(&clients, &notes, model.as_ref()));
+    } else {
+        print!("{}", table(&clients, model.as_ref(), now));
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+        if model.is_none() {
+            eprintln!("note: {config} does not load; protection unknown (moat check says why)");
+        }
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests;
