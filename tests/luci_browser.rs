@@ -131,6 +131,16 @@ fn protect_a_discovered_device_in_the_browser() {
     let real: u64 = series["devices"]["speaker"]["real"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
     let wire: u64 = series["devices"]["speaker"]["wire"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum();
     assert!(real > 0 && wire > real, "series: {series}");
+    let cfg_env = format!("MOAT_CONFIG={}", cfg_path.display());
+    let state_s = state.display().to_string();
+    let table = lab.must(&lab.router, &["env", &cfg_env, &bin, "status", "--table", "--state-dir", &state_s]);
+    assert!(
+        table.lines().any(|l| l.starts_with("speaker")
+            && l.contains("protected (tunnel up)")
+            && l.contains("steady (constant)")),
+        "{table}"
+    );
+    eprintln!("{table}");
     eprintln!(
         "plugin: speaker real {real1} B, on the wire {wire1} B; series sums real {real} wire {wire}; tunnel {tun}"
     );

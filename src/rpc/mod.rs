@@ -17,6 +17,7 @@
 
 pub mod input;
 pub mod methods;
+pub mod table;
 
 use std::path::PathBuf;
 
