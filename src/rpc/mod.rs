@@ -12,7 +12,8 @@
 //! JSON: the input is read with the crate's own small reader ([`crate::json_value`], fuzzed
 //! against serde_json), not serde_json itself. Measured on mipsel (scripts/cross.sh, stripped
 //! static, 2026-12-01): before this feature 528,132 bytes; with it and serde_json's `Value`
-//! 702,932 (over the 700 KB goal); with the own reader 635,036 (serde_json cost 67,896 bytes).
+//! 702,932 (over the 700 KB goal); with the own reader 635,036 (serde_json cost 67,896 bytes);
+//! 649,240 once `moat status --table` was added.
 //! Methods: `status`, `devices`, `check`, `series` (see [`methods`]).
 
 pub mod input;
