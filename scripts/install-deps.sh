@@ -13,6 +13,10 @@ MOAT_APT_PACKAGES=(
 	# lab / integration tests (real kernel, real tools)
 	nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump tshark socat dnsutils iputils-ping procps
 	busybox-static
+	# device discovery lab test (tests/discover_lab.rs): a real DHCP server; dnsmasq-base has no service to start
+	dnsmasq-base
+	# browser test of the LuCI app (tests/luci_browser.rs): Debian's chromium, driven by playwright-core from npm
+	chromium
 	# tor 0.4.9.11 without its GeoIP files (only a Recommends) segfaults when it rejects a TransPort connection
 	# to a private address (lab_selftest tor_accepts_redirect_targets, every time, on a fresh install)
 	tor-geoipdb
@@ -23,7 +27,7 @@ MOAT_APT_PACKAGES=(
 
 # The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
 MOAT_LAB_APT_PACKAGES=(nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping
-	procps)
+	procps dnsmasq-base busybox-static)
 
 # The subset scripts/cross.sh needs (so a cross build does not install the lab tools).
 MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils)
@@ -31,6 +35,11 @@ MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm qemu-use
 # PyPI packages, "name==version". The versions are the ones verified here; an already installed different
 # version is used as it is (and named in the output).
 MOAT_PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
+
+# npm packages, "name@version", installed into tests/browser/node_modules (project-local, git-ignored), never
+# globally; node itself comes from the machine image, else Debian's nodejs + npm. Never `npx playwright install`:
+# the browser is Debian's chromium.
+MOAT_NPM_PACKAGES=(playwright-core@1.65.1)
 
 # cargo tools, "binary:crate@version", installed with `cargo install --locked` when the binary is missing.
 MOAT_CARGO_TOOLS=()
@@ -102,10 +111,24 @@ ensure_cargo_tools() {
 	done
 }
 
+# ensure_npm [NAME@VERSION...] : install the npm packages missing from tests/browser/node_modules.
+ensure_npm() {
+	[ $# -gt 0 ] || set -- "${MOAT_NPM_PACKAGES[@]}"
+	command -v node >/dev/null && command -v npm >/dev/null || ensure_apt nodejs npm || return 1
+	local dir p missing=()
+	dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+	for p in "$@"; do
+		[ -f "$dir/node_modules/${p%@*}/package.json" ] || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	_deps_log "npm: installing ${missing[*]} into $dir"
+	mkdir -p "$dir" && npm install --prefix "$dir" --no-save --no-audit --no-fund --silent "${missing[@]}" >/dev/null
+}
+
 # ensure_all : everything the whole test suite and the cross builds need.
 ensure_all() {
 	command -v cargo >/dev/null || { _deps_log "cargo (rustup) is missing: the machine image ships it"; return 1; }
-	ensure_apt "${MOAT_APT_PACKAGES[@]}" && ensure_pip && ensure_cargo_tools
+	ensure_apt "${MOAT_APT_PACKAGES[@]}" && ensure_pip && ensure_cargo_tools && ensure_npm
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -10,8 +10,11 @@
 pub mod advice;
 pub mod config;
 pub mod daemon;
+pub mod discover;
+pub mod json;
 pub mod netlink;
 pub mod plan;
+pub mod rpc;
 pub mod shaper;
 pub mod sys;
 pub mod wire;

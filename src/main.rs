@@ -17,8 +17,14 @@ commands:
                           SIGTERM removes moat's rules and routes, keeping protected devices
                           blocked for --hold seconds, default 15, so a restart never leaks)
   cleanup                 remove everything moat added, at once (for package removal)
-  status [--state-dir DIR]
-                          print the daemon's status (exit 0 running, 3 not running)
+  status [--state-dir DIR] [--table | --json]
+                          print the daemon's status (exit 0 running, 3 not running); --table:
+                          per device and tunnel as a table, --json: the same as the web UI gets
+  devices [--config FILE] [--leases FILE] [--odhcpd FILE] [--no-neigh] [--json]
+                          the LAN clients the router knows (DHCP leases, odhcpd, neighbours)
+                          and how moat treats each
+  rpc list | rpc call METHOD
+                          the rpcd plugin luci.moat (JSON arguments on stdin, JSON answer)
   help                    show this text
   version                 print the version
 
@@ -31,6 +37,8 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("status") => status(&args[1..]),
         Some("cleanup") => cleanup(&args[1..]),
+        Some("devices") => ExitCode::from(moat::discover::cli(&args[1..])),
+        Some("rpc") => ExitCode::from(moat::rpc::main(&args[1..])),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -240,6 +248,9 @@ fn run(args: &[String]) -> ExitCode {
 }
 
 fn status(args: &[String]) -> ExitCode {
+    if let Some(code) = moat::rpc::table::status_cli(args) {
+        return ExitCode::from(code);
+    }
     match daemon_options("status", args, false) {
         Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
         Err(c) => c,

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 /// The stages, lowest first.
-const ORDER: [&str; 8] = ["sys", "netlink", "wire", "shaper", "config", "plan", "advice", "daemon"];
+const ORDER: [&str; 11] =
+    ["json", "sys", "netlink", "wire", "shaper", "config", "plan", "advice", "daemon", "discover", "rpc"];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

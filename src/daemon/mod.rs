@@ -21,10 +21,10 @@ pub mod apply;
 pub mod engine;
 pub mod error;
 pub mod health;
-pub mod json;
 pub mod logging;
 pub mod packet_path;
 pub mod probe;
+pub mod series;
 pub mod status;
 
 use std::os::fd::RawFd;
@@ -390,9 +390,10 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
 
     let mut next_verify = Instant::now() + VERIFY_EVERY;
     let mut dirty_at: Option<Instant> = None;
+    let mut series = series::Sampler::new(Instant::now());
     loop {
         let now = Instant::now();
-        let mut deadline = next_verify;
+        let mut deadline = next_verify.min(series.deadline());
         if let Some(t) = dirty_at {
             deadline = deadline.min(t);
         }
@@ -502,6 +503,9 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
                     }
                 }
             }
+        }
+        if series.deadline() <= now {
+            series.tick(now, d.engine.as_ref().and_then(|e| e.status_json()), d.applied.as_ref(), &d.opts.state_dir);
         }
         if dirty_at.is_some_and(|t| t <= now) {
             dirty_at = None;

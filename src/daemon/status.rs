@@ -1,14 +1,14 @@
 //! The daemon's status file (`<state-dir>/status.json`) and `moat status`.
 //!
 //! The file is rewritten atomically (temp file + rename) after every apply and on stop. It is
-//! small hand-written JSON (no serde: one flat schema, strings escaped by [`crate::daemon::json`]). The
+//! small hand-written JSON (no serde: one flat schema, strings escaped by [`crate::json`]). The
 //! daemon keeps its state in memory and only writes the file; `moat status`, another process,
 //! reads back just the [`Header`] (pid and state), whose lines [`render`] writes at fixed places.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::daemon::json;
+use crate::json;
 use crate::plan::facts::Facts;
 use crate::plan::{ClassKind, Plan};
 

@@ -12,6 +12,7 @@
 //! protocol says (rtnetlink: host order, nfnetlink: network order); the readers here are explicit
 //! about which, so the code is right on big-endian MIPS too.
 
+pub mod neigh;
 pub mod nftmon;
 pub mod queue;
 pub mod route;

@@ -13,7 +13,7 @@ impl ShapingEngine {
             let p = |x: Option<u64>| x.map_or("null".to_string(), |v| v.to_string());
             s.push_str(&format!(
                 "{{\"queue\":{q},\"label\":{},\"held\":{held},\"real_packets\":{},\"real_bytes\":{},\"padding_bytes\":{},\"cover_packets\":{},\"cover_bytes\":{},\"queue_drops\":{},\"oversize_drops\":{},\"flush_drops\":{},\"missed_slots\":{},\"decoy_periods\":{},\"decoys_skipped_budget\":{},\"delay_p50_us\":{},\"delay_p99_us\":{}}}",
-                crate::daemon::json::string(label),
+                crate::json::string(label),
                 c.real_packets,
                 c.real_bytes,
                 c.padding_bytes,

@@ -1,5 +1,11 @@
-//! Tiny JSON output helpers shared by the status file and the shaping engine's counters
-//! (hand-written JSON, no serde: the schemas are flat and only strings need escaping).
+//! JSON, without serde (measured: serde_json costs 67,896 B of the mipsel binary, which would break the
+//! 700 KB budget): [`string`] escapes strings for the hand-written status files, and [`value`] is a
+//! strict, size- and depth-limited reader for hostile input (rpcd's JSON on stdin), fuzzed against
+//! serde_json (`fuzz/fuzz_targets/rpc_input.rs`).
+
+pub mod value;
+
+pub use value::{parse, Value};
 
 use std::fmt::Write as _;
 

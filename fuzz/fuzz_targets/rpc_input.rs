@@ -1,0 +1,55 @@
+//! Fuzz target for the rpcd plugin's input. The first byte picks the method, the rest is stdin:
+//! - the crate's JSON reader (`moat::json::value`) agrees with serde_json: both refuse, or both
+//!   accept with the same value, and our rendering re-reads to the same value;
+//! - whatever the bytes, `moat::rpc::call` answers one JSON object (an error object for bad
+//!   input) and nothing panics. Paths point at an empty directory of the target's own (no
+//!   daemon, no leases, no neighbour table).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use moat::json::value::{parse, Value};
+
+fn same(a: &Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (Value::Null, serde_json::Value::Null) => true,
+        (Value::Bool(x), serde_json::Value::Bool(y)) => x == y,
+        // serde_json's default float parsing is not correctly rounded (no `float_roundtrip`): allow an ulp or so.
+        (Value::Number(n), serde_json::Value::Number(m)) => match (n.parse::<f64>(), m.as_f64()) {
+            _ if m.as_u64().is_some() => n.parse::<u64>().ok() == m.as_u64(),
+            (Ok(a), Some(b)) => a == b || (a - b).abs() <= a.abs().max(b.abs()) * 1e-15,
+            _ => false,
+        },
+        (Value::String(x), serde_json::Value::String(y)) => x == y,
+        (Value::Array(x), serde_json::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Object(x), serde_json::Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => false,
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, input)) = data.split_first() else { return };
+    let ours = parse(input);
+    let theirs = serde_json::from_slice::<serde_json::Value>(input);
+    match (&ours, &theirs) {
+        (Ok(a), Ok(b)) => {
+            assert!(same(a, b), "values differ: {a:?} vs {b:?}");
+            assert_eq!(parse(a.to_string().as_bytes()).as_ref(), Ok(a), "rendering does not re-read");
+        }
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) if e.to_string().contains("out of range") => {}
+        (Err(e), Ok(_)) if e.message == "nested too deeply" => {}
+        _ => panic!("readers disagree: ours {ours:?}, serde_json {theirs:?}"),
+    }
+    let dir = std::env::temp_dir().join("moat-fuzz-rpc");
+    let ctx = moat::rpc::Context {
+        config: dir.join("moat"),
+        state_dir: dir.clone(),
+        sources: moat::discover::Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false, lan: vec![] },
+    };
+    let methods = ["status", "devices", "check", "series", "bogus"];
+    let out = moat::rpc::call(&ctx, methods[pick as usize % methods.len()], input);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("answer is JSON");
+    assert!(v.is_object(), "answer is not an object: {out}");
+});
