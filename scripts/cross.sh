@@ -21,8 +21,6 @@
 # build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
 #
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
-# Test builds carry no debuginfo (CARGO_PROFILE_{DEV,TEST}_DEBUG=0): RUST_BACKTRACE is 0 under qemu and panics
-# print their message and location without it, and building and linking full debuginfo of std costs time.
 #
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it saved 268 KB on mipsel (515 -> 247 KB for the early skeleton) while panics still print their
@@ -102,7 +100,6 @@ fi
 start=$(date +%s)
 if [ "$action" = test ]; then
 	# Unit tests only: the integration tests need root, namespaces and the host's tools.
-	export CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_TEST_DEBUG=0
 	cargo-zigbuild test --locked --no-fail-fast --target "$triple" -Zbuild-std --lib --bins "$@"
 	case " $* " in
 		*" --no-run "*) echo "cross.sh: $triple unit test binaries built in $(($(date +%s) - start)) s" >&2 ;;
