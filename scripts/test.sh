@@ -90,6 +90,10 @@ build_all() {
 	for t in "${release_targets[@]}"; do specs+=("$t-release:$t build"); done
 	for t in "${test_targets[@]}"; do specs+=("$t-tests:$t test --no-run"); done
 	mkdir -p "$dir"
+	if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+		echo "build: needs bash >= 5.1 (wait -n -p), this is $BASH_VERSION"
+		return 1
+	fi
 	echo "build: ${#specs[@]} jobs, $max at a time, logs in ${dir#"$root"/}/"
 	# finish_one : wait for any job, report it.
 	finish_one() {
