@@ -9,8 +9,9 @@
 #
 # The binary for each arch is the static cross build made by
 # `scripts/cross.sh <rust-target> build` (cargo rebuilds only what changed, so an
-# up-to-date binary costs seconds). With MOAT_BIN_DIR set, the existing
-# $MOAT_BIN_DIR/<rust-target>/release/moat is used instead and nothing is built.
+# up-to-date binary costs seconds). With MOAT_PREBUILT_DIR set (scripts/test.sh
+# sets it after its build stage), the existing
+# $MOAT_PREBUILT_DIR/<rust-target>/release/moat is used instead and nothing is built.
 #
 # The layout follows OpenWrt's scripts/ipkg-build: a gzip'd tar holding
 # ./debian-binary, ./data.tar.gz and ./control.tar.gz (in that order); every tar
@@ -96,9 +97,9 @@ det_tar() {
 build_one() {
 	local arch=$1 target bin work pkg installed_size
 	target=$(rust_target "$arch")
-	if [ -n "${MOAT_BIN_DIR:-}" ]; then
-		bin="$MOAT_BIN_DIR/$target/release/moat"
-		[ -f "$bin" ] || die "no binary at $bin (MOAT_BIN_DIR is set)"
+	if [ -n "${MOAT_PREBUILT_DIR:-}" ]; then
+		bin="$MOAT_PREBUILT_DIR/$target/release/moat"
+		[ -f "$bin" ] || die "no binary at $bin (MOAT_PREBUILT_DIR is set)"
 	else
 		[ -x "$root/scripts/cross.sh" ] || die "scripts/cross.sh (the static cross build) is missing"
 		# cargo rebuilds only what changed: a no-op when the binary is up to date.

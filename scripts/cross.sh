@@ -15,7 +15,12 @@
 # the CPU of the OpenWrt target). Per-target rustflags are in .cargo/config.toml.
 #
 # Output goes to ${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/cross}/<triple>/release/moat: a target
-# dir of its own, so the Debian toolchain never invalidates the host (rustup) build's artifacts.
+# dir of its own, so the Debian toolchain never invalidates the host (rustup) build's artifacts. Cargo works in
+# <that dir>/<triple>/cargo, one cargo target dir per triple: cargo locks a target dir for the whole build, so
+# builds for two triples can run at the same time only in different dirs (scripts/test.sh runs two at once: a
+# build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
+#
+# `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
 #
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it saved 268 KB on mipsel (515 -> 247 KB for the early skeleton) while panics still print their
@@ -54,6 +59,7 @@ esac
 
 target_dir="${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross}"
 bin="$target_dir/$triple/release/moat"
+cargo_dir="$target_dir/$triple/cargo"
 case "$action" in
 	path) echo "$bin"; exit 0 ;;
 	run)
@@ -85,7 +91,7 @@ export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO=/usr/bin/cargo
 export PATH="/usr/bin:$PATH"        # cargo-zigbuild runs `cargo`: make it Debian's, not rustup's proxy
 export RUSTC_BOOTSTRAP=1            # allows -Zbuild-std on the stable Debian compiler
 export RUST_BACKTRACE=0             # backtraces under qemu make panicking tests ~10x slower
-export CARGO_TARGET_DIR="$target_dir"
+export CARGO_TARGET_DIR="$cargo_dir"
 if [ ${#qemu[@]} -gt 0 ]; then  # cargo test runs the test binaries through this
 	runner_var="CARGO_TARGET_$(echo "$triple" | tr 'a-z-' 'A-Z_')_RUNNER"
 	export "$runner_var=${qemu[*]}"
@@ -95,7 +101,10 @@ start=$(date +%s)
 if [ "$action" = test ]; then
 	# Unit tests only: the integration tests need root, namespaces and the host's tools.
 	cargo-zigbuild test --locked --no-fail-fast --target "$triple" -Zbuild-std --lib --bins "$@"
-	echo "cross.sh: $triple unit tests passed under qemu in $(($(date +%s) - start)) s" >&2
+	case " $* " in
+		*" --no-run "*) echo "cross.sh: $triple unit test binaries built in $(($(date +%s) - start)) s" >&2 ;;
+		*) echo "cross.sh: $triple unit tests passed under qemu in $(($(date +%s) - start)) s" >&2 ;;
+	esac
 	exit 0
 fi
 
@@ -111,13 +120,17 @@ esac
 cargo-zigbuild zigbuild --locked --release --target "$triple" \
 	-Zbuild-std=std,panic_abort -Zbuild-std-features= --config "target.$triple.rustflags=[$release_flags]" "$@"
 
-case "$triple" in mips*)
-	# LLVM writes a .pdr (MIPS procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12% of
-	# the file. llvm-objcopy from Debian's rust-web-llvm removes it (into a new file: the hard link into
-	# deps/ stays as cargo made it).
-	objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
-	"$objcopy_bin" --remove-section=.pdr "$bin" "$bin.tmp" && mv -f "$bin.tmp" "$bin" ;;
+# cargo's binary, copied to $bin (a new file each time: cargo's own stays as cargo made it)
+mkdir -p "$(dirname "$bin")"
+case "$triple" in
+	mips*)
+		# LLVM writes a .pdr (MIPS procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12%
+		# of the file. llvm-objcopy from Debian's rust-web-llvm removes it.
+		objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
+		"$objcopy_bin" --remove-section=.pdr "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
+	*) cp "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
 esac
+mv -f "$bin.tmp" "$bin"
 
 # --- verify the artifact ---------------------------------------------------------------------------------------
 fail() { echo "cross.sh: $bin: $*" >&2; exit 1; }

@@ -1,39 +1,53 @@
 #!/usr/bin/env bash
-# The project's ONE list of outside pieces (Debian packages, PyPI packages, cargo tools) and the functions that
-# install whatever is missing. Fast and silent when everything is present: `apt-get update` only runs when a
-# package is actually missing.
+# The project's ONE list of outside pieces (Debian packages, PyPI packages, cargo tools, rustup components) and the
+# functions that install whatever is missing. Fast and silent when everything is present: `apt-get update` only
+# runs when a package is actually missing.
 #
 #   scripts/install-deps.sh            install everything the tests and cross builds need
 #   source scripts/install-deps.sh     (from another script) then call ensure_apt / ensure_pip / ensure_all
 #
+# Installs are quiet: one line per step on stderr (what is installed and why, then "ok" and the seconds); the
+# installers' own output goes to $MOAT_DEPS_LOG (default target/deps.log), whose last lines are shown when a
+# step fails.
+#
 # Add your package to the right list below, with a word on who needs it.
 
-# Debian packages. Installed with --no-install-recommends (wireguard-tools would otherwise pull a kernel).
-MOAT_APT_PACKAGES=(
-	# lab / integration tests (real kernel, real tools)
-	nftables iptables iproute2 wireguard-go wireguard-tools tor tcpdump tshark socat dnsutils iputils-ping procps
-	busybox-static
-	# device discovery lab test (tests/discover_lab.rs): a real DHCP server; dnsmasq-base has no service to start
-	dnsmasq-base
-	# browser test of the LuCI app (tests/luci_browser.rs): Debian's chromium, driven by playwright-core from npm
-	chromium
-	# tor 0.4.9.11 without its GeoIP files (only a Recommends) segfaults when it rejects a TransPort connection
-	# to a private address (lab_selftest tor_accepts_redirect_targets, every time, on a fresh install)
-	tor-geoipdb
-	# cross builds: compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only recommended by
-	# rustc-web), qemu-user to run target binaries, ELF inspection
-	rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils
+# Debian packages, one group per entry, "why: package...". Installed with --no-install-recommends
+# (wireguard-tools would otherwise pull a kernel).
+# - lab: the lab and its leak matrix (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh) run the real kernel
+#   and tools; procps gives sysctl and ps. tor 0.4.9.11 without its GeoIP files (tor-geoipdb, only a
+#   Recommends) segfaults when it rejects a TransPort connection to a private address (lab_selftest
+#   tor_accepts_redirect_targets, every time, on a fresh install).
+# - package tests: busybox sh is OpenWrt's shell (tests/openwrt_scripts.rs, tests/ipk.rs).
+# - cross builds (scripts/cross.sh): compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only
+#   recommended by rustc-web), qemu-user to run target binaries, ELF inspection.
+MOAT_APT_GROUPS=(
+	"lab: nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping procps"
+	"package tests: busybox-static"
+	"discovery lab (tests/discover_lab.rs, a real DHCP server without a service to start): dnsmasq-base"
+	"browser test of the LuCI app (tests/luci_browser.rs, driven by playwright-core from npm): chromium"
+	"cross builds: rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils"
 )
 
-# The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
-MOAT_LAB_APT_PACKAGES=(nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping
-	procps dnsmasq-base busybox-static)
-
+# _apt_group WHY : the packages of one group.
+_apt_group() {
+	local g
+	for g in "${MOAT_APT_GROUPS[@]}"; do
+		[ "${g%%: *}" = "$1" ] && { echo "${g#*: }"; return 0; }
+	done
+	return 1
+}
+# shellcheck disable=SC2207 # package names have no spaces or globs
+MOAT_APT_PACKAGES=($(for g in "${MOAT_APT_GROUPS[@]}"; do echo "${g#*: }"; done))
+# The subset the lab needs (scripts/lab.sh, scripts/bench-routing.sh).
+# shellcheck disable=SC2207,SC2034 # (used by the scripts that source this one)
+MOAT_LAB_APT_PACKAGES=($(_apt_group lab))
 # The subset scripts/cross.sh needs (so a cross build does not install the lab tools).
-MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils)
+# shellcheck disable=SC2207,SC2034 # (used by the scripts that source this one)
+MOAT_CROSS_APT_PACKAGES=($(_apt_group "cross builds"))
 
-# PyPI packages, "name==version". The versions are the ones verified here; an already installed different
-# version is used as it is (and named in the output).
+# PyPI packages, "name==version", for the cross builds (zig links against its own musl). The versions are the
+# ones verified here; an already installed different version is used as it is (and named in the output).
 MOAT_PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
 
 # npm packages, "name@version", installed into tests/browser/node_modules (project-local, git-ignored), never
@@ -44,7 +58,66 @@ MOAT_NPM_PACKAGES=(playwright-core@1.65.1)
 # cargo tools, "binary:crate@version", installed with `cargo install --locked` when the binary is missing.
 MOAT_CARGO_TOOLS=()
 
+# rustup components of the host toolchain: the fmt + clippy stage of scripts/test.sh.
+MOAT_RUSTUP_COMPONENTS=(rustfmt clippy)
+
+MOAT_DEPS_LOG=${MOAT_DEPS_LOG:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/deps.log}
+
 _deps_log() { printf 'deps: %s\n' "$*" >&2; }
+
+# _deps_step WHAT CMD... : one line on stderr ("deps: WHAT ... ok (N s)"), CMD's output appended to
+# $MOAT_DEPS_LOG; when CMD fails, the log's last 30 lines follow.
+_deps_step() {
+	local what=$1 start rc=0 from
+	shift
+	mkdir -p "$(dirname "$MOAT_DEPS_LOG")"
+	printf 'deps: %s ... ' "$what" >&2
+	printf '\n=== %s: %s\n' "$(date -u '+%F %T')" "$what" >>"$MOAT_DEPS_LOG"
+	from=$(($(stat -c %s "$MOAT_DEPS_LOG") + 1)) # this step's output starts here
+	start=$(date +%s)
+	"$@" >>"$MOAT_DEPS_LOG" 2>&1 </dev/null || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		printf 'ok (%s s)\n' "$(($(date +%s) - start))" >&2
+		return 0
+	fi
+	printf 'FAILED (exit %s); its last lines in %s:\n' "$rc" "$MOAT_DEPS_LOG" >&2
+	tail -c "+$from" "$MOAT_DEPS_LOG" | tail -n 30 | sed 's/^/  | /' >&2
+	return "$rc"
+}
+
+# _apt_why PKG... : "pkg pkg (why), pkg (why)" from the groups above.
+_apt_why() {
+	local g why out="" p list
+	for g in "${MOAT_APT_GROUPS[@]}"; do
+		why=${g%%: *} list=""
+		for p in "$@"; do
+			case " ${g#*: } " in *" $p "*) list+=" $p" ;; esac
+		done
+		[ -n "$list" ] && out+="${out:+, }${list# } ($why)"
+	done
+	for p in "$@"; do # a package of no group (a caller's own list)
+		case " ${MOAT_APT_PACKAGES[*]} " in *" $p "*) ;; *) out+="${out:+, }$p" ;; esac
+	done
+	echo "$out"
+}
+
+# The install itself (output goes to the log): noninteractive, keeping existing config files. Installing `tor`
+# must not start the system tor service (it would contact the real Tor network; the lab runs its own tor inside a
+# namespace): service starts are forbidden during the install unless a policy already exists.
+_apt_install() {
+	local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' | "${_sudo[@]}" tee "$policy" >/dev/null && "${_sudo[@]}" chmod +x "$policy" &&
+			made_policy=1
+	fi
+	"${_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" || rc=$?
+	[ "$made_policy" = 1 ] && "${_sudo[@]}" rm -f "$policy"
+	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet tor 2>/dev/null; then
+		"${_sudo[@]}" systemctl disable --now tor || true
+	fi
+	return "$rc"
+}
 
 # ensure_apt PKG... : install the Debian packages that are not installed yet.
 ensure_apt() {
@@ -53,23 +126,11 @@ ensure_apt() {
 		dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
-	_deps_log "apt: installing ${missing[*]}"
-	local sudo=()
-	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || return 1
-	# Installing `tor` must not start the system tor service (it would contact the real Tor network; the lab runs
-	# its own tor inside a namespace): forbid service starts during the install unless a policy already exists.
-	local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null && "${sudo[@]}" chmod +x "$policy" && made_policy=1
-	fi
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" || rc=1
-	[ "$made_policy" = 1 ] && "${sudo[@]}" rm -f "$policy"
-	if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet tor 2>/dev/null; then
-		"${sudo[@]}" systemctl disable --now tor >/dev/null 2>&1 || true
-	fi
-	return "$rc"
+	_sudo=()
+	[ "$(id -u)" -eq 0 ] || _sudo=(sudo)
+	_deps_step "apt-get update (${#missing[@]} Debian package(s) missing)" \
+		"${_sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update || return 1
+	_deps_step "apt-get install $(_apt_why "${missing[@]}")" _apt_install "${missing[@]}"
 }
 
 # The directory pip puts console scripts in (pyenv shims appear only after `pyenv rehash`, so use it directly).
@@ -91,8 +152,8 @@ ensure_pip() {
 		PY
 	) || return 1
 	if [ ${#missing[@]} -gt 0 ]; then
-		_deps_log "pip: installing ${missing[*]}"
-		python3 -m pip install -q --disable-pip-version-check "${missing[@]}" || return 1
+		_deps_step "pip install ${missing[*]} (cross builds: zig links against its own musl)" \
+			python3 -m pip install --disable-pip-version-check "${missing[@]}" || return 1
 		command -v pyenv >/dev/null && pyenv rehash 2>/dev/null
 	fi
 	local dir
@@ -106,9 +167,29 @@ ensure_cargo_tools() {
 	local t
 	for t in "$@"; do
 		command -v "${t%%:*}" >/dev/null && continue
-		_deps_log "cargo: installing ${t#*:}"
-		cargo install --locked "${t#*:}" || return 1
+		_deps_step "cargo install ${t#*:}" cargo install --locked "${t#*:}" || return 1
 	done
+}
+
+# ensure_rustup_components [NAME...] : add the host toolchain's missing components (rustfmt, clippy).
+ensure_rustup_components() {
+	[ $# -gt 0 ] || set -- "${MOAT_RUSTUP_COMPONENTS[@]}"
+	local c installed missing=()
+	if ! command -v rustup >/dev/null; then # e.g. Debian's cargo: nothing to add, say what is absent
+		for c in "$@"; do
+			case "$c" in rustfmt) cargo fmt --version >/dev/null 2>&1 ;; clippy) cargo clippy --version >/dev/null 2>&1 ;;
+				*) true ;; esac || missing+=("$c")
+		done
+		[ ${#missing[@]} -eq 0 ] || _deps_log "no rustup to add ${missing[*]}: the fmt + clippy stage will fail"
+		return 0
+	fi
+	installed=$(rustup component list --installed 2>/dev/null) || installed=""
+	for c in "$@"; do
+		grep -q "^$c-" <<<"$installed" || missing+=("$c")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	_deps_step "rustup component add ${missing[*]} (the fmt + clippy stage of scripts/test.sh)" \
+		rustup component add "${missing[@]}"
 }
 
 # ensure_npm [NAME@VERSION...] : install the npm packages missing from tests/browser/node_modules.
@@ -121,14 +202,15 @@ ensure_npm() {
 		[ -f "$dir/node_modules/${p%@*}/package.json" ] || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
-	_deps_log "npm: installing ${missing[*]} into $dir"
-	mkdir -p "$dir" && npm install --prefix "$dir" --no-save --no-audit --no-fund --silent "${missing[@]}" >/dev/null
+	mkdir -p "$dir" || return 1
+	_deps_step "npm install ${missing[*]} into tests/browser (the LuCI browser test)" \
+		npm install --prefix "$dir" --no-save --no-audit --no-fund --silent "${missing[@]}"
 }
 
 # ensure_all : everything the whole test suite and the cross builds need.
 ensure_all() {
 	command -v cargo >/dev/null || { _deps_log "cargo (rustup) is missing: the machine image ships it"; return 1; }
-	ensure_apt "${MOAT_APT_PACKAGES[@]}" && ensure_pip && ensure_cargo_tools && ensure_npm
+	ensure_apt "${MOAT_APT_PACKAGES[@]}" && ensure_pip && ensure_cargo_tools && ensure_rustup_components && ensure_npm
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -24,8 +24,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "lab: no cargo found; installing Debian's rustc-web/cargo-web" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cargo-web rustc-web
+  ensure_apt cargo-web rustc-web # Debian's compiler (the cross build's), when the machine has no rustup
 fi
 
 target=${CARGO_TARGET_DIR:-target}

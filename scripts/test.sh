@@ -1,28 +1,56 @@
 #!/usr/bin/env bash
 # Run every test of the project (what CI runs, through .ci/run). Installs whatever is missing first: the
-# apt/pip/cargo lists live in scripts/install-deps.sh (add your packages THERE).
+# apt/pip/cargo/rustup lists live in scripts/install-deps.sh (add your packages THERE); their output goes to
+# target/deps.log, one line per step on screen.
 #
 # Lab tests (tests/lab_selftest.rs, tests/leak_*.rs: network namespaces, root) limit themselves to
 # MOAT_LAB_PARALLEL labs at once per test binary (default 2, a semaphore in tests/lab/mod.rs); cargo runs the
 # binaries one after another. MOAT_LAB_KEEP=1 keeps every lab's logs and captures under target/tmp/moat-lab.
 #
-# Stages: deps, host `cargo test` (unit + integration tests; the lab tests need root), then the unit tests
-# cross-compiled and run under qemu-user for mips (big-endian) and mipsel, then static release builds for
-# mips and mipsel (cross.sh checks static linking, soft-float, prints the size) whose `moat check` of the
-# shipped example must print exactly what the host build prints. Every stage runs even if an earlier one
-# failed (except deps); the script exits non-zero if any failed.
+# Stages, in this order:
+#   lint            cargo fmt --check (also fuzz/), cargo clippy --all-targets -D warnings
+#   build           every cross build of the run, once: static release binaries for mips, mipsel, aarch64, armv7,
+#                   x86_64 (cross.sh checks static linking, float ABI, that it starts; prints the size) and the
+#                   mips + mipsel unit test binaries; MOAT_BUILD_JOBS (default: the CPU count) at a time, each
+#                   into target/test-logs/<job>.log. When all succeed, MOAT_PREBUILT_DIR names the release
+#                   binaries for the later stages, which build nothing of them again (tests/ipk.rs packages
+#                   them; without the variable, e.g. a stage list without `build`, it builds them itself).
+#   host            cargo test: unit + integration tests (the lab tests need root); the slowest test binaries
+#                   are named in the summary
+#   mips, mipsel    the unit tests under qemu-user for mips (big-endian) and mipsel
+#   mips-release, mipsel-release   the release binary's `moat check` of the shipped example must print exactly
+#                   what the host build prints
+# Every stage runs even if an earlier one failed (except deps); the script exits non-zero if any failed. The
+# summary gives each stage's seconds and the load average (the figures depend on what else the machine runs).
 #
 #   MOAT_TEST_STAGES="host mips"  run only these stages (deps always runs)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$root"
+cd "$root" || exit 1
 export RUST_BACKTRACE=0
 
-stages=${MOAT_TEST_STAGES:-"host mips mipsel mips-release mipsel-release"}
+stages=${MOAT_TEST_STAGES:-"lint build host mips mipsel mips-release mipsel-release"}
 log=$(mktemp "${TMPDIR:-/tmp}/moat-test.XXXXXX")
-trap 'rm -f "$log"' EXIT
+times=$(mktemp "${TMPDIR:-/tmp}/moat-test-times.XXXXXX")
+trap 'rm -f "$log" "$times"' EXIT
 summary=()
+slowest=()
 failed=0
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+run_start=$(date +%s)
+# Targets of the release builds (scripts/build-ipk.sh packages all five) and of the qemu unit test stages.
+release_targets=(mips mipsel aarch64 armv7 x86_64)
+test_targets=(mips mipsel)
+
+# stamp : copy stdin to stdout; cargo's lines that start and end a test binary also go to $times, after the
+# time they were read (the host stage's per-binary seconds).
+stamp() {
+	local line
+	while IFS= read -r line || [ -n "$line" ]; do
+		printf '%s\n' "$line"
+		case $line in *"Running "* | *"Doc-tests "* | "test result: "*) printf '%s %s\n' "${EPOCHREALTIME/,/.}" "$line" >>"$times" ;; esac
+	done
+}
 
 # run_stage NAME CMD... : run, tee the output into $log, record "PASS/FAIL NAME (seconds)".
 run_stage() {
@@ -30,7 +58,7 @@ run_stage() {
 	shift
 	echo "=== stage $name: $*"
 	start=$(date +%s)
-	"$@" 2>&1 | tee -a "$log"
+	"$@" 2>&1 | stamp | tee -a "$log"
 	rc=${PIPESTATUS[0]}
 	local line
 	line=$(printf '%-15s %4s s  %s' "$name" "$(($(date +%s) - start))" "$*")
@@ -43,10 +71,61 @@ run_stage() {
 	return "$rc"
 }
 
-# release_check TARGET: build the release binary, then its plan for the example must equal the host's.
+# lint : formatting and clippy, all checked even if one fails.
+lint() {
+	local rc=0
+	cargo fmt --check || { echo "lint: cargo fmt --check failed (run cargo fmt)"; rc=1; }
+	cargo fmt --check --manifest-path fuzz/Cargo.toml || { echo "lint: fuzz/ is not formatted"; rc=1; }
+	cargo clippy --all-targets --locked -- -D warnings || { echo "lint: clippy failed"; rc=1; }
+	[ "$rc" -eq 0 ] && echo "lint: cargo fmt --check (root and fuzz/) and cargo clippy --all-targets -D warnings clean"
+	return "$rc"
+}
+
+# build_all : every cross build (release binaries, qemu test binaries), MOAT_BUILD_JOBS at a time; one line per
+# job when it ends (cross.sh's own summary lines), the last 40 lines of its log when it fails.
+build_all() {
+	local max=${MOAT_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)} dir="$root/target/test-logs" rc=0 t
+	local specs=() name
+	local -A job_name=() job_start=()
+	for t in "${release_targets[@]}"; do specs+=("$t-release:$t build"); done
+	for t in "${test_targets[@]}"; do specs+=("$t-tests:$t test --no-run"); done
+	mkdir -p "$dir"
+	if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+		echo "build: needs bash >= 5.1 (wait -n -p), this is $BASH_VERSION"
+		return 1
+	fi
+	echo "build: ${#specs[@]} jobs, $max at a time, logs in ${dir#"$root"/}/"
+	# finish_one : wait for any job, report it.
+	finish_one() {
+		local st=0 p
+		wait -n -p p || st=$?
+		name=${job_name[$p]}
+		if [ "$st" -eq 0 ]; then
+			echo "build: $name ok in $(($(date +%s) - ${job_start[$p]})) s"
+			grep -E '^cross.sh: [a-z0-9_-]+: [0-9]+ bytes' "$dir/$name.log"
+		else
+			echo "build: $name FAILED (exit $st) after $(($(date +%s) - ${job_start[$p]})) s; the end of $dir/$name.log:"
+			tail -n 40 "$dir/$name.log"
+			rc=1
+		fi
+		unset "job_name[$p]"
+	}
+	for spec in "${specs[@]}"; do
+		[ ${#job_name[@]} -lt "$max" ] || finish_one
+		name=${spec%%:*}
+		# shellcheck disable=SC2086 # the spec is "target action [args]"
+		scripts/cross.sh ${spec#*:} >"$dir/$name.log" 2>&1 &
+		job_name[$!]=$name job_start[$!]=$(date +%s)
+	done
+	while [ ${#job_name[@]} -gt 0 ]; do finish_one; done
+	return "$rc"
+}
+
+# release_check TARGET: its release binary's plan for the example must equal the host's. The binary is the
+# build stage's when that ran (MOAT_PREBUILT_DIR), else it is built here.
 release_check() {
 	local t=$1 host target
-	scripts/cross.sh "$t" build || return 1
+	if [ -z "${MOAT_PREBUILT_DIR:-}" ]; then scripts/cross.sh "$t" build || return 1; fi
 	host=$(cargo run -q --locked -- check --config examples/moat.conf 2>&1) || { echo "host moat check failed"; return 1; }
 	target=$(scripts/cross.sh "$t" run check --config examples/moat.conf 2>&1) || {
 		echo "release_check: $t moat check failed:"; echo "$target"; return 1; }
@@ -62,13 +141,29 @@ release_check() {
 source "$root/scripts/install-deps.sh"
 if ! run_stage deps ensure_all; then
 	printf '%s\n' "${summary[@]}"
-	echo "test.sh: installing the dependencies failed; nothing else ran" >&2
+	echo "test.sh: installing the dependencies failed; nothing else ran (log: ${MOAT_DEPS_LOG#"$root"/})" >&2
 	exit 1
 fi
 
+unset MOAT_PREBUILT_DIR # only this run's build stage may set it
 for s in $stages; do
 	case "$s" in
-		host) run_stage host cargo test --locked --no-fail-fast ;;
+		lint) run_stage lint lint ;;
+		build)
+			if run_stage build build_all; then
+				MOAT_PREBUILT_DIR=$(dirname "$(dirname "$(dirname "$(scripts/cross.sh mips path)")")")
+				export MOAT_PREBUILT_DIR
+			fi ;;
+		host)
+			: >"$times"
+			run_stage host cargo test --locked --no-fail-fast
+			# seconds per test binary, from its "Running" line to its "test result:" line
+			mapfile -t slowest < <(awk '
+				function done() { if (name != "") printf "%7.1f s  %s\n", end - st, name; name = "" }
+				/ Running | Doc-tests / { done(); st = $1; end = $1; name = $0
+					sub(/^[^ ]+ +/, "", name); sub(/^Running /, "", name); sub(/ \(.*$/, "", name); next }
+				/ test result: / { end = $1; done() }
+				END { done() }' "$times" | sort -rn | head -n 5) ;;
 		mips | mipsel) run_stage "$s" scripts/cross.sh "$s" test ;;
 		mips-release | mipsel-release) run_stage "$s" release_check "${s%-release}" ;;
 		*) echo "test.sh: unknown stage '$s'" >&2; summary+=("FAIL  unknown stage $s"); failed=$((failed + 1)) ;;
@@ -85,6 +180,12 @@ echo
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
 grep -E '^cross.sh: [a-z0-9_-]+: [0-9]+ bytes' "$log" | sed 's/^cross.sh: /size: /'
+if [ ${#slowest[@]} -gt 0 ]; then
+	echo "slowest host test binaries:"
+	printf '  %s\n' "${slowest[@]}"
+fi
+echo "time: $(($(date +%s) - run_start)) s on $(nproc) CPUs; load average $load_start at the start," \
+	"$(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "(tests: $ignored ignored, summed over all stages)"
 echo "tests: $passed passed, $tfailed failed"
 if [ "$failed" -ne 0 ]; then

@@ -2,7 +2,10 @@
 //!
 //! One build of every architecture (cross binaries come from `scripts/cross.sh`, which
 //! rebuilds only what changed; without them this test FAILS, it does not skip) is unpacked
-//! and checked: the OpenWrt ipkg-build layout, control fields, conffiles, maintainer
+//! and checked. With `MOAT_PREBUILT_DIR` set (scripts/test.sh sets it after its build stage
+//! made every release binary of the run), `scripts/build-ipk.sh` packages
+//! `$MOAT_PREBUILT_DIR/<triple>/release/moat` and builds nothing; without it, it builds them.
+//! Checked: the OpenWrt ipkg-build layout, control fields, conffiles, maintainer
 //! scripts, file modes and owners, that `/usr/sbin/moat` is a static ELF of the right
 //! machine, word size, endianness and float ABI, and that Installed-Size is right. Also:
 //! the build is byte-for-byte reproducible, the SDK feed Makefile installs the same files,
@@ -55,6 +58,12 @@ fn built() -> &'static PathBuf {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let archs: Vec<&str> = ARCHS.iter().map(|a| a.0).collect();
+        match std::env::var_os("MOAT_PREBUILT_DIR") {
+            Some(d) => {
+                eprintln!("ipk: packaging the prebuilt binaries under {} (MOAT_PREBUILT_DIR)", d.to_string_lossy())
+            }
+            None => eprintln!("ipk: MOAT_PREBUILT_DIR is not set: building every release binary with scripts/cross.sh"),
+        }
         build_ipks(&dir, &archs, "");
         dir
     })
