@@ -19,6 +19,8 @@ MOAT_APT_PACKAGES=(
 	# cross builds: compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only recommended by
 	# rustc-web), qemu-user to run target binaries, ELF inspection
 	rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils
+	# .deb test (tests/deb.rs): debootstrap makes the Debian chroot it installs the package into
+	debootstrap
 )
 
 # The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
