@@ -19,8 +19,9 @@ MOAT_APT_PACKAGES=(
 	# cross builds: compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only recommended by
 	# rustc-web), qemu-user to run target binaries, ELF inspection
 	rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils
-	# .deb test (tests/deb.rs): debootstrap makes the Debian chroot it installs the package into
-	debootstrap
+	# .deb test (tests/deb.rs): debootstrap makes the Debian chroot it installs the package into,
+	# systemd-nspawn boots it to run the service under systemd
+	debootstrap systemd-container
 )
 
 # The subset the lab needs (tests/lab/, scripts/lab.sh, scripts/bench-routing.sh); procps gives sysctl and ps.
