@@ -10,17 +10,17 @@
 //!
 //! Then the amd64 package goes into a Debian chroot (debootstrap minbase with nftables and systemd,
 //! cached under target/tmp/deb-chroot; an overlay per test keeps the cache pristine):
-//! - chroot: `systemd-analyze verify` (must print nothing) and `security --offline` on the installed
+//! - chroot: `apt-get install ./moat_<v>_amd64.deb` (README's way), `systemd-analyze verify` (must print nothing) and `security --offline` on the installed
 //!   unit, the binary runs, the unit is not enabled, a reinstall keeps an edited conffile and an
 //!   admin's `systemctl enable`, remove keeps only the conffile, purge leaves nothing (every file the
-//!   overlay's upper layer holds afterwards is dpkg's own bookkeeping);
+//!   overlay's upper layer holds afterwards is apt's and dpkg's own bookkeeping);
 //! - the same chroot booted with systemd as PID 1 (`systemd-nspawn -b`, its own network namespace):
 //!   installing starts nothing; the unit's sandbox seen from its main process (capabilities, no new
 //!   privileges, seccomp, read-only /etc and /usr, writable state and runtime dirs, hidden /home,
 //!   private /tmp, address families); the shipped unit runs moat and restarts it; a reinstall
 //!   restarts a running service, removal stops it.
 //!
-//! Costs: the first run's debootstrap ~2 min and 241 MB (bookworm, 2 busy cores); later runs ~15 s
+//! Costs: the first run's debootstrap 50-115 s and 241 MB (bookworm, 2 busy cores); later runs ~10 s
 //! (the boot ~8 s). Needs root (chroot, mount, nspawn), debootstrap and systemd-container (installed
 //! through scripts/install-deps.sh when missing), a reachable Debian mirror on the first run
 //! (MOAT_DEB_MIRROR, default the host's apt mirror; MOAT_DEB_SUITE, default bookworm),
@@ -472,8 +472,19 @@ fn walk(dir: &Path) -> Vec<(String, char)> {
     out
 }
 
-/// Files dpkg itself keeps (its database and log) and what `systemd-analyze verify` leaves in /run.
+/// Files apt and dpkg keep (databases, caches, logs) and what `systemd-analyze verify` leaves in /run.
 const BOOKKEEPING: &[&str] = &[
+    "var/cache/apt/archives/lock",
+    "var/cache/apt/pkgcache.bin",
+    "var/cache/apt/srcpkgcache.bin",
+    "var/cache/debconf/config.dat",
+    "var/cache/debconf/passwords.dat",
+    "var/cache/debconf/templates.dat",
+    "var/lib/apt/extended_states",
+    "var/lib/apt/lists/auxfiles", // (a directory: apt's place for local .deb files' indexes)
+    "var/log/apt/eipp.log.xz",
+    "var/log/apt/history.log",
+    "var/log/apt/term.log",
     "var/lib/dpkg/lock",
     "var/lib/dpkg/lock-frontend",
     "var/lib/dpkg/status",
@@ -494,7 +505,8 @@ fn installs_reinstalls_removes_and_purges_cleanly_in_a_debian_chroot() {
     fs::copy(deb_path(dir, "amd64"), root.join("tmp").join(&deb_name)).unwrap();
     let unit = "/usr/lib/systemd/system/moat-companion.service";
 
-    let log = in_chroot(&root, &format!("dpkg -i /tmp/{}", deb_name));
+    // README's way: apt installs the file (nftables, its dependency, is in the chroot already).
+    let log = in_chroot(&root, &format!("apt-get install -y /tmp/{} 2>&1", deb_name));
     eprint!("{}", log);
     assert_eq!(
         in_chroot(&root, "dpkg-query -W -f='${Status} ${Version}' moat"),
@@ -551,7 +563,7 @@ fn installs_reinstalls_removes_and_purges_cleanly_in_a_debian_chroot() {
     write(&root.join("var/lib/moat/state"), "x\n");
 
     // remove: the binary and unit go, the edited conffile stays.
-    in_chroot(&root, "dpkg -r moat");
+    in_chroot(&root, "apt-get remove -y moat 2>&1");
     assert_eq!(in_chroot(&root, "dpkg-query -W -f='${Status}' moat"), "deinstall ok config-files");
     for gone in ["usr/bin/moat", &unit[1..], "usr/share/doc/moat"] {
         assert!(!root.join(gone).exists(), "{} left after dpkg -r", gone);
@@ -559,15 +571,17 @@ fn installs_reinstalls_removes_and_purges_cleanly_in_a_debian_chroot() {
     assert_eq!(fs::read_to_string(root.join("etc/moat/companion")).unwrap(), edited);
 
     // purge: nothing left but dpkg's own records.
-    in_chroot(&root, "dpkg -P moat");
+    in_chroot(&root, "apt-get purge -y moat 2>&1");
     fs::remove_file(root.join("tmp").join(&deb_name)).unwrap();
     let status = chroot_sh(&root, "dpkg-query -W -f='${Status}' moat", &[]);
+    let states = fs::read_to_string(root.join("var/lib/apt/extended_states")).unwrap_or_default();
+    assert!(!states.contains("Package: moat"), "apt still remembers moat:\n{}", states);
     assert!(!status.status.success() || status.stdout.is_empty(), "still known to dpkg: {:?}", status);
     let mut left = Vec::new();
     for (path, kind) in walk(&ov.upper()) {
         match kind {
             'd' if lower.join(&path).is_dir() => {} // copied up because something inside changed
-            'f' if BOOKKEEPING.contains(&path.as_str()) => {}
+            'f' | 'd' if BOOKKEEPING.contains(&path.as_str()) => {}
             'd' => left.push(format!("new directory /{}", path)),
             'w' => left.push(format!("deleted system file /{}", path)),
             _ => left.push(format!("/{}", path)),
