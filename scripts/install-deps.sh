@@ -26,6 +26,7 @@ MOAT_APT_GROUPS=(
 	"package tests: busybox-static"
 	"discovery lab (tests/discover_lab.rs, a real DHCP server without a service to start): dnsmasq-base"
 	"browser test of the LuCI app (tests/luci_browser.rs, driven by playwright-core from npm): chromium"
+	"server package test (tests/deb.rs: a Debian chroot, booted with systemd-nspawn): debootstrap systemd-container"
 	"cross builds: rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils"
 )
 
