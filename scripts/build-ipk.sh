@@ -179,3 +179,6 @@ EOS
 for arch in "${archs[@]}"; do
 	build_one "$arch"
 done
+
+# The LuCI app (arch all) with the same version, next to the daemon packages.
+"$root/scripts/build-luci-ipk.sh" --out "$out"

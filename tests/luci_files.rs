@@ -76,3 +76,41 @@ fn plugin_script_lists_the_binarys_methods() {
     g.sort();
     assert_eq!(g, listed, "the ACL grants exactly the plugin's methods");
 }
+
+/// `scripts/build-luci-ipk.sh` makes `luci-app-moat_<v>_all.ipk`: an ipkg tar.gz whose control says
+/// it depends on `moat` and `luci-base` and `Architecture: all`, and whose data holds the views, menu, ACL and plugin.
+#[test]
+fn luci_ipk_builds_with_its_depends_and_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("luci-ipk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let st =
+        std::process::Command::new(root.join("scripts/build-luci-ipk.sh")).arg("--out").arg(&out).status().unwrap();
+    assert!(st.success());
+    let ipk: Vec<PathBuf> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(ipk.len(), 1, "{ipk:?}");
+    let name = ipk[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("luci-app-moat_") && name.ends_with("_all.ipk"), "{name}");
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh").arg("-c").arg(cmd).current_dir(&out).output().unwrap();
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    sh(&format!("tar -xzf '{name}'"));
+    let control = sh("tar -xzOf control.tar.gz ./control");
+    let depends = control.lines().find_map(|l| l.strip_prefix("Depends: ")).unwrap_or_default();
+    let depends: Vec<&str> = depends.split(", ").collect();
+    assert!(depends.contains(&"moat") && depends.contains(&"luci-base"), "{control}");
+    assert!(control.lines().any(|l| l == "Architecture: all"), "{control}");
+    let data = sh("tar -tzf data.tar.gz");
+    for f in [
+        "./www/luci-static/resources/view/moat/devices.js",
+        "./www/luci-static/resources/view/moat/status.js",
+        "./usr/share/luci/menu.d/luci-app-moat.json",
+        "./usr/share/rpcd/acl.d/luci-app-moat.json",
+        "./usr/libexec/rpcd/luci.moat",
+    ] {
+        assert!(data.lines().any(|l| l == f), "{f} missing from data.tar.gz:\n{data}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
