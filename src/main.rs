@@ -17,9 +17,9 @@ commands:
                           SIGTERM removes moat's rules and routes, keeping protected devices
                           blocked for --hold seconds, default 15, so a restart never leaks)
   cleanup                 remove everything moat added, at once (for package removal)
-  status [--state-dir DIR] [--table | --json]
-                          print the daemon's status (exit 0 running, 3 not running); --table:
-                          per device and tunnel as a table, --json: the same as the web UI gets
+  status [--state-dir DIR] [--json | --raw]
+                          what the daemon does per device and tunnel, as a table (exit 0 running,
+                          3 not running); --json: the same as the web UI gets; --raw: the status file
   devices [--config FILE] [--leases FILE] [--odhcpd FILE] [--no-neigh] [--json]
                           the LAN clients the router knows (DHCP leases, odhcpd, neighbours)
                           and how moat treats each
@@ -251,7 +251,8 @@ fn status(args: &[String]) -> ExitCode {
     if let Some(code) = moat::rpc::table::status_cli(args) {
         return ExitCode::from(code);
     }
-    match daemon_options("status", args, false) {
+    let args: Vec<String> = args.iter().filter(|a| *a != "--raw").cloned().collect();
+    match daemon_options("status", &args, false) {
         Ok(o) => ExitCode::from(moat::daemon::status::show(&o.state_dir)),
         Err(c) => c,
     }

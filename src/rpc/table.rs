@@ -30,8 +30,14 @@ fn bytes(n: Option<u64>) -> String {
 /// The status object as a readable table.
 pub fn render(st: &Value) -> String {
     let mut s = String::new();
+    if st["state"].as_str() == Some("not running") {
+        return "moat is not running (no status file)\n".into();
+    }
     let _ =
         writeln!(s, "moat: {} (pid {}), last error: {}", text(&st["state"]), text(&st["pid"]), text(&st["last_error"]));
+    if st["running"] == Value::Bool(false) && st["state"].as_str() != Some("stopped") {
+        s.push_str("moat is not running: this status is stale; the kernel rules it left keep protected devices blocked\n");
+    }
     let rows: Vec<[String; 8]> = st["devices"]
         .items()
         .iter()
@@ -104,11 +110,12 @@ fn table<const N: usize>(s: &mut String, head: &[&str; N], rows: &[[String; N]])
     }
 }
 
-/// `moat status --table|--json [--state-dir DIR]`: `None` when neither flag is given (the plain
-/// `moat status` then runs); else the exit code (0 running, 3 not running, 2 usage error).
+/// `moat status [--table|--json] [--state-dir DIR]` (the table is the default): `None` for `--raw`
+/// (the status file as the daemon wrote it is then printed); else the exit code (0 running, 3 not
+/// running, 2 usage error).
 pub fn status_cli(args: &[String]) -> Option<u8> {
     let json = args.iter().any(|a| a == "--json");
-    if !json && !args.iter().any(|a| a == "--table") {
+    if args.iter().any(|a| a == "--raw") {
         return None;
     }
     let mut ctx = Context::from_env();
