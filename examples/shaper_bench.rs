@@ -214,6 +214,7 @@ fn engine(rate: u32) -> ShapingEngine {
         },
         tunnel_dev: "lo".into(),
         cover_dst: None, // cover slots are still scheduled; nothing is injected
+        schedule: String::new(),
     };
     let errs = e.set_queues(&[spec]);
     assert!(errs.is_empty(), "{errs:?}");
@@ -482,6 +483,7 @@ fn rss_live() {
             },
             tunnel_dev: "lo".into(),
             cover_dst: None,
+            schedule: String::new(),
         })
         .collect();
     let errs = e.set_queues(&specs);

@@ -24,7 +24,7 @@
 //! A decoy only starts when the bucket holds its expected size; a running decoy stops early
 //! when the bucket runs dry.
 
-use super::{Action, Counters, Micros, Rng, SECOND};
+use super::{Action, Counters, Lane, Micros, Rng, SECOND};
 
 /// Recent real activity shapes kept per device.
 pub const SHAPES: usize = 8;
@@ -206,7 +206,7 @@ impl Stochastic {
         pad_to: u16,
         rng: &mut dyn Rng,
         c: &mut Counters,
-        out: &mut Vec<Action>,
+        out: &mut Vec<(Lane, Action)>,
     ) {
         self.refill(now);
         // End of a real period?
@@ -227,7 +227,7 @@ impl Stochastic {
                 self.tokens -= pad_to as u64;
                 c.cover_packets += 1;
                 c.cover_bytes += pad_to as u64;
-                out.push(Action::Cover { len: pad_to });
+                out.push((0, Action::Cover { len: pad_to }));
                 d.next_packet += (rng.exp(d.mean_gap_us).max(1.0)) as Micros;
             }
             if d.next_packet >= d.end && now >= d.end.min(d.next_packet) {
