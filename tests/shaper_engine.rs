@@ -434,6 +434,8 @@ fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
         default_duration_s: 2,
         max_duration_s: 300,
         idle_gap: 3_000_000,
+        pace_percent: 0,
+        pace_window: 3_600_000_000,
     };
     let spec = QueueSpec {
         queue: QNUM,

@@ -40,6 +40,8 @@ pub fn shaper_config(mode: &ShaperMode, pad_to: u16) -> Config {
             default_duration_s: p.decoy_duration,
             max_duration_s: StochasticConfig::default().max_duration_s,
             idle_gap: p.idle_gap as u64 * SECOND,
+            pace_percent: p.pace,
+            pace_window: p.pace_window as u64 * SECOND,
         }),
     };
     Config { pad_to, mode }
