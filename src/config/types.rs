@@ -103,8 +103,9 @@ pub struct Tunnel {
 /// Parameters of `mode constant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstantParams {
-    /// `rate`: packets per second the device sends into the tunnel, upstream only (downloads are
-    /// not shaped until a server-side companion exists).
+    /// `rate`: packets per second of the schedule, i.e. of all devices of one tunnel naming this
+    /// shaper together (one clock per tunnel and shaper), upstream only (downloads are not shaped
+    /// until a server-side companion exists).
     pub rate: u32,
 }
 

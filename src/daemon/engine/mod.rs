@@ -494,6 +494,35 @@ impl crate::daemon::Engine for ShapingEngine {
 mod tests {
     use super::*;
 
+    fn spec(queue: u16, schedule: &str, dev: &str, rate: u32) -> QueueSpec {
+        QueueSpec {
+            queue,
+            label: format!("d{queue}"),
+            config: shaper::Config {
+                pad_to: 1000,
+                mode: shaper::Mode::Constant(shaper::ConstantConfig::with_rate(rate)),
+            },
+            tunnel_dev: dev.into(),
+            cover_dst: None,
+            schedule: schedule.into(),
+        }
+    }
+
+    #[test]
+    fn specs_group_by_schedule_key_tunnel_and_config() {
+        let specs = [
+            spec(1, "vpn/home", "wg0", 20),
+            spec(2, "vpn/home", "wg0", 20),
+            spec(3, "", "wg0", 20),
+            spec(4, "", "wg0", 20),
+            spec(5, "vpn/home", "wg1", 20),
+            spec(6, "vpn/home", "wg0", 10),
+            spec(7, "vpn/home", "wg0", 20),
+        ];
+        let groups: Vec<Vec<u16>> = group(&specs).iter().map(|g| g.iter().map(|s| s.queue).collect()).collect();
+        assert_eq!(groups, vec![vec![1, 2, 7], vec![3], vec![4], vec![5], vec![6]]);
+    }
+
     #[test]
     fn empty_engine_has_only_the_timer_and_no_deadline() {
         let e = ShapingEngine::new().unwrap();
