@@ -2,7 +2,7 @@
 //! this in release mode, runs the real-kernel parts inside a throwaway network namespace and the
 //! replay under callgrind.
 //!
-//!   shaper_bench replay N        pure path per queued packet (core + held store + padding)
+//!   shaper_bench replay N        pure path per queued packet (schedule + held store + padding)
 //!   shaper_bench rss             64 constant-mode devices holding 1,000 packets: VmRSS
 //!   shaper_bench queueing        constant-mode queueing delay (virtual clock) under Poisson load
 //!   shaper_bench live SECS RATE PATTERN PPS
@@ -18,7 +18,7 @@
 //!                                held: process VmRSS (needs root, fresh netns)
 
 use moat::daemon::engine::{monotonic_us, HeldStore, QueueSpec, ShapingEngine};
-use moat::shaper::{Action, Config, ConstantConfig, DeviceShaper, Micros, Mode, Rng, SeededRng};
+use moat::shaper::{Action, Config, ConstantConfig, DeviceShaper, Micros, Mode, Rng, Schedule, SeededRng};
 use moat::wire;
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -68,7 +68,8 @@ fn sample_packet(len: usize, seed: u32) -> Vec<u8> {
 fn replay(n: u64) {
     let mut rng = SeededRng::new(7);
     let cfg = Config { pad_to: 1408, mode: Mode::Constant(ConstantConfig::with_rate(1000)) };
-    let mut sh = DeviceShaper::new(&cfg, 0, &mut rng);
+    // the engine's path: a Schedule (here of one lane), actions tagged with their lane
+    let mut sh = Schedule::new(&cfg, 1, 0, &mut rng);
     let mut held = HeldStore::default();
     let mut actions = Vec::new();
     let pkts: Vec<Vec<u8>> = (0..16).map(|i| sample_packet(60 + i * 80, i as u32)).collect();
@@ -81,11 +82,11 @@ fn replay(n: u64) {
         let p = &pkts[(id % 16) as usize];
         let len = wire::ip_len(p).unwrap();
         held.insert(id, p[..len].to_vec().into_boxed_slice());
-        sh.on_packet(now, id, len as u16, &mut rng, &mut actions);
+        sh.on_packet(0, now, id, len as u16, &mut actions);
         while let Some(t) = sh.next_wakeup().filter(|&t| t <= now) {
             sh.on_tick(t, &mut rng, &mut actions);
         }
-        for a in actions.drain(..) {
+        for (_, a) in actions.drain(..) {
             if let Action::Release { id, pad_to } = a {
                 let b = held.remove(&id).unwrap();
                 // what Queue::accept_padded does into its send buffer
@@ -96,7 +97,7 @@ fn replay(n: u64) {
             }
         }
     }
-    let c = sh.counters();
+    let c = sh.counters(0);
     println!("replay: {n} packets, released {}, cover {}, bytes out {out_bytes}", c.real_packets, c.cover_packets);
 }
 
@@ -214,6 +215,7 @@ fn engine(rate: u32) -> ShapingEngine {
         },
         tunnel_dev: "lo".into(),
         cover_dst: None, // cover slots are still scheduled; nothing is injected
+        schedule: String::new(),
     };
     let errs = e.set_queues(&[spec]);
     assert!(errs.is_empty(), "{errs:?}");
@@ -482,6 +484,7 @@ fn rss_live() {
             },
             tunnel_dev: "lo".into(),
             cover_dst: None,
+            schedule: String::new(),
         })
         .collect();
     let errs = e.set_queues(&specs);

@@ -44,7 +44,9 @@ fn example_loads_without_errors_or_warnings() {
             budget_mb: 50,
             decoy_rate: 5,
             decoy_duration: 20,
-            idle_gap: 5
+            idle_gap: 5,
+            pace: 100,
+            pace_window: 3600
         })
     );
 

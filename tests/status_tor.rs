@@ -17,7 +17,11 @@ const T: Duration = Duration::from_secs(3);
 
 fn moat_status(lab: &Lab) -> (Option<i32>, String) {
     let state = lab.dir.join("moat-state");
-    let o = Command::new(moat_bin()).args(["status", "--raw", "--state-dir"]).arg(&state).output().expect("run moat status");
+    let o = Command::new(moat_bin())
+        .args(["status", "--raw", "--state-dir"])
+        .arg(&state)
+        .output()
+        .expect("run moat status");
     (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
 }
 

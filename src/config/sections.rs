@@ -37,7 +37,7 @@ pub(super) const INTERFACE_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6"]
 pub(super) const TOR_OPTIONS: &[&str] = &["type", "trans_port", "dns_port"];
 pub(super) const SHAPER_OPTIONS: &[&str] = &["mode", "rate"];
 pub(super) const STOCHASTIC_OPTIONS: &[&str] =
-    &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap"];
+    &["mode", "rate", "decoys", "budget", "decoy_rate", "decoy_duration", "idle_gap", "pace", "pace_window"];
 /// The section types of moat's configuration.
 pub(super) const SECTION_TYPES: &[&str] = &["moat", "tunnel", "shaper", "device"];
 pub(super) const DEVICE_OPTIONS: &[&str] = &["name", "mac", "route", "shaper", "enabled"];
@@ -274,6 +274,8 @@ pub(super) fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Opt
         get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
     let (decoy_duration, dur_line) = get(cx, "decoy_duration", 20, &range("decoy duration", 1, 3600, "seconds"));
     let (idle_gap, _) = get(cx, "idle_gap", 5, &range("idle gap", 1, 600, "seconds"));
+    let (pace, _) = get(cx, "pace", 100, &range("pace", 0, 1000, "decoys per 100 real periods"));
+    let (pace_window, _) = get(cx, "pace_window", 3600, &range("pace window", 60, 86_400, "seconds"));
     if decoy_rate > rate {
         let line = rate_line.unwrap_or(sec.s.line);
         cx.error(
@@ -297,7 +299,7 @@ pub(super) fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Opt
         );
         ok = false;
     }
-    ok.then_some(StochasticParams { rate, decoys, budget_mb, decoy_rate, decoy_duration, idle_gap })
+    ok.then_some(StochasticParams { rate, decoys, budget_mb, decoy_rate, decoy_duration, idle_gap, pace, pace_window })
 }
 
 /// Read a device section. Always returns what could be read, so that cross-checks (MAC

@@ -103,8 +103,9 @@ pub struct Tunnel {
 /// Parameters of `mode constant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstantParams {
-    /// `rate`: packets per second the device sends into the tunnel, upstream only (downloads are
-    /// not shaped until a server-side companion exists).
+    /// `rate`: packets per second of the schedule, i.e. of all devices of one tunnel naming this
+    /// shaper together (one clock per tunnel and shaper), upstream only (downloads are not shaped
+    /// until a server-side companion exists).
     pub rate: u32,
 }
 
@@ -125,6 +126,12 @@ pub struct StochasticParams {
     pub decoy_duration: u32,
     /// `idle_gap`: seconds of silence that end an activity period (1-600, default 5).
     pub idle_gap: u32,
+    /// `pace`: decoy periods per 100 real activity periods of the last `pace_window` that the
+    /// shaper tops decoys up to (0-1000, default 100; 0 = only `decoys` per idle hour).
+    pub pace: u32,
+    /// `pace_window`: the sliding window real periods are counted in, seconds (60-86400,
+    /// default 3600).
+    pub pace_window: u32,
 }
 
 /// The shaping mode of a `config shaper` section.

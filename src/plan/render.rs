@@ -11,8 +11,8 @@ fn shaper_text(s: &Shaper) -> String {
     match &s.mode {
         ShaperMode::Constant(p) => format!("{}: constant, {} packets/s upstream", s.name, p.rate),
         ShaperMode::Stochastic(p) => format!(
-            "{}: stochastic, rate cap {} packets/s, {} decoys/idle hour, budget {} MB/day, decoy {} packets/s for {} s until learned, idle gap {} s",
-            s.name, p.rate, p.decoys, p.budget_mb, p.decoy_rate, p.decoy_duration, p.idle_gap
+            "{}: stochastic, rate cap {} packets/s, {} decoys/idle hour, budget {} MB/day, decoy {} packets/s for {} s until learned, idle gap {} s, pace {} % of the real periods of the last {} s",
+            s.name, p.rate, p.decoys, p.budget_mb, p.decoy_rate, p.decoy_duration, p.idle_gap, p.pace, p.pace_window
         ),
     }
 }
@@ -121,6 +121,31 @@ impl Plan {
                 sq.cover_dst.map_or("none".into(), |a| a.to_string()),
                 shaper_text(&sq.shaper)
             );
+        }
+        // Devices of one tunnel naming one shaper share one schedule (one clock): say so.
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for sq in &q.shaped {
+            let key = (sq.tunnel.as_str(), sq.shaper.name.as_str());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let members: Vec<String> = q
+                .shaped
+                .iter()
+                .filter(|o| o.tunnel == sq.tunnel && o.shaper.name == sq.shaper.name)
+                .map(|o| o.queue.to_string())
+                .collect();
+            if members.len() > 1 {
+                let _ = writeln!(
+                    w,
+                    "schedule {}/{}: one shaper clock shared by the {} devices of queues {} (served in turn)",
+                    sq.tunnel,
+                    sq.shaper.name,
+                    members.len(),
+                    members.join(", ")
+                );
+            }
         }
         for p in &q.pad {
             let _ = writeln!(

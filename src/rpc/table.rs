@@ -36,7 +36,9 @@ pub fn render(st: &Value) -> String {
     let _ =
         writeln!(s, "moat: {} (pid {}), last error: {}", text(&st["state"]), text(&st["pid"]), text(&st["last_error"]));
     if st["running"] == Value::Bool(false) && st["state"].as_str() != Some("stopped") {
-        s.push_str("moat is not running: this status is stale; the kernel rules it left keep protected devices blocked\n");
+        s.push_str(
+            "moat is not running: this status is stale; the kernel rules it left keep protected devices blocked\n",
+        );
     }
     let rows: Vec<[String; 8]> = st["devices"]
         .items()

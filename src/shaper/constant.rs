@@ -1,14 +1,13 @@
 //! `mode constant`: independent link padding on a slot clock.
 
-use super::{Action, Counters, DropReason, Micros, PacketId, SECOND};
-use std::collections::VecDeque;
+use super::{Micros, SECOND};
 
 /// Parameters of constant mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConstantConfig {
     /// Slots (packets) per second, ≥ 1.
     pub rate: u32,
-    /// Most real packets held per device; more are dropped (≥ 1).
+    /// Most real packets held per device queue of the schedule; more are dropped (≥ 1).
     pub queue_limit: u16,
     /// A slot more than this many slot intervals in the past when the loop finally wakes is
     /// skipped instead of served late (so a stalled loop does not burst). Default 2.
@@ -23,35 +22,21 @@ impl ConstantConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    id: PacketId,
-    len: u16,
-    at: Micros,
-}
-
-pub(super) struct Constant {
+/// The slot clock of constant mode: slot k is due at origin + k·10⁶/rate (no drift). It only
+/// keeps time; which queue a slot serves is the [`super::Schedule`]'s business.
+pub(super) struct Clock {
     rate: u64,
     origin: Micros,
-    /// Index of the next slot to serve; slot k is due at origin + k·10⁶/rate (no drift).
+    /// Index of the next slot to serve.
     next: u64,
-    queue: VecDeque<Held>,
-    limit: usize,
     max_late: u64,
 }
 
-impl Constant {
-    pub(super) fn new(c: &ConstantConfig, now: Micros) -> Constant {
+impl Clock {
+    pub(super) fn new(c: &ConstantConfig, now: Micros) -> Clock {
         assert!(c.rate >= 1 && c.rate <= 1_000_000, "rate out of range");
         assert!(c.queue_limit >= 1, "queue_limit 0");
-        Constant {
-            rate: c.rate as u64,
-            origin: now,
-            next: 1,
-            queue: VecDeque::with_capacity((c.queue_limit as usize).min(64)),
-            limit: c.queue_limit as usize,
-            max_late: c.max_late_slots as u64,
-        }
+        Clock { rate: c.rate as u64, origin: now, next: 1, max_late: c.max_late_slots as u64 }
     }
 
     fn slot_time(&self, k: u64) -> Micros {
@@ -66,22 +51,11 @@ impl Constant {
         self.slot_time(self.next)
     }
 
-    pub(super) fn held(&self) -> usize {
-        self.queue.len()
-    }
-
-    pub(super) fn on_packet(&mut self, now: Micros, id: PacketId, len: u16, c: &mut Counters, out: &mut Vec<Action>) {
-        if self.queue.len() >= self.limit {
-            c.queue_drops += 1;
-            out.push(Action::Drop { id, reason: DropReason::QueueFull });
-        } else {
-            self.queue.push_back(Held { id, len, at: now });
-        }
-    }
-
-    pub(super) fn on_tick(&mut self, now: Micros, pad_to: u16, c: &mut Counters, out: &mut Vec<Action>) {
-        // Skip slots that are hopelessly late (loop stalled): serving them now would burst.
+    /// Advance to `now`: returns how many due slots are to be served now; hopelessly late ones
+    /// (the loop stalled: serving them now would burst) are skipped and counted in `missed`.
+    pub(super) fn due(&mut self, now: Micros, missed: &mut u64) -> u32 {
         let interval_late = self.max_late * SECOND;
+        let mut serve = 0;
         loop {
             let t = self.slot_time(self.next);
             if t > now {
@@ -89,31 +63,12 @@ impl Constant {
             }
             self.next += 1;
             if (now - t) as u128 * self.rate as u128 > interval_late as u128 {
-                c.missed_slots += 1;
+                *missed += 1;
                 continue;
             }
-            match self.queue.pop_front() {
-                Some(h) => {
-                    c.real_packets += 1;
-                    c.real_bytes += h.len as u64;
-                    c.padding_bytes += (pad_to - h.len) as u64;
-                    c.delay.record(now.saturating_sub(h.at));
-                    out.push(Action::Release { id: h.id, pad_to });
-                }
-                None => {
-                    c.cover_packets += 1;
-                    c.cover_bytes += pad_to as u64;
-                    out.push(Action::Cover { len: pad_to });
-                }
-            }
+            serve += 1;
         }
-    }
-
-    pub(super) fn flush(&mut self, c: &mut Counters, out: &mut Vec<Action>) {
-        for h in self.queue.drain(..) {
-            c.flush_drops += 1;
-            out.push(Action::Drop { id: h.id, reason: DropReason::Flushed });
-        }
+        serve
     }
 }
 

@@ -1,6 +1,7 @@
 //! The shaping core: pure per-device state machines driven by a virtual clock.
 //!
-//! Like maybenot's framework, a [`DeviceShaper`] has no runtime: the event loop feeds it events
+//! Like maybenot's framework, a [`Schedule`] (one clock serving the queues of several devices of
+//! one tunnel; [`DeviceShaper`] is the one-device case) has no runtime: the event loop feeds it events
 //! ("a real packet of this device was queued at time t", "it is now time t") and carries out the
 //! [`Action`]s it returns (release a held packet padded to `pad_to`, send a cover packet of
 //! `pad_to` bytes, drop a held packet). Time is a plain microsecond count ([`Micros`]) supplied
@@ -34,10 +35,12 @@ pub mod rng;
 pub mod stats;
 
 mod constant;
+mod schedule;
 mod stochastic;
 
 pub use constant::ConstantConfig;
 pub use rng::{Rng, SeededRng};
+pub use schedule::{Lane, Schedule};
 pub use stats::{Counters, DelayHistogram};
 pub use stochastic::StochasticConfig;
 
@@ -109,105 +112,58 @@ pub struct Config {
 /// grammar and the plan refer to it).
 pub const MIN_PAD_TO: u16 = 40;
 
-// One State per shaped device, built once and never moved: boxing the big variant would only add an indirection
-// on the per-packet path.
-#[allow(clippy::large_enum_variant)]
-enum State {
-    Constant(constant::Constant),
-    Stochastic(stochastic::Stochastic),
-    PadOnly,
-}
-
-/// One device's shaper.
+/// One device's shaper: a [`Schedule`] with a single lane (the per-device API the tests and
+/// benchmarks drive; the engine runs [`Schedule`]s directly).
 pub struct DeviceShaper {
-    pad_to: u16,
-    state: State,
-    counters: Counters,
+    schedule: Schedule,
+    scratch: Vec<(Lane, Action)>,
 }
 
 impl DeviceShaper {
     /// A new shaper starting at virtual time `now`. Panics on an invalid config (the model
     /// validates ranges first): `pad_to` < 40, rate 0, empty queue.
     pub fn new(config: &Config, now: Micros, rng: &mut dyn Rng) -> DeviceShaper {
-        assert!(config.pad_to >= MIN_PAD_TO, "pad_to below {MIN_PAD_TO}");
-        let state = match &config.mode {
-            Mode::Constant(c) => State::Constant(constant::Constant::new(c, now)),
-            Mode::Stochastic(c) => State::Stochastic(stochastic::Stochastic::new(c, config.pad_to, now, rng)),
-            Mode::PadOnly => State::PadOnly,
-        };
-        DeviceShaper { pad_to: config.pad_to, state, counters: Counters::default() }
+        DeviceShaper { schedule: Schedule::new(config, 1, now, rng), scratch: Vec::new() }
     }
 
     /// The pad size.
     pub fn pad_to(&self) -> u16 {
-        self.pad_to
+        self.schedule.pad_to()
     }
 
     /// A real packet of `len` bytes (its IP length) was queued at `now`. (`_rng` is for modes
     /// that draw on packet events; the current ones do not.)
     pub fn on_packet(&mut self, now: Micros, id: PacketId, len: u16, _rng: &mut dyn Rng, out: &mut Vec<Action>) {
-        if len > self.pad_to {
-            self.counters.oversize_drops += 1;
-            out.push(Action::Drop { id, reason: DropReason::Oversize });
-            return;
-        }
-        let pad_to = self.pad_to;
-        match &mut self.state {
-            State::Constant(c) => c.on_packet(now, id, len, &mut self.counters, out),
-            State::Stochastic(s) => {
-                s.on_packet(now, &mut self.counters);
-                release_now(&mut self.counters, id, len, pad_to, out);
-            }
-            State::PadOnly => release_now(&mut self.counters, id, len, pad_to, out),
-        }
+        self.schedule.on_packet(0, now, id, len, &mut self.scratch);
+        out.extend(self.scratch.drain(..).map(|(_, a)| a));
     }
 
     /// The clock reached `now`: emit whatever is due. Call at or soon after [`Self::next_wakeup`].
     pub fn on_tick(&mut self, now: Micros, rng: &mut dyn Rng, out: &mut Vec<Action>) {
-        let pad_to = self.pad_to;
-        match &mut self.state {
-            State::Constant(c) => c.on_tick(now, pad_to, &mut self.counters, out),
-            State::Stochastic(s) => s.on_tick(now, pad_to, rng, &mut self.counters, out),
-            State::PadOnly => {}
-        }
+        self.schedule.on_tick(now, rng, &mut self.scratch);
+        out.extend(self.scratch.drain(..).map(|(_, a)| a));
     }
 
     /// When this shaper next needs [`Self::on_tick`], if ever.
     pub fn next_wakeup(&self) -> Option<Micros> {
-        match &self.state {
-            State::Constant(c) => Some(c.next_wakeup()),
-            State::Stochastic(s) => s.next_wakeup(),
-            State::PadOnly => None,
-        }
+        self.schedule.next_wakeup()
     }
 
     /// Drop every held packet (reload or shutdown): nothing leaves unshaped.
     pub fn flush(&mut self, out: &mut Vec<Action>) {
-        if let State::Constant(c) = &mut self.state {
-            c.flush(&mut self.counters, out);
-        }
+        self.schedule.flush(&mut self.scratch);
+        out.extend(self.scratch.drain(..).map(|(_, a)| a));
     }
 
     /// Packets currently held.
     pub fn held(&self) -> usize {
-        match &self.state {
-            State::Constant(c) => c.held(),
-            _ => 0,
-        }
+        self.schedule.held(0)
     }
 
     /// The counters so far.
-    pub fn counters(&self) -> &Counters {
-        &self.counters
+    pub fn counters(&self) -> Counters {
+        self.schedule.counters(0)
     }
-}
-
-fn release_now(c: &mut Counters, id: PacketId, len: u16, pad_to: u16, out: &mut Vec<Action>) {
-    c.real_packets += 1;
-    c.real_bytes += len as u64;
-    c.padding_bytes += (pad_to - len) as u64;
-    c.delay.record(0);
-    out.push(Action::Release { id, pad_to });
 }
 
 #[cfg(test)]

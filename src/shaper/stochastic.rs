@@ -14,17 +14,25 @@
 //! leave with exponentially distributed gaps at the shape's rate (capped at `rate_cap`).
 //! Real activity cancels a pending decoy start; a running decoy runs to its end.
 //!
-//! The decoy frequency is a property of the clock, not of the device's real activity, so it leaks
-//! nothing about how often the device is really used; the decoy *shape* is copied from real use,
-//! so an observer cannot tell a real period from a decoy by its rate or length (STP's argument:
-//! its precision is bounded by real / (real + decoy) periods).
+//! The decoy *shape* is copied from real use, so an observer cannot tell a real period from a
+//! decoy by its rate or length (STP's argument: its precision is bounded by real / (real +
+//! decoy) periods). That bound only helps if decoys are as frequent as real use: a device with
+//! 30 real periods an hour hides nothing behind 6 decoys. So decoys **keep pace**: the shaper
+//! counts the real periods that ended and the decoys that started in a sliding window
+//! (`pace_window`, default an hour) and aims at `pace_percent`/100 decoys per real period: the
+//! target plus the decoys still owed are spread over the idle time of the window (decoy cycles
+//! of idle / (target + owed) + duration, when shorter than the `decoys_per_hour` cycle). With the default
+//! 100 % an observer who flags every activity period is right at most about half the time. The
+//! price: the count of periods (real + decoy) now follows the real count, so the *amount* of
+//! use shows, but not *when* it happened; and decoys still only run while the device is idle.
 //!
 //! Cover bytes are limited by a token bucket sized so that any 24 hours spend at most
 //! `budget_bytes_per_day`: capacity one hour's share (B/24), refilled at 23/24·B per day.
 //! A decoy only starts when the bucket holds its expected size; a running decoy stops early
 //! when the bucket runs dry.
 
-use super::{Action, Counters, Micros, Rng, SECOND};
+use super::{Action, Counters, Lane, Micros, Rng, SECOND};
+use std::collections::VecDeque;
 
 /// Recent real activity shapes kept per device.
 pub const SHAPES: usize = 8;
@@ -49,11 +57,17 @@ pub struct StochasticConfig {
     pub max_duration_s: u32,
     /// Silence that ends an activity period, microseconds.
     pub idle_gap: Micros,
+    /// Keep pace: decoy periods per 100 real activity periods of the last `pace_window`
+    /// (0 = decoys only at `decoys_per_hour`). See the module docs.
+    pub pace_percent: u32,
+    /// The sliding window real periods and decoys are counted in, microseconds (≥ 1 s).
+    pub pace_window: Micros,
 }
 
 impl Default for StochasticConfig {
     /// 6 decoys per idle hour, cap 50 packets/s, 50 MB/day, default shape 5 packets/s for 20 s,
-    /// decoys at most 5 minutes, periods split by 5 s of silence.
+    /// decoys at most 5 minutes, periods split by 5 s of silence, at least one decoy per real
+    /// period of the last hour.
     fn default() -> Self {
         StochasticConfig {
             decoys_per_hour: 6,
@@ -63,6 +77,8 @@ impl Default for StochasticConfig {
             default_duration_s: 20,
             max_duration_s: 300,
             idle_gap: 5 * SECOND,
+            pace_percent: 100,
+            pace_window: 3600 * SECOND,
         }
     }
 }
@@ -91,6 +107,11 @@ pub(super) struct Stochastic {
     shapes: [Shape; SHAPES],
     n_shapes: usize,
     next_shape: usize,
+    // keep pace: end times of recent real periods, start times of recent decoys (pruned to
+    // the window, at most PACE_MAX each)
+    real_ends: VecDeque<(Micros, Micros)>,
+    decoy_starts: VecDeque<Micros>,
+    started: Micros,
     // decoys
     pending: Option<(Micros, Shape)>,
     decoy: Option<Decoy>,
@@ -115,6 +136,9 @@ impl Stochastic {
             shapes: [Shape { rate: 0.0, duration: 0 }; SHAPES],
             n_shapes: 0,
             next_shape: 0,
+            real_ends: VecDeque::new(),
+            started: now,
+            decoy_starts: VecDeque::new(),
             pending: None,
             decoy: None,
             tokens: capacity,
@@ -146,7 +170,13 @@ impl Stochastic {
             self.shapes[rng.below(self.n_shapes as u32) as usize]
         };
         let shape = self.cap(shape);
-        let cycle = 3600.0 * SECOND as f64 / self.cfg.decoys_per_hour as f64;
+        let mut cycle = 3600.0 * SECOND as f64 / self.cfg.decoys_per_hour as f64;
+        let (target, deficit, idle) = self.pace(now);
+        if target > 0 {
+            // Spread target + deficit decoys over the idle time the window had: decoys run only
+            // while the device is idle, so that, not the window, is the time they have.
+            cycle = cycle.min(idle as f64 / (target + deficit) as f64 + shape.duration as f64);
+        }
         let mean_gap = (cycle - shape.duration as f64).max(MIN_GAP_S as f64 * SECOND as f64);
         let gap = rng.exp(mean_gap).min(cycle * 20.0) as Micros;
         self.pending = Some((now + gap, shape));
@@ -186,6 +216,23 @@ impl Stochastic {
         self.last_real = Some(now);
     }
 
+    /// The pace at `now` over the window: (target = ⌈pace × real periods / 100⌉, decoys still
+    /// owed = target − decoys started, idle time in the window in µs (at least a minute)).
+    fn pace(&mut self, now: Micros) -> (u64, u64, Micros) {
+        let from = now.saturating_sub(self.cfg.pace_window);
+        while self.real_ends.front().is_some_and(|&(t, _)| t < from) {
+            self.real_ends.pop_front();
+        }
+        while self.decoy_starts.front().is_some_and(|&t| t < from) {
+            self.decoy_starts.pop_front();
+        }
+        let target = (self.real_ends.len() as u64 * self.cfg.pace_percent as u64).div_ceil(100);
+        let busy: Micros = self.real_ends.iter().map(|&(_, d)| d + self.cfg.idle_gap).sum();
+        let span = now.saturating_sub(self.started).min(self.cfg.pace_window);
+        let idle = span.saturating_sub(busy).max(60 * SECOND);
+        (target, target.saturating_sub(self.decoy_starts.len() as u64), idle)
+    }
+
     fn close_real_period(&mut self, c: &mut Counters) {
         let Some(last) = self.last_real else { return };
         if self.period_packets == 0 {
@@ -197,6 +244,10 @@ impl Stochastic {
         self.next_shape = (self.next_shape + 1) % SHAPES;
         self.n_shapes = (self.n_shapes + 1).min(SHAPES);
         self.period_packets = 0;
+        if self.real_ends.len() >= PACE_MAX {
+            self.real_ends.pop_front();
+        }
+        self.real_ends.push_back((last, last - self.period_start));
         c.real_periods += 1;
     }
 
@@ -206,7 +257,7 @@ impl Stochastic {
         pad_to: u16,
         rng: &mut dyn Rng,
         c: &mut Counters,
-        out: &mut Vec<Action>,
+        out: &mut Vec<(Lane, Action)>,
     ) {
         self.refill(now);
         // End of a real period?
@@ -227,7 +278,7 @@ impl Stochastic {
                 self.tokens -= pad_to as u64;
                 c.cover_packets += 1;
                 c.cover_bytes += pad_to as u64;
-                out.push(Action::Cover { len: pad_to });
+                out.push((0, Action::Cover { len: pad_to }));
                 d.next_packet += (rng.exp(d.mean_gap_us).max(1.0)) as Micros;
             }
             if d.next_packet >= d.end && now >= d.end.min(d.next_packet) {
@@ -248,6 +299,7 @@ impl Stochastic {
                     let expected = (shape.rate * shape.duration as f64 / SECOND as f64).ceil() as u64 * pad_to as u64;
                     if self.tokens >= expected.max(pad_to as u64) {
                         c.decoy_periods += 1;
+                        push_bounded(&mut self.decoy_starts, start);
                         self.decoy = Some(Decoy {
                             end: start + shape.duration,
                             next_packet: start,
@@ -281,6 +333,20 @@ impl Stochastic {
         t
     }
 }
+
+/// Most timestamps kept per pace ring (beyond it the counts saturate: 1,000 periods per window).
+const PACE_MAX: usize = 1000;
+
+fn push_bounded(q: &mut VecDeque<Micros>, t: Micros) {
+    if q.len() >= PACE_MAX {
+        q.pop_front();
+    }
+    q.push_back(t);
+}
+
+#[cfg(test)]
+#[path = "pace_tests.rs"]
+mod pace_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,11 +3,13 @@
 //!
 //! It owns one [`Queue`] per shaped
 //! device (the queue number identifies the device: the plan gives each shaped device its own
-//! queue, matched by its mark) and per `pad_all` tunnel, one [`Injector`] per tunnel device,
+//! queue, matched by its mark) and per `pad_all` tunnel, grouped into schedules: the queues of
+//! the devices of one tunnel naming one shaper share one [`Schedule`] (one slot clock, served
+//! round robin) and one [`Injector`] for its cover packets,
 //! the held packets, and a `timerfd` armed at the earliest shaper deadline. The daemon polls
 //! [`ShapingEngine::fds`] (the queue sockets and the timerfd) and calls
 //! [`ShapingEngine::readable`]; everything else happens inside: packets are read until the socket
-//! is empty, fed to their device's [`DeviceShaper`], and the returned actions are carried out
+//! is empty, fed to their device's lane of its [`Schedule`], and the returned actions are carried out
 //! (verdict with the padded payload, verdict drop, cover packet injection).
 //!
 //! The timerfd (absolute `CLOCK_MONOTONIC`, microsecond resolution) wakes the loop exactly at a
@@ -34,7 +36,7 @@ pub use rng::OsRng;
 pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
 use crate::netlink::queue::{Msg, Queue, QueueOptions, Verdict};
-use crate::shaper::{self, Action, Counters, DeviceShaper, Micros, PacketId, Rng};
+use crate::shaper::{self, Action, Counters, Lane, Micros, PacketId, Rng, Schedule};
 use crate::sys::{Injector, Timer};
 use crate::wire;
 use std::collections::HashMap;
@@ -85,18 +87,26 @@ pub type HeldStore = HashMap<PacketId, Box<[u8]>, std::hash::BuildHasherDefault<
 struct Dev {
     spec: QueueSpec,
     queue: Queue,
-    shaper: DeviceShaper,
     held: HeldStore,
+}
+
+/// One schedule: a clock (and cover sender) shared by the queues of its devices; a device's
+/// lane in the [`Schedule`] is its index in `devs`.
+struct Sched {
+    /// The specs it was built from, in lane order (all opened).
+    specs: Vec<QueueSpec>,
+    devs: Vec<Dev>,
+    schedule: Schedule,
     cover: Option<(Vec<u8>, Injector)>,
 }
 
 /// The engine. See the module docs.
 pub struct ShapingEngine {
-    devs: Vec<Dev>,
+    scheds: Vec<Sched>,
     timer: Timer,
     armed: Option<Micros>,
     rng: Box<dyn Rng + Send>,
-    actions: Vec<Action>,
+    actions: Vec<(Lane, Action)>,
     stats: EngineStats,
     opts: QueueOptions,
     last_log: Micros,
@@ -110,6 +120,27 @@ pub struct ShapingEngine {
 /// How often opening a queue that failed is retried.
 pub const RETRY_US: Micros = 5_000_000;
 
+/// Group specs into schedules: specs with the same non-empty [`QueueSpec::schedule`], tunnel
+/// device, shaper config and cover address share one; every other spec is its own.
+fn group(specs: &[QueueSpec]) -> Vec<Vec<QueueSpec>> {
+    let mut groups: Vec<Vec<QueueSpec>> = Vec::new();
+    for s in specs {
+        let same = |g: &&mut Vec<QueueSpec>| {
+            let f = &g[0];
+            !s.schedule.is_empty()
+                && f.schedule == s.schedule
+                && f.tunnel_dev == s.tunnel_dev
+                && f.config == s.config
+                && f.cover_dst == s.cover_dst
+        };
+        match groups.iter_mut().find(same) {
+            Some(g) => g.push(s.clone()),
+            None => groups.push(vec![s.clone()]),
+        }
+    }
+    groups
+}
+
 impl ShapingEngine {
     /// A new engine serving no queues yet, with the OS random source.
     pub fn new() -> io::Result<ShapingEngine> {
@@ -119,7 +150,7 @@ impl ShapingEngine {
     /// A new engine with a given random source (benchmarks use a seeded one).
     pub fn with_rng(rng: Box<dyn Rng + Send>) -> io::Result<ShapingEngine> {
         Ok(ShapingEngine {
-            devs: Vec::new(),
+            scheds: Vec::new(),
             timer: Timer::new()?,
             armed: None,
             rng,
@@ -133,51 +164,72 @@ impl ShapingEngine {
         })
     }
 
-    /// Serve exactly these queues. Queues whose spec did not change keep their state and held
-    /// packets; changed or removed ones are flushed (held packets dropped) and closed. Returns the
-    /// errors of queues that could not be opened (those stay unbound: their packets are dropped;
-    /// opening them is retried every [`RETRY_US`]).
+    /// Serve exactly these queues, grouped into schedules (see [`QueueSpec::schedule`]).
+    /// Schedules whose specs did not change keep their state and held packets; changed or
+    /// removed ones are flushed (held packets dropped) and closed. Returns the errors of queues
+    /// that could not be opened (those stay unbound: their packets are dropped; opening them is
+    /// retried every [`RETRY_US`], rebuilding their schedule).
     pub fn set_queues(&mut self, specs: &[QueueSpec]) -> Vec<String> {
         let now = monotonic_us();
         self.wanted = specs.to_vec();
+        let groups = group(specs);
         let mut errors = Vec::new();
         let mut keep = Vec::new();
-        for mut d in std::mem::take(&mut self.devs) {
-            if specs.contains(&d.spec) {
-                keep.push(d);
+        for mut s in std::mem::take(&mut self.scheds) {
+            if groups.contains(&s.specs) {
+                keep.push(s);
             } else {
-                self.flush_dev(&mut d);
+                self.flush_sched(&mut s);
             }
         }
-        self.devs = keep;
-        for s in specs {
-            if self.devs.iter().any(|d| d.spec == *s) {
+        self.scheds = keep;
+        let mut missing = false;
+        for g in groups {
+            if self.scheds.iter().any(|s| s.specs == g) {
                 continue;
             }
-            let opened = Queue::open(s.queue, &self.opts).and_then(|q| {
-                q.set_nonblocking(true)?;
-                Ok(q)
-            });
-            let queue = match opened {
-                Ok(q) => q,
-                Err(e) => {
-                    errors.push(format!("queue {} ({}): {e}", s.queue, s.label));
-                    continue;
+            let mut devs = Vec::new();
+            for s in &g {
+                let opened = Queue::open(s.queue, &self.opts).and_then(|q| {
+                    q.set_nonblocking(true)?;
+                    Ok(q)
+                });
+                match opened {
+                    Ok(queue) => devs.push(Dev { spec: s.clone(), queue, held: HeldStore::default() }),
+                    Err(e) => {
+                        missing = true;
+                        errors.push(format!("queue {} ({}): {e}", s.queue, s.label));
+                    }
                 }
-            };
-            let cover = match spec::cover_template(s) {
+            }
+            if devs.is_empty() {
+                continue;
+            }
+            let first = &devs[0].spec;
+            let cover = match spec::cover_template(first) {
                 Ok(c) => c,
                 Err(e) => {
-                    errors.push(format!("queue {} ({}): cover sender on {}: {e}", s.queue, s.label, s.tunnel_dev));
+                    errors.push(format!(
+                        "queue {} ({}): cover sender on {}: {e}",
+                        first.queue, first.label, first.tunnel_dev
+                    ));
                     None
                 }
             };
-            let shaper = DeviceShaper::new(&s.config, now, self.rng.as_mut());
-            let mode = spec::describe(&s.config.mode);
-            log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
-            self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
+            let schedule = Schedule::new(&first.config, devs.len(), now, self.rng.as_mut());
+            let mode = spec::describe(&first.config.mode);
+            for d in &devs {
+                log::info!(
+                    "shaping {} on queue {} (pad to {} bytes, {mode}, schedule {})",
+                    d.spec.label,
+                    d.spec.queue,
+                    d.spec.config.pad_to,
+                    if d.spec.schedule.is_empty() { &d.spec.label } else { &d.spec.schedule }
+                );
+            }
+            let specs = devs.iter().map(|d| d.spec.clone()).collect();
+            self.scheds.push(Sched { specs, devs, schedule, cover });
         }
-        let missing = self.wanted.iter().any(|w| !self.devs.iter().any(|d| d.spec == *w));
         self.retry_at = missing.then_some(now + RETRY_US);
         self.rearm();
         errors
@@ -185,7 +237,7 @@ impl ShapingEngine {
 
     /// The file descriptors to poll for readability: every queue socket and the timer.
     pub fn fds(&self) -> Vec<RawFd> {
-        let mut v: Vec<RawFd> = self.devs.iter().map(|d| d.queue.as_raw_fd()).collect();
+        let mut v: Vec<RawFd> = self.scheds.iter().flat_map(|s| s.devs.iter().map(|d| d.queue.as_raw_fd())).collect();
         v.push(self.timer.as_raw_fd());
         v
     }
@@ -199,8 +251,15 @@ impl ShapingEngine {
                 self.stats.wake_late.record(now.saturating_sub(t));
             }
             self.armed = None;
-        } else if let Some(i) = self.devs.iter().position(|d| d.queue.as_raw_fd() == fd) {
-            self.drain_queue(i, now);
+        } else {
+            let found = self
+                .scheds
+                .iter()
+                .enumerate()
+                .find_map(|(si, s)| s.devs.iter().position(|d| d.queue.as_raw_fd() == fd).map(|lane| (si, lane)));
+            if let Some((si, lane)) = found {
+                self.drain_queue(si, lane, now);
+            }
         }
         self.tick(now);
     }
@@ -213,24 +272,25 @@ impl ShapingEngine {
                 log::warn!("{e} (retrying every {} s)", RETRY_US / 1_000_000);
             }
         }
-        for i in 0..self.devs.len() {
-            if self.devs[i].shaper.next_wakeup().is_some_and(|t| t <= now) {
-                // Packets that reached the queue before this wake-up (but whose socket was not
+        for si in 0..self.scheds.len() {
+            if self.scheds[si].schedule.next_wakeup().is_some_and(|t| t <= now) {
+                // Packets that reached a queue before this wake-up (but whose socket was not
                 // polled yet, e.g. the timer fired first) belong in this slot, not the next one:
-                // one non-blocking recv, usually EAGAIN.
-                self.drain_queue(i, now);
-                let d = &mut self.devs[i];
-                d.shaper.on_tick(now, self.rng.as_mut(), &mut self.actions);
-                self.execute(i);
+                // one non-blocking recv per queue, usually EAGAIN.
+                for lane in 0..self.scheds[si].devs.len() {
+                    self.drain_queue(si, lane, now);
+                }
+                let s = &mut self.scheds[si];
+                s.schedule.on_tick(now, self.rng.as_mut(), &mut self.actions);
+                self.execute(si);
             }
         }
         if now >= self.last_log + 60_000_000 {
             self.last_log = now;
-            for d in &self.devs {
-                let c = d.shaper.counters();
+            for (_, label, c, _) in self.counters() {
                 log::debug!(
                     "{}: real {} pkts/{} B, cover {} pkts/{} B, drops queue {} oversize {}, delay p50 {} p99 {} us",
-                    d.spec.label,
+                    label,
                     c.real_packets,
                     c.real_bytes,
                     c.cover_packets,
@@ -245,14 +305,14 @@ impl ShapingEngine {
         self.rearm();
     }
 
-    fn drain_queue(&mut self, i: usize, now: Micros) {
+    fn drain_queue(&mut self, si: usize, lane: Lane, now: Micros) {
         loop {
-            let msg = match self.devs[i].queue.recv() {
+            let msg = match self.scheds[si].devs[lane].queue.recv() {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.stats.recv_errors += 1;
-                    log::warn!("{}: receive: {e}", self.devs[i].spec.label);
+                    log::warn!("{}: receive: {e}", self.scheds[si].devs[lane].spec.label);
                     if e.raw_os_error() == Some(libc::ENOBUFS) {
                         continue;
                     }
@@ -261,7 +321,8 @@ impl ShapingEngine {
             };
             match msg {
                 Msg::Packet(p) => {
-                    let d = &mut self.devs[i];
+                    let s = &mut self.scheds[si];
+                    let d = &mut s.devs[lane];
                     let len = match wire::ip_len(&p.payload) {
                         Ok(l) if !p.truncated() => l,
                         _ => {
@@ -282,16 +343,15 @@ impl ShapingEngine {
                         // DF-setting UDP (QUIC) shrink their packets.
                         self.stats.icmp_sent += self.icmp.too_big(&p.payload, pad_to, now) as u64;
                     }
-                    let d = &mut self.devs[i];
-                    d.shaper.on_packet(now, p.id, len16, self.rng.as_mut(), &mut self.actions);
-                    self.execute(i);
+                    self.scheds[si].schedule.on_packet(lane, now, p.id, len16, &mut self.actions);
+                    self.execute(si);
                 }
                 Msg::Ack { .. } => {}
                 Msg::Error { seq, errno } => {
                     self.stats.verdict_errors += 1;
                     log::warn!(
                         "{}: verdict {seq} rejected: {}",
-                        self.devs[i].spec.label,
+                        self.scheds[si].devs[lane].spec.label,
                         io::Error::from_raw_os_error(errno)
                     );
                 }
@@ -299,24 +359,28 @@ impl ShapingEngine {
         }
     }
 
-    fn execute(&mut self, i: usize) {
-        let d = &mut self.devs[i];
-        for a in self.actions.drain(..) {
+    fn execute(&mut self, si: usize) {
+        let s = &mut self.scheds[si];
+        for (lane, a) in self.actions.drain(..) {
             let r = match a {
-                Action::Release { id, pad_to } => match d.held.remove(&id) {
-                    // held bytes end at the IP length; the zeros go past it
-                    Some(b) => d.queue.accept_padded(id, &b, pad_to as usize).map(|_| ()),
-                    None => Ok(()),
-                },
+                Action::Release { id, pad_to } => {
+                    let d = &mut s.devs[lane];
+                    match d.held.remove(&id) {
+                        // held bytes end at the IP length; the zeros go past it
+                        Some(b) => d.queue.accept_padded(id, &b, pad_to as usize).map(|_| ()),
+                        None => Ok(()),
+                    }
+                }
                 Action::Drop { id, .. } => {
+                    let d = &mut s.devs[lane];
                     d.held.remove(&id);
                     d.queue.verdict(id, Verdict::Drop, None, None).map(|_| ())
                 }
                 Action::Cover { .. } => {
-                    if let Some((pkt, inj)) = &d.cover {
+                    if let Some((pkt, inj)) = &s.cover {
                         if let Err(e) = inj.send(pkt) {
                             self.stats.inject_errors += 1;
-                            log::debug!("{}: cover packet: {e}", d.spec.label);
+                            log::debug!("{}: cover packet: {e}", s.devs[0].spec.label);
                         }
                     }
                     Ok(())
@@ -324,24 +388,26 @@ impl ShapingEngine {
             };
             if let Err(e) = r {
                 self.stats.send_errors += 1;
-                log::warn!("{}: verdict: {e}", d.spec.label);
+                log::warn!("{}: verdict: {e}", s.devs[lane].spec.label);
             }
         }
     }
 
-    fn flush_dev(&mut self, d: &mut Dev) {
-        d.shaper.flush(&mut self.actions);
-        for a in self.actions.drain(..) {
+    fn flush_sched(&mut self, s: &mut Sched) {
+        s.schedule.flush(&mut self.actions);
+        for (lane, a) in self.actions.drain(..) {
             if let Action::Drop { id, .. } = a {
-                let _ = d.queue.verdict(id, Verdict::Drop, None, None);
+                let _ = s.devs[lane].queue.verdict(id, Verdict::Drop, None, None);
             }
         }
-        d.held.clear();
+        for d in &mut s.devs {
+            d.held.clear();
+        }
     }
 
     /// The earliest shaper deadline or queue-open retry (µs of [`monotonic_us`]).
     pub fn next_deadline(&self) -> Option<Micros> {
-        self.devs.iter().filter_map(|d| d.shaper.next_wakeup()).chain(self.retry_at).min()
+        self.scheds.iter().filter_map(|s| s.schedule.next_wakeup()).chain(self.retry_at).min()
     }
 
     fn rearm(&mut self) {
@@ -360,15 +426,31 @@ impl ShapingEngine {
     pub fn shutdown(&mut self) {
         self.wanted.clear();
         self.retry_at = None;
-        for mut d in std::mem::take(&mut self.devs) {
-            self.flush_dev(&mut d);
+        for mut s in std::mem::take(&mut self.scheds) {
+            self.flush_sched(&mut s);
         }
         self.rearm();
     }
 
-    /// Counters per served queue: (queue number, label, counters, packets held now).
-    pub fn counters(&self) -> impl Iterator<Item = (u16, &str, &Counters, usize)> {
-        self.devs.iter().map(|d| (d.spec.queue, d.spec.label.as_str(), d.shaper.counters(), d.held.len()))
+    /// Counters per served queue: (queue number, label, counters, packets held now). The
+    /// counters are the device's own real traffic with its schedule's shared figures (cover,
+    /// missed slots, decoys, activity periods) filled in; see [`Schedule::counters`].
+    pub fn counters(&self) -> impl Iterator<Item = (u16, &str, Counters, usize)> {
+        self.scheds.iter().flat_map(|s| {
+            s.devs
+                .iter()
+                .enumerate()
+                .map(|(lane, d)| (d.spec.queue, d.spec.label.as_str(), s.schedule.counters(lane), d.held.len()))
+        })
+    }
+
+    /// Schedules served: (schedule label, queue numbers in lane order).
+    pub fn schedules(&self) -> impl Iterator<Item = (&str, Vec<u16>)> {
+        self.scheds.iter().map(|s| {
+            let f = &s.devs[0].spec;
+            let label = if f.schedule.is_empty() { f.label.as_str() } else { f.schedule.as_str() };
+            (label, s.devs.iter().map(|d| d.spec.queue).collect())
+        })
     }
 
     /// Engine-wide error counters.
@@ -411,6 +493,35 @@ impl crate::daemon::Engine for ShapingEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(queue: u16, schedule: &str, dev: &str, rate: u32) -> QueueSpec {
+        QueueSpec {
+            queue,
+            label: format!("d{queue}"),
+            config: shaper::Config {
+                pad_to: 1000,
+                mode: shaper::Mode::Constant(shaper::ConstantConfig::with_rate(rate)),
+            },
+            tunnel_dev: dev.into(),
+            cover_dst: None,
+            schedule: schedule.into(),
+        }
+    }
+
+    #[test]
+    fn specs_group_by_schedule_key_tunnel_and_config() {
+        let specs = [
+            spec(1, "vpn/home", "wg0", 20),
+            spec(2, "vpn/home", "wg0", 20),
+            spec(3, "", "wg0", 20),
+            spec(4, "", "wg0", 20),
+            spec(5, "vpn/home", "wg1", 20),
+            spec(6, "vpn/home", "wg0", 10),
+            spec(7, "vpn/home", "wg0", 20),
+        ];
+        let groups: Vec<Vec<u16>> = group(&specs).iter().map(|g| g.iter().map(|s| s.queue).collect()).collect();
+        assert_eq!(groups, vec![vec![1, 2, 7], vec![3], vec![4], vec![5], vec![6]]);
+    }
 
     #[test]
     fn empty_engine_has_only_the_timer_and_no_deadline() {

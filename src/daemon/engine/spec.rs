@@ -21,6 +21,10 @@ pub struct QueueSpec {
     pub tunnel_dev: String,
     /// Where cover packets are addressed; `None` = no cover packets (pad-only queues).
     pub cover_dst: Option<IpAddr>,
+    /// Schedule key: queues with the same non-empty key (and the same tunnel device, config and
+    /// cover address) share one clock; empty = a schedule of its own. The router uses
+    /// `<tunnel>/<shaper>`.
+    pub schedule: String,
 }
 
 /// The shaper configuration for a validated `config shaper` section and a resolved pad size
@@ -36,6 +40,8 @@ pub fn shaper_config(mode: &ShaperMode, pad_to: u16) -> Config {
             default_duration_s: p.decoy_duration,
             max_duration_s: StochasticConfig::default().max_duration_s,
             idle_gap: p.idle_gap as u64 * SECOND,
+            pace_percent: p.pace,
+            pace_window: p.pace_window as u64 * SECOND,
         }),
     };
     Config { pad_to, mode }
@@ -81,8 +87,8 @@ pub(super) fn cover_template(spec: &QueueSpec) -> io::Result<Option<(Vec<u8>, In
     Ok(Some((pkt, Injector::open(&spec.tunnel_dev, None)?)))
 }
 
-/// Queue specs for a plan: one per shaped device and per `pad_all` tunnel whose pad size is
-/// known (a queue without a known pad size stays unbound, so its packets are dropped).
+/// Queue specs for a plan: one per shaped device (devices of one tunnel naming one shaper
+/// share the schedule `<tunnel>/<shaper>`) and per `pad_all` tunnel whose pad size is known (a queue without a known pad size stays unbound, so its packets are dropped).
 pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
     let mut v = Vec::new();
     for q in &plan.queues.shaped {
@@ -93,6 +99,7 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 config: shaper_config(&q.shaper.mode, pad_to),
                 tunnel_dev: q.device.as_str().to_string(),
                 cover_dst: q.cover_dst,
+                schedule: format!("{}/{}", q.tunnel, q.shaper.name),
             });
         }
     }
@@ -104,6 +111,7 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 config: Config { pad_to, mode: Mode::PadOnly },
                 tunnel_dev: q.device.as_str().to_string(),
                 cover_dst: None,
+                schedule: String::new(),
             });
         }
     }
