@@ -23,6 +23,7 @@ pub mod queue;
 mod render;
 pub mod routes;
 pub mod ruleset;
+pub mod services;
 
 use std::net::IpAddr;
 
