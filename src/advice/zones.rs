@@ -381,10 +381,10 @@ pub(super) fn check_lan_side(model: &Model, fw: &Package, network: Option<&Packa
             continue;
         }
         let mut devs: Vec<String> = z.devices.clone();
-        for n in &z.networks {
-            match network {
-                Some(p) => devs.extend(iface_devices(p, n, 0)),
-                None => {}
+        // Without /etc/config/network the zone's interfaces cannot be resolved to devices.
+        if let Some(p) = network {
+            for n in &z.networks {
+                devs.extend(iface_devices(p, n, 0));
             }
         }
         for d in devs {
