@@ -36,7 +36,7 @@ fn clear_packets(lab: &Lab, dev: &Device, tag: &str) -> (usize, String) {
 
 /// Route `route` for the speaker's MAC; the same MAC appears at `place` (`guest` or `wifi`).
 fn elsewhere(route: &str, place: &str) {
-    let lab = matrix_lab(&format!("lanside-{route}-{place}"), false);
+    let lab = matrix_lab(&format!("lanside-{route}-{place}"), route == "tor");
     let speaker = lab.dev("speaker").clone();
     let dev = match place {
         "guest" => {
@@ -78,6 +78,11 @@ fn vpn_mac_on_a_guest_bridge() {
 #[test]
 fn block_mac_on_a_guest_bridge() {
     elsewhere("block", "guest");
+}
+
+#[test]
+fn tor_mac_on_a_guest_bridge() {
+    elsewhere("tor", "guest");
 }
 
 #[test]
@@ -145,4 +150,23 @@ fn vpn_device_through_router_services() {
 #[test]
 fn block_device_through_router_services() {
     services("block");
+}
+
+/// Point 6 on the live system: `moat check` in the router (facts probed over rtnetlink) refuses
+/// a tunnel whose device is the WAN uplink (`pppoe-wan` carries the main default route) and
+/// accepts the real tunnel device.
+#[test]
+fn moat_check_refuses_the_wan_uplink_as_tunnel_device() {
+    let lab = matrix_lab("lanside-uplink", false);
+    let good = matrix_config(&lab, "vpn");
+    let bad = good.replace(&format!("option device '{}'", lab.wg_router), "option device 'pppoe-wan'");
+    assert_ne!(good, bad);
+    let bin = lab::moat_bin();
+    let path = lab.write_moat_config(&bad);
+    let r = lab.ns(&lab.router, &[&bin.to_string_lossy(), "check", "--config", &path.to_string_lossy()]);
+    let e = r.expect_err("moat check must refuse pppoe-wan as tunnel device");
+    assert!(e.contains("option 'device': device pppoe-wan carries the main table's default route"), "{e}");
+    let path = lab.write_moat_config(&good);
+    lab.ns(&lab.router, &[&bin.to_string_lossy(), "check", "--config", &path.to_string_lossy()])
+        .unwrap_or_else(|e| panic!("the real tunnel device is accepted: {e}"));
 }

@@ -432,6 +432,28 @@ mod tests {
     }
 
     #[test]
+    fn main_default_routes_are_recognised() {
+        let mut buf = [0u8; 128];
+        // A unicast default route via ifindex 5 in table 254 (RTA_TABLE), as the kernel dumps it.
+        let r = Route { family: 2, table: RT_TABLE_MAIN, oif: Some(5), metric: 0 };
+        let n = route_msg(RTM_NEWROUTE, 0, &r)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), Some(5));
+        // Another table, a non-default prefix, an unreachable route: not the uplink.
+        let other = Route { table: 1001, ..r };
+        let n = route_msg(RTM_NEWROUTE, 0, &other)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), None);
+        let n = route_msg(RTM_NEWROUTE, 0, &r)(&mut buf, 1).unwrap();
+        let mut prefix = buf;
+        prefix[16 + 1] = 24;
+        assert_eq!(parse_main_default(&messages(&prefix[..n]).next().unwrap().unwrap()), None);
+        let u = Route { oif: None, ..r };
+        let n = route_msg(RTM_NEWROUTE, 0, &u)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), None);
+        let short = Message { ty: RTM_NEWROUTE, flags: 0, seq: 0, pid: 0, body: &[2, 0, 0] };
+        assert_eq!(parse_main_default(&short), None);
+    }
+
+    #[test]
     fn events_parse_links_and_addresses() {
         let mut d = vec![0u8; 512];
         let mut n = 0;
