@@ -22,7 +22,8 @@
 //!    or mwan3's (`mmx_mask`, default `0x3f00`): each package rewrites its own bits of the packet mark and
 //!    routes by them, so shared bits make one package's traffic follow the other's rules.
 //!
-//! Also, when the tunnel's zone is reachable but does not masquerade (`masq`, and `masq6` for a tunnel with
+//! Also: LAN-side interfaces (devices of a zone that does not masquerade and holds no moat tunnel) that are
+//! not a `lan_device`; and when the tunnel's zone is reachable but does not masquerade (`masq`, and `masq6` for a tunnel with
 //! `ipv6 '1'`): a VPN provider's server accepts only the tunnel's own address, so un-NATed LAN addresses
 //! get no replies.
 
@@ -39,7 +40,7 @@ mod zones;
 
 use marks::check_marks;
 use offload::check_offload;
-use zones::check_zones;
+use zones::{check_lan_side, check_zones};
 
 /// One finding: what is wrong and the commands that fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,7 @@ pub fn check(
     let mut out = Vec::new();
     if let Some(fw) = firewall {
         check_zones(model, fw, network, &mut out);
+        check_lan_side(model, fw, network, &mut out);
         check_offload(model, fw, &mut out);
     }
     check_marks(model, pbr, mwan3, &mut out);

@@ -469,3 +469,26 @@ fn helpers() {
     assert_eq!(q("it's"), "'it'\\''s'");
     assert!(dev_matches("wg+", "wg0") && dev_matches("wg*", "wg") && !dev_matches("wg0", "wg01"));
 }
+
+#[test]
+fn lan_side_interfaces_not_in_lan_device_are_named() {
+    let fw = format!(
+        "{FW_DEFAULT}\nconfig zone\n\toption name 'guest'\n\tlist network 'guest'\n\toption input 'REJECT'\n\
+         \toption forward 'REJECT'\n\nconfig forwarding\n\toption src 'guest'\n\toption dest 'wan'\n"
+    );
+    let net = format!(
+        "{NET_DEFAULT}\nconfig device\n\toption name 'br-guest'\n\toption type 'bridge'\n\n\
+         config interface 'guest'\n\toption device 'br-guest'\n\toption proto 'static'\n"
+    );
+    let w = check(&home(""), Some(&pkg(&fw)), Some(&pkg(&net)), None, None);
+    let hit: Vec<&Warning> = w.iter().filter(|w| w.message.contains("not a lan_device")).collect();
+    assert_eq!(hit.len(), 1, "{w:#?}");
+    assert!(hit[0].message.starts_with("interface br-guest (firewall zone 'guest') is on the LAN side"), "{hit:?}");
+    assert_eq!(hit[0].fix[0], "uci add_list moat.@moat[0].lan_device='br-guest'");
+    // Listed: no warning; the default firewall alone: none either (br-lan is the lan_device).
+    let listed = home("\tlist lan_device 'br-guest'\n");
+    let w = check(&listed, Some(&pkg(&fw)), Some(&pkg(&net)), None, None);
+    assert!(!w.iter().any(|w| w.message.contains("not a lan_device")), "{w:#?}");
+    let w = check(&home(""), Some(&pkg(FW_DEFAULT)), Some(&pkg(NET_DEFAULT)), None, None);
+    assert!(!w.iter().any(|w| w.message.contains("not a lan_device")), "{w:#?}");
+}

@@ -360,3 +360,63 @@ pub(super) fn check_masq(
     fix.push("/etc/init.d/firewall reload".to_string());
     out.push(Warning { message: format!("{head}: its zone '{}' has no {what}, {effect}. Turn it on:", z.name), fix });
 }
+
+/// LAN-side interfaces that are not a `lan_device`: the devices of every zone that does not
+/// masquerade (uplink zones do) and holds no moat tunnel device. moat marks protected MACs on
+/// every interface, so a protected device there is still tunnelled or blocked; but `block`
+/// devices reach only the `lan_device`s, and the interface is not counted as LAN.
+pub(super) fn check_lan_side(model: &Model, fw: &Package, network: Option<&Package>, out: &mut Vec<Warning>) {
+    let lan: Vec<&str> = model.global.lan_devices.iter().map(|d| d.as_str()).collect();
+    let tunnels: Vec<&str> = model
+        .tunnels
+        .iter()
+        .filter_map(|t| match &t.kind {
+            TunnelKind::WireGuard(l3) | TunnelKind::Interface(l3) => Some(l3.device.as_str()),
+            TunnelKind::Tor(_) => None,
+        })
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    for z in zones(fw).iter().filter(|z| !z.masq && !z.masq6) {
+        if tunnels.iter().any(|t| z.covers(network, t)) {
+            continue;
+        }
+        let mut devs: Vec<String> = z.devices.clone();
+        // Without /etc/config/network the zone's interfaces cannot be resolved to devices.
+        if let Some(p) = network {
+            for n in &z.networks {
+                devs.extend(iface_devices(p, n, 0));
+            }
+        }
+        for d in devs {
+            if lan.iter().any(|l| dev_matches(&d, l) && !d.ends_with(['+', '*'])) || seen.contains(&d) {
+                continue;
+            }
+            seen.push(d.clone());
+            let wildcard = d.ends_with(['+', '*']);
+            let head = format!(
+                "interface {} (firewall zone '{}') is on the LAN side but not a lan_device of moat",
+                printable(&d),
+                printable(&z.name)
+            );
+            let why = "moat protects a protected MAC on every interface (tunnelled or blocked), but 'block' \
+                       devices reach only the lan_devices and this interface is not counted as LAN";
+            let fix = if plain(&d) && !wildcard {
+                vec![
+                    format!("uci add_list moat.@moat[0].lan_device={}", q(&d)),
+                    "uci commit moat".to_string(),
+                    "/etc/init.d/moat reload".to_string(),
+                ]
+            } else {
+                Vec::new()
+            };
+            out.push(Warning {
+                message: if fix.is_empty() {
+                    format!("{head}; {why}. (A wildcard or unusual name: list its devices in lan_device by hand.)")
+                } else {
+                    format!("{head}; {why}. If it is a LAN (a guest or IoT network), list it:")
+                },
+                fix,
+            });
+        }
+    }
+}

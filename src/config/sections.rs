@@ -213,7 +213,7 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
         };
         let (device, dl) = device?;
         device_line = dl;
-        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all, dns_line, pad_to_line };
+        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all, device_line: dl, dns_line, pad_to_line };
         if wg {
             TunnelKind::WireGuard(l)
         } else {

@@ -61,6 +61,9 @@ pub struct L3Tunnel {
     pub cover_dst: Option<IpAddr>,
     /// `pad_all` (wireguard only; default 1): pad other traffic in this tunnel too.
     pub pad_all: bool,
+    /// Line of `option device`: the plan's checks of the device against the running system
+    /// (WAN uplink, a `lan_device`, link type) name it.
+    pub device_line: usize,
     /// Line of `option dns`, or of the section's `config` statement when absent: the plan's
     /// checks of `dns` against the running system name it.
     pub dns_line: usize,

@@ -11,7 +11,8 @@ use crate::plan::facts::{Facts, Iface};
 
 /// Probe the live system read-only for the given interfaces (others are not looked at).
 ///
-/// Interface state (IFF_UP), MTU and addresses come from rtnetlink dumps, `nft_queue` from
+/// Interface state (IFF_UP), MTU, link type and addresses, and the devices of the main table's
+/// default routes (the WAN uplinks) come from rtnetlink dumps, `nft_queue` from
 /// a `nft -c` (check only, nothing is changed) of a throwaway table holding a `queue` rule.
 pub fn probe(names: &[&IfName]) -> Facts {
     probe_with(names, probe_nft_queue())
@@ -32,8 +33,19 @@ pub fn probe_with(names: &[&IfName], nft_queue: bool) -> Facts {
             continue;
         };
         let ifaddrs = addrs.iter().filter(|a| a.ifname == n.as_str()).map(|a| (a.addr, a.prefix)).collect();
-        facts.interfaces.insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs });
+        facts
+            .interfaces
+            .insert(n.as_str().to_string(), Iface { up: l.up, mtu: l.mtu, addrs: ifaddrs, link: Some(l.link_type) });
     }
+    for family in [crate::plan::AF_INET, crate::plan::AF_INET6] {
+        for oif in nl.main_default_oifs(family).unwrap_or_default() {
+            if let Some(l) = links.iter().find(|l| l.index == oif) {
+                facts.default_route.push(l.name.clone());
+            }
+        }
+    }
+    facts.default_route.sort();
+    facts.default_route.dedup();
     facts
 }
 
@@ -59,11 +71,13 @@ mod tests {
 
     #[test]
     fn probe_sees_loopback_and_not_a_missing_interface() {
+        // lo: ARPHRD_LOOPBACK.
         let lo = IfName::new("lo").unwrap();
         let none = IfName::new("moatnone0").unwrap();
         let f = probe_with(&[&lo, &none], false);
         let l = f.iface(&lo).expect("lo exists");
         assert!(l.up && l.mtu > 0);
+        assert_eq!(l.link, Some(772));
         assert!(l.addrs.iter().any(|(a, _)| a.is_loopback()), "{l:?}");
         assert!(f.iface(&none).is_none());
     }

@@ -45,6 +45,7 @@ const FRA_PROTOCOL: u16 = 21;
 
 const RTN_UNICAST: u8 = 1;
 const RTN_UNREACHABLE: u8 = 7;
+const RT_TABLE_MAIN: u32 = 254;
 const RT_SCOPE_UNIVERSE: u8 = 0;
 const RT_SCOPE_LINK: u8 = 253;
 const RT_TABLE_UNSPEC: u8 = 0;
@@ -80,6 +81,8 @@ pub struct LinkInfo {
     pub up: bool,
     /// MTU.
     pub mtu: u32,
+    /// Link type (`ifi_type`, ARPHRD_*: 1 Ethernet, 65534 none as WireGuard/tun, 512 PPP, …).
+    pub link_type: u16,
 }
 
 /// A notification from a monitor socket.
@@ -125,6 +128,7 @@ pub struct Route {
 /// complete header or a name.
 pub fn parse_link(m: &Message<'_>) -> Option<LinkInfo> {
     let (h, a) = m.split(16).ok()?;
+    let link_type = u16::from_ne_bytes([h[2], h[3]]);
     let index = ne_u32(h, 4)? as i32;
     let flags = ne_u32(h, 8)?;
     let mut name = None;
@@ -136,7 +140,7 @@ pub fn parse_link(m: &Message<'_>) -> Option<LinkInfo> {
             _ => {}
         }
     }
-    Some(LinkInfo { index, name: name?, up: flags & IFF_UP != 0, mtu })
+    Some(LinkInfo { index, name: name?, up: flags & IFF_UP != 0, mtu, link_type })
 }
 
 /// An address message (`RTM_NEWADDR` body: `ifaddrmsg` + attributes): (interface index,
@@ -194,6 +198,26 @@ pub fn parse_moat_route(m: &Message<'_>) -> Option<Route> {
         r.oif = None;
     }
     Some(r)
+}
+
+/// A route message's output interface if it is a unicast default route (dst_len 0) of the
+/// main table (254), whoever added it. Multipath default routes (RTA_MULTIPATH, no RTA_OIF)
+/// are not reported.
+pub fn parse_main_default(m: &Message<'_>) -> Option<i32> {
+    let (b, a) = m.split(12).ok()?;
+    if b[1] != 0 || b[7] != RTN_UNICAST {
+        return None;
+    }
+    let (mut table, mut oif) = (b[4] as u32, None);
+    for at in a.lenient() {
+        let v = at.ne_u32();
+        match at.ty {
+            RTA_TABLE => table = v.unwrap_or(table),
+            RTA_OIF => oif = v.map(|i| i as i32).or(oif),
+            _ => {}
+        }
+    }
+    (table == RT_TABLE_MAIN).then_some(oif).flatten()
 }
 
 /// The link and address events in one datagram of a monitor socket.
@@ -339,6 +363,18 @@ impl Socket {
         Ok(out)
     }
 
+    /// Output interfaces of the main table's default routes of one family ([`parse_main_default`]).
+    pub fn main_default_oifs(&mut self, family: u8) -> io::Result<Vec<i32>> {
+        let hdr = [family, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let mut out = Vec::new();
+        self.dump(dump_req(RTM_GETROUTE, &hdr), |m| {
+            if m.ty == RTM_NEWROUTE {
+                out.extend(parse_main_default(m));
+            }
+        })?;
+        Ok(out)
+    }
+
     /// Read pending notifications from a monitor socket (non-blocking read of one datagram).
     pub fn events(&self) -> io::Result<Vec<Event>> {
         let mut buf = vec![0u8; 32768];
@@ -396,6 +432,28 @@ mod tests {
     }
 
     #[test]
+    fn main_default_routes_are_recognised() {
+        let mut buf = [0u8; 128];
+        // A unicast default route via ifindex 5 in table 254 (RTA_TABLE), as the kernel dumps it.
+        let r = Route { family: 2, table: RT_TABLE_MAIN, oif: Some(5), metric: 0 };
+        let n = route_msg(RTM_NEWROUTE, 0, &r)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), Some(5));
+        // Another table, a non-default prefix, an unreachable route: not the uplink.
+        let other = Route { table: 1001, ..r };
+        let n = route_msg(RTM_NEWROUTE, 0, &other)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), None);
+        let n = route_msg(RTM_NEWROUTE, 0, &r)(&mut buf, 1).unwrap();
+        let mut prefix = buf;
+        prefix[16 + 1] = 24;
+        assert_eq!(parse_main_default(&messages(&prefix[..n]).next().unwrap().unwrap()), None);
+        let u = Route { oif: None, ..r };
+        let n = route_msg(RTM_NEWROUTE, 0, &u)(&mut buf, 1).unwrap();
+        assert_eq!(parse_main_default(&messages(&buf[..n]).next().unwrap().unwrap()), None);
+        let short = Message { ty: RTM_NEWROUTE, flags: 0, seq: 0, pid: 0, body: &[2, 0, 0] };
+        assert_eq!(parse_main_default(&short), None);
+    }
+
+    #[test]
     fn events_parse_links_and_addresses() {
         let mut d = vec![0u8; 512];
         let mut n = 0;
@@ -413,7 +471,7 @@ mod tests {
         assert_eq!(
             parse_events(&d[..n]),
             vec![
-                Event::Link(LinkInfo { index: 3, name: "wg0".into(), up: true, mtu: 1420 }),
+                Event::Link(LinkInfo { index: 3, name: "wg0".into(), up: true, mtu: 1420, link_type: 0 }),
                 Event::LinkGone("wg1".into()),
                 Event::Addr,
             ]

@@ -49,6 +49,12 @@ pub enum PlanErrorKind {
         /// `dns`.
         dns: IpAddr,
     },
+    /// The tunnel's `device` carries a default route of the main table (the WAN uplink): its
+    /// "kill switch" would let everything out in the clear.
+    DeviceIsUplink {
+        /// `device`.
+        device: IfName,
+    },
 }
 
 impl PlanError {
@@ -57,6 +63,7 @@ impl PlanError {
         match self.kind {
             PlanErrorKind::PadBelowMin { .. } | PlanErrorKind::PadAboveMtu { .. } => "pad_to",
             PlanErrorKind::DnsIsLocal { .. } => "dns",
+            PlanErrorKind::DeviceIsUplink { .. } => "device",
         }
     }
 
@@ -74,6 +81,9 @@ impl PlanError {
             PlanErrorKind::DnsIsLocal { dns } => {
                 format!("dns {dns} is an address of this router; it must be a resolver reached through the tunnel")
             }
+            PlanErrorKind::DeviceIsUplink { device } => format!(
+                "device {device} carries the main table's default route (the WAN uplink); routing protected devices there sends them out in the clear"
+            ),
         }
     }
 
@@ -131,4 +141,28 @@ pub fn dns_not_local(tunnel: &Tunnel, l3: &L3Tunnel, facts: &Facts) -> Result<()
         });
     }
     Ok(())
+}
+
+/// A tunnel's `device` must be a tunnel: not a device carrying the main table's default route
+/// (the WAN uplink, from the facts). That it is no `lan_device` is a model check
+/// (validation refuses it).
+pub fn device_is_tunnel(tunnel: &Tunnel, l3: &L3Tunnel, facts: &Facts) -> Result<(), PlanError> {
+    if facts.default_route.iter().any(|d| d == l3.device.as_str()) {
+        return Err(PlanError {
+            tunnel: tunnel.name.clone(),
+            line: l3.device_line,
+            kind: PlanErrorKind::DeviceIsUplink { device: l3.device.clone() },
+        });
+    }
+    Ok(())
+}
+
+/// A warning when the tunnel's `device` exists with a link type no tunnel has (Ethernet,
+/// loopback, 802.11; an OpenVPN `tap` device is Ethernet too, hence a warning, not an error).
+pub fn link_type_note(tunnel: &Tunnel, l3: &L3Tunnel, facts: &Facts) -> Option<String> {
+    let kind = facts.iface(&l3.device)?.link.and_then(super::facts::non_tunnel_link)?;
+    Some(format!(
+        "tunnel {}: device {} has link type {kind}, not a tunnel's (WireGuard, tun, PPP, GRE, …); check option device (line {})",
+        tunnel.name, l3.device, l3.device_line
+    ))
 }

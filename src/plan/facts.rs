@@ -9,9 +9,13 @@
 //! ```text
 //! nft_queue=0
 //! interface=br-lan state=up mtu=1500 addr=192.168.1.1/24,fd00::1/64
-//! interface=wg0 state=down mtu=1420
+//! interface=wg0 state=down mtu=1420 link=none
+//! default_route=pppoe-wan
 //! ```
-//! An interface that is not listed does not exist.
+//! An interface that is not listed does not exist. `link` is the interface's link type
+//! (`ether`, `none` as WireGuard/tun, `ppp`, `loopback`, `ieee80211`, or the ARPHRD number;
+//! absent = unknown); `default_route` lists the devices carrying a default route of the main
+//! table (IPv4 or IPv6), i.e. the WAN uplink(s).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -28,6 +32,23 @@ pub struct Iface {
     pub mtu: u32,
     /// Addresses with prefix length.
     pub addrs: Vec<(IpAddr, u8)>,
+    /// Link type (ARPHRD_*), if known.
+    pub link: Option<u16>,
+}
+
+/// ARPHRD_* names the facts file uses for [`Iface::link`].
+const LINK_NAMES: &[(&str, u16)] =
+    &[("ether", 1), ("ppp", 512), ("loopback", 772), ("ieee80211", 801), ("none", 65534)];
+
+/// Link types that are not a tunnel's: Ethernet (also bridges, VLANs, veth; a `tap` tunnel
+/// too), loopback and 802.11.
+pub fn non_tunnel_link(link: u16) -> Option<&'static str> {
+    match link {
+        1 => Some("ether"),
+        772 => Some("loopback"),
+        801..=803 => Some("ieee80211"),
+        _ => None,
+    }
 }
 
 /// What the system looks like (input of [`crate::plan::build`]).
@@ -37,6 +58,8 @@ pub struct Facts {
     pub interfaces: BTreeMap<String, Iface>,
     /// Whether the kernel accepts the nft `queue` statement (CONFIG_NFT_QUEUE).
     pub nft_queue: bool,
+    /// Devices carrying a default route of the main table (the WAN uplinks), sorted.
+    pub default_route: Vec<String>,
 }
 
 impl Facts {
@@ -56,7 +79,7 @@ impl Facts {
             }
             let err = |m: String| format!("{file}:{lineno}: {m}");
             let mut name: Option<IfName> = None;
-            let mut iface = Iface { up: false, mtu: 1500, addrs: Vec::new() };
+            let mut iface = Iface { up: false, mtu: 1500, addrs: Vec::new(), link: None };
             let mut is_iface = false;
             for kv in line.split_whitespace() {
                 let (k, v) = kv
@@ -66,6 +89,21 @@ impl Facts {
                     "nft_queue" => {
                         facts.nft_queue =
                             crate::config::parse_bool(v).map_err(|_| err("nft_queue must be 0 or 1".into()))?
+                    }
+                    "default_route" => {
+                        for n in v.split(',') {
+                            facts.default_route.push(IfName::new(n).map_err(err)?.as_str().to_string());
+                        }
+                        facts.default_route.sort();
+                        facts.default_route.dedup();
+                    }
+                    "link" => {
+                        iface.link = Some(match LINK_NAMES.iter().find(|(n, _)| *n == v) {
+                            Some((_, t)) => *t,
+                            None => v
+                                .parse()
+                                .map_err(|_| err(format!("bad link type '{}'", crate::config::printable(v))))?,
+                        })
                     }
                     "interface" => {
                         is_iface = true;
@@ -95,7 +133,11 @@ impl Facts {
             if is_iface {
                 let n = name.expect("set with is_iface");
                 facts.interfaces.insert(n.as_str().to_string(), iface);
-            } else if line.contains("state=") || line.contains("mtu=") || line.contains("addr=") {
+            } else if line.contains("state=")
+                || line.contains("mtu=")
+                || line.contains("addr=")
+                || line.contains("link=")
+            {
                 return Err(err("interface attributes need interface=NAME on the same line".into()));
             }
         }
@@ -112,7 +154,20 @@ impl Facts {
                 let a: Vec<String> = i.addrs.iter().map(|(a, p)| format!("{a}/{p}")).collect();
                 let _ = write!(s, " addr={}", a.join(","));
             }
+            if let Some(l) = i.link {
+                match LINK_NAMES.iter().find(|(_, t)| *t == l) {
+                    Some((n, _)) => {
+                        let _ = write!(s, " link={n}");
+                    }
+                    None => {
+                        let _ = write!(s, " link={l}");
+                    }
+                }
+            }
             s.push('\n');
+        }
+        if !self.default_route.is_empty() {
+            let _ = writeln!(s, "default_route={}", self.default_route.join(","));
         }
         s
     }
@@ -132,7 +187,7 @@ mod tests {
 
     #[test]
     fn parse_and_render_round_trip() {
-        let text = "# lab\nnft_queue=1\ninterface=br-lan state=up mtu=1500 addr=192.168.1.1/24,fd00::1/64\ninterface=wg0 state=down mtu=1420\n";
+        let text = "# lab\nnft_queue=1\ninterface=br-lan state=up mtu=1500 addr=192.168.1.1/24,fd00::1/64 link=ether\ninterface=wg0 state=down mtu=1420 link=none\ninterface=tun9 link=776\ndefault_route=pppoe-wan,eth1\n";
         let f = Facts::parse("f", text).unwrap();
         assert!(f.nft_queue);
         let lan = f.iface(&IfName::new("br-lan").unwrap()).unwrap();
@@ -142,6 +197,10 @@ mod tests {
         assert_eq!(lan.addrs[1], ("fd00::1".parse().unwrap(), 64));
         let wg = f.iface(&IfName::new("wg0").unwrap()).unwrap();
         assert!(!wg.up);
+        assert_eq!(wg.link, Some(65534));
+        assert_eq!(lan.link, Some(1));
+        assert_eq!(f.iface(&IfName::new("tun9").unwrap()).unwrap().link, Some(776));
+        assert_eq!(f.default_route, vec!["eth1".to_string(), "pppoe-wan".to_string()]);
         assert!(f.iface(&IfName::new("eth9").unwrap()).is_none());
         assert_eq!(Facts::parse("f", &f.render()).unwrap(), f);
     }
@@ -156,5 +215,8 @@ mod tests {
         assert!(e.contains("interface=NAME"), "{e}");
         assert!(Facts::parse("x", "interface=a addr=10.0.0.1/33").is_err());
         assert!(Facts::parse("x", "bogus").is_err());
+        assert!(Facts::parse("x", "interface=a link=sideways").is_err());
+        assert!(Facts::parse("x", "link=ether").is_err());
+        assert!(Facts::parse("x", "default_route=bad;name").is_err());
     }
 }

@@ -23,6 +23,7 @@ pub mod queue;
 mod render;
 pub mod routes;
 pub mod ruleset;
+pub mod services;
 
 use std::net::IpAddr;
 
@@ -193,6 +194,14 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
         if facts.iface(l).is_none() {
             notes.push(format!("lan_device {} does not exist now; its rules apply once it appears", l));
         }
+    }
+    // Every tunnel's device must be a tunnel (also one no device uses yet).
+    for t in &model.tunnels {
+        let (TunnelKind::WireGuard(l3) | TunnelKind::Interface(l3)) = &t.kind else { continue };
+        if let Err(e) = checks::device_is_tunnel(t, l3, facts) {
+            errors.push(e);
+        }
+        notes.extend(checks::link_type_note(t, l3, facts));
     }
     for (c, r) in classes.iter().zip(&layout.routes) {
         let ClassKind::L3 { device, dns, .. } = &c.kind else { continue };

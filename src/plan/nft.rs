@@ -236,6 +236,20 @@ pub enum Match {
     TcpSyn,
     /// `tcp option maxseg size > N`.
     MssAbove(u32),
+    /// `icmp type { … }` (nft's type names, e.g. `echo-request`).
+    IcmpType(Vec<&'static str>),
+    /// `icmpv6 type { … }` (nft's type names, e.g. `nd-neighbor-solicit`).
+    Icmpv6Type(Vec<&'static str>),
+    /// `@th,OFFSET,LEN V` or `@th,OFFSET,LEN { V1, V2 }`: raw bits of the transport header and
+    /// what follows it (`LEN` at most 128; each value written as `LEN / 4` hex digits).
+    ThBits {
+        /// Offset in bits from the start of the transport header.
+        offset: u32,
+        /// Length in bits (a multiple of 8, at most 128).
+        len: u32,
+        /// Accepted values (at least one).
+        values: Vec<u128>,
+    },
 }
 
 /// A rule statement (action or verdict).
@@ -479,6 +493,22 @@ impl fmt::Display for Match {
             }
             Match::TcpSyn => f.write_str("tcp flags syn / syn,rst"),
             Match::MssAbove(n) => write!(f, "tcp option maxseg size > {n}"),
+            Match::IcmpType(t) => {
+                f.write_str("icmp type ")?;
+                one_or_set(f, t)
+            }
+            Match::Icmpv6Type(t) => {
+                f.write_str("icmpv6 type ")?;
+                one_or_set(f, t)
+            }
+            Match::ThBits { offset, len, values } => {
+                let w = (*len as usize).div_ceil(4);
+                write!(f, "@th,{offset},{len} ")?;
+                match values.as_slice() {
+                    [one] => write!(f, "0x{one:0w$x}"),
+                    _ => set_of(f, values, |f, v| write!(f, "0x{v:0w$x}")),
+                }
+            }
         }
     }
 }

@@ -1,24 +1,30 @@
 //! The `table inet moat` ruleset as a typed [`Script`] (see docs/DESIGN.md).
 //!
 //! `classify` (prerouting, mangle + 10) sets the mark from the source MAC on every packet of
-//! every flow (no conntrack dependency); `redirect_nat` (prerouting, dstnat − 5, before fw4 and
-//! any "force DNS" redirect) sends tunnel devices' DNS for the router to the tunnel's resolver
-//! and Tor devices' TCP/DNS to Tor; `guard_input`/`guard_forward` (filter − 5, before fw4) only
-//! ever drop or reject: a tunnel device's packet leaving by any other interface is dropped, IPv6
-//! of a tunnel without IPv6 is rejected, Tor devices forward nothing, block devices reach the
-//! LAN only, and DNS/DoT to the router itself that was not redirected is rejected. `classify`
-//! also gives flows that start on a tunnel's side a ct mark, and `guard_output` (output,
-//! filter − 5) drops the router's own packets of such flows leaving by another interface (fw4's
-//! reject RSTs for a server's late packets after a tunnel flap went out of the WAN with the
-//! tunnel address: found by the lab's leak matrix). Everything is kernel state, so it stays in
-//! force if the daemon dies.
+//! every flow (no conntrack dependency), whatever interface it arrives on: `ether saddr` only
+//! matches Ethernet-framed interfaces (a bridge, a VLAN sub-interface like `br-lan.1`, Wi-Fi
+//! outside the bridge, a guest bridge), so a protected MAC is protected on every LAN-side
+//! interface, not only on `lan_device`, while L3 tunnels never match. `redirect_nat`
+//! (prerouting, dstnat − 5, before fw4 and any "force DNS" redirect) sends tunnel devices' DNS
+//! for the router to the tunnel's resolver and Tor devices' TCP/DNS to Tor;
+//! `guard_input`/`guard_forward` (filter − 5, before fw4) only ever drop or reject: a tunnel
+//! device's packet leaving by any other interface is dropped, IPv6 of a tunnel without IPv6 is
+//! rejected, Tor devices forward nothing, block devices reach the `lan_device`s only, and every
+//! protected device reaches only its link's services on the router (DHCP, ICMP, Tor's ports:
+//! the input allow-list of [`super::services`]). `classify` also gives flows that start on a
+//! tunnel's side a ct mark, and `guard_output` (output, filter − 5) drops the router's own
+//! packets of such flows leaving by another interface (fw4's reject RSTs for a server's late
+//! packets after a tunnel flap went out of the WAN with the tunnel address: found by the lab's
+//! leak matrix) and the router's DHCP relay packets for protected devices. Everything is kernel
+//! state, so it stays in force if the daemon dies.
 
 use super::nft::{
     hex, Base, Chain, ChainType, Command, Hook, Ifaces, Ip, Line, Match, Priority, Proto, Rule, Script, Stmt, Table,
     TableId,
 };
-use super::{ClassKind, Plan, QueueBackend};
+use super::{services, ClassKind, Plan, QueueBackend};
 use crate::config::IfName;
+use crate::config::Mac;
 
 /// moat's table.
 pub const MOAT: TableId = TableId { family: "inet", name: "moat" };
@@ -29,6 +35,14 @@ pub const NFT_REMOVE: &str = "table inet moat\ndelete table inet moat\n";
 /// [`NFT_REMOVE`] as a typed value.
 pub fn remove() -> Script {
     Script { comments: Vec::new(), commands: vec![Command::Add(MOAT), Command::Delete(MOAT)] }
+}
+
+/// Every protected device's MACs (devices with a mark), sorted and deduplicated.
+pub fn protected_macs(plan: &Plan) -> Vec<Mac> {
+    let mut macs: Vec<Mac> = plan.devices.iter().filter(|d| d.mark != 0).flat_map(|d| d.macs.iter().copied()).collect();
+    macs.sort();
+    macs.dedup();
+    macs
 }
 
 /// Characters allowed from a section address into an nft comment line.
@@ -63,19 +77,13 @@ pub fn ruleset(plan: &Plan, lan_devices: &[IfName]) -> Script {
             }
         })
     };
-    let dns_ports =
-        || vec![Match::L4proto(vec![Proto::Tcp, Proto::Udp]), Match::Dport { proto: None, ports: vec![53, 853] }];
 
     // classify
     let mut classify = Vec::new();
     for d in plan.devices.iter().filter(|d| d.mark != 0) {
         classify.push(Line::Comment(format!("{} -> {}", safe_section(&d.section), d.route)));
         classify.push(
-            Rule::new(
-                vec![Match::Iif(lans()), Match::EtherSaddr(d.macs.clone())],
-                vec![Stmt::MarkSet { keep, value: d.mark }],
-            )
-            .into(),
+            Rule::new(vec![Match::EtherSaddr(d.macs.clone())], vec![Stmt::MarkSet { keep, value: d.mark }]).into(),
         );
     }
     // Flows whose first packet arrives from a tunnel (e.g. a server's late packets after a
@@ -133,51 +141,22 @@ pub fn ruleset(plan: &Plan, lan_devices: &[IfName]) -> Script {
         }
     }
 
-    // guard_input, and one input chain per Tor route
+    // guard_input: every protected route jumps to its input allow-list (services.rs).
     let mut input = Vec::new();
-    let mut tor_chains = Vec::new();
-    for c in &plan.classes {
-        let m = mark(mask, &c.values);
-        match &c.kind {
-            ClassKind::L3 { .. } | ClassKind::Block => {
-                let mut matches = vec![m];
-                matches.extend(dns_ports());
-                input.push(
-                    Rule::new(matches, vec![Stmt::Jump("reject_fast".into())])
-                        .comment(format!("{}: no DNS through the router resolver", c.label))
-                        .into(),
-                );
-            }
-            ClassKind::Tor { trans_port, dns_port } => {
-                let name = format!("tor_{}_input", c.label);
-                input.push(Rule::new(vec![m], vec![Stmt::Jump(name.clone())]).into());
-                let body = vec![
-                    Rule::new(
-                        vec![
-                            Match::Nfproto(Ip::V4),
-                            Match::Dport { proto: Some(Proto::Tcp), ports: vec![*trans_port] },
-                        ],
-                        vec![Stmt::Return],
-                    )
-                    .into(),
-                    Rule::new(
-                        vec![
-                            Match::Nfproto(Ip::V4),
-                            Match::Dport { proto: Some(Proto::Udp), ports: vec![67, *dns_port] },
-                        ],
-                        vec![Stmt::Return],
-                    )
-                    .into(),
-                    Rule::new(vec![], vec![Stmt::Drop]).into(),
-                ];
-                tor_chains.push(chain(name, None, body));
-            }
-        }
+    let mut input_chains = Vec::new();
+    let protected: Vec<u32> = plan.classes.iter().flat_map(|c| c.values.iter().copied()).collect();
+    if !protected.is_empty() {
+        input.push(
+            Rule::new(vec![mark(mask, &protected)], vec![Stmt::Jump(services::PROTECTED_INPUT.into())])
+                .comment("protected devices reach only their link's services on the router")
+                .into(),
+        );
+        input_chains.push(services::input_chain(&plan.classes, mask));
     }
 
     // guard_output: the router's own packets belonging to tunnel-side flows never leave by
     // another interface (found by the lab: RSTs from the tunnel address on the WAN after a flap).
-    let mut output = Vec::new();
+    let mut output = services::relay_rules(&protected_macs(plan));
     for (c, device) in l3() {
         output.push(
             Rule::new(
@@ -239,7 +218,7 @@ pub fn ruleset(plan: &Plan, lan_devices: &[IfName]) -> Script {
         chain("redirect_nat", base(ChainType::Nat, Hook::Prerouting, "dstnat", -5), nat),
         chain("guard_input", base(ChainType::Filter, Hook::Input, "filter", -5), input),
     ];
-    chains.extend(tor_chains);
+    chains.extend(input_chains);
     chains.push(chain("guard_output", base(ChainType::Filter, Hook::Output, "filter", -5), output));
     chains.push(chain("guard_forward", base(ChainType::Filter, Hook::Forward, "filter", -5), forward));
 

@@ -36,9 +36,11 @@ fn readme_model() -> Model {
 
 fn facts(nft_queue: bool) -> Facts {
     let mut f = Facts { nft_queue, ..Facts::default() };
-    f.interfaces
-        .insert("br-lan".into(), Iface { up: true, mtu: 1500, addrs: vec![("192.168.1.1".parse().unwrap(), 24)] });
-    f.interfaces.insert("wg0".into(), Iface { up: true, mtu: 1420, addrs: vec![] });
+    f.interfaces.insert(
+        "br-lan".into(),
+        Iface { up: true, mtu: 1500, addrs: vec![("192.168.1.1".parse().unwrap(), 24)], link: Some(1) },
+    );
+    f.interfaces.insert("wg0".into(), Iface { up: true, mtu: 1420, addrs: vec![], link: Some(65534) });
     f
 }
 
@@ -265,4 +267,47 @@ fn blocking_shaped_fallback_drops_exactly_the_shaped_devices() {
     assert_eq!(b.len(), p.nft.len() + b.lines().find(|l| l.contains("queue rules missing")).unwrap().len() + 1);
     let m = conf("", DNS4, "\toption route 'vpn'");
     assert_eq!(build(&m, &facts(false)).unwrap().nft_blocking_shaped(), None);
+}
+
+#[test]
+fn tunnel_device_must_be_a_tunnel() {
+    // device = a lan_device is refused by validation already (not a plan check).
+    let lan = "config moat 'main'\n\tlist lan_device 'br-lan'\n\nconfig tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'br-lan'\n";
+    assert!(crate::config::check_bytes("t.conf", lan.as_bytes()).into_result().is_err());
+    // device = the WAN uplink (carries the main table's default route): refused.
+    let mut f = facts(false);
+    f.default_route = vec!["wg0".into()];
+    let e = build(&readme_model(), &f).unwrap_err();
+    assert!(matches!(&e[0], PlanError { kind: PlanErrorKind::DeviceIsUplink { .. }, .. }), "{e:?}");
+    assert_eq!(e[0].option(), "device");
+    assert!(e[0].message().contains("default route"), "{e:?}");
+    // Another device carries it: fine.
+    f.default_route = vec!["pppoe-wan".into()];
+    assert!(build(&readme_model(), &f).is_ok());
+    // An Ethernet link type: a warning only (a tap tunnel is Ethernet too).
+    let mut f = facts(false);
+    f.interfaces.get_mut("wg0").unwrap().link = Some(1);
+    let p = build(&readme_model(), &f).unwrap();
+    assert!(p.notes.iter().any(|n| n.contains("wg0 has link type ether, not a tunnel's")), "{:?}", p.notes);
+    assert!(!build(&readme_model(), &facts(false)).unwrap().notes.iter().any(|n| n.contains("link type")));
+}
+
+#[test]
+fn protected_macs_are_marked_on_every_interface_and_reach_only_link_services() {
+    let p = build(&readme_model(), &facts(false)).unwrap();
+    // classify: by MAC alone, no iifname (guest bridges, VLANs, Wi-Fi outside br-lan).
+    assert!(p.nft.contains("\t\tether saddr { aa:bb:cc:00:11:22 } meta mark set"), "{}", p.nft);
+    assert!(!p.nft.contains("iifname { \"br-lan\" } ether saddr"));
+    // The direct device is never matched.
+    assert!(!p.nft.contains("aa:bb:cc:00:11:55"));
+    // One allow-list for every protected mark, ending in a reject.
+    assert!(p.nft.contains("jump protected_input"));
+    let chain = p.nft.split("chain protected_input {").nth(1).unwrap().split("\t}").next().unwrap();
+    assert!(chain.contains("meta nfproto ipv4 udp dport 67 return"));
+    assert!(chain.contains("meta nfproto ipv6 udp dport 547 return"));
+    assert!(chain.contains("nd-neighbor-solicit"));
+    assert!(chain.trim_end().ends_with("jump reject_fast comment \"no other router service\""), "{chain}");
+    assert!(!chain.contains("dport 53 ") && !chain.contains("853"));
+    // Relay packets for the protected MACs only.
+    assert!(p.nft.contains("@th,288,48 { 0xaabbcc001122, 0xaabbcc001133, 0xaabbcc001144 } drop"), "{}", p.nft);
 }

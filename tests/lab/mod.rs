@@ -30,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod lanside;
 pub mod matrix;
 pub mod pcap;
 pub mod servers;
