@@ -24,7 +24,8 @@
 MOAT_APT_GROUPS=(
 	"lab: nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping procps"
 	"package tests: busybox-static"
-	"discovery lab (tests/discover_lab.rs, a real DHCP server without a service to start): dnsmasq-base"
+	"discovery lab (tests/discover_lab.rs, a real DHCP server without a service to start) and the relay cells of tests/leak_lanside.rs: dnsmasq-base"
+	"router-service leak cells (tests/leak_lanside.rs: a TCP forwarder on the router): socat"
 	"browser test of the LuCI app (tests/luci_browser.rs, driven by playwright-core from npm): chromium"
 	"server package test (tests/deb.rs: a Debian chroot, booted with systemd-nspawn): debootstrap systemd-container"
 	"cross builds: rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils"
