@@ -21,13 +21,14 @@
 # - package tests: busybox sh is OpenWrt's shell (tests/openwrt_scripts.rs, tests/ipk.rs).
 # - cross builds (scripts/cross.sh): compiler + std sources for -Zbuild-std, llvm-objcopy (rust-web-llvm, only
 #   recommended by rustc-web), qemu-user to run target binaries, ELF inspection.
+# (A reason must not contain ": ": the first one separates it from the packages.)
 MOAT_APT_GROUPS=(
 	"lab: nftables iptables iproute2 wireguard-go wireguard-tools tor tor-geoipdb tcpdump dnsutils iputils-ping procps"
 	"package tests: busybox-static"
 	"discovery lab (tests/discover_lab.rs, a real DHCP server without a service to start) and the relay cells of tests/leak_lanside.rs: dnsmasq-base"
-	"router-service leak cells (tests/leak_lanside.rs: a TCP forwarder on the router): socat"
+	"router-service leak cells (tests/leak_lanside.rs, a TCP forwarder on the router): socat"
 	"browser test of the LuCI app (tests/luci_browser.rs, driven by playwright-core from npm): chromium"
-	"server package test (tests/deb.rs: a Debian chroot, booted with systemd-nspawn): debootstrap systemd-container"
+	"server package test (tests/deb.rs, a Debian chroot booted with systemd-nspawn): debootstrap systemd-container"
 	"cross builds: rustc-web cargo-web rust-web-src rust-web-llvm qemu-user-static file binutils"
 )
 
@@ -211,6 +212,10 @@ ensure_npm() {
 
 # ensure_all : everything the whole test suite and the cross builds need.
 ensure_all() {
+	local p
+	for p in "${MOAT_APT_PACKAGES[@]}"; do # a reason with ": " in MOAT_APT_GROUPS would split into bogus names
+		[[ "$p" =~ ^[a-z0-9][a-z0-9+.-]+$ ]] || { _deps_log "MOAT_APT_GROUPS: '$p' is no Debian package name"; return 1; }
+	done
 	command -v cargo >/dev/null || { _deps_log "cargo (rustup) is missing: the machine image ships it"; return 1; }
 	ensure_apt "${MOAT_APT_PACKAGES[@]}" && ensure_pip && ensure_cargo_tools && ensure_rustup_components && ensure_npm
 }
