@@ -20,7 +20,9 @@ fn same(a: &Value, b: &serde_json::Value) -> bool {
             _ => false,
         },
         (Value::String(x), serde_json::Value::String(y)) => x == y,
-        (Value::Array(x), serde_json::Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), serde_json::Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         (Value::Object(x), serde_json::Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -46,7 +48,12 @@ fuzz_target!(|data: &[u8]| {
     let ctx = moat::rpc::Context {
         config: dir.join("moat"),
         state_dir: dir.clone(),
-        sources: moat::discover::Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("odhcpd"), neighbours: false, lan: vec![] },
+        sources: moat::discover::Sources {
+            dnsmasq: dir.join("leases"),
+            odhcpd: dir.join("odhcpd"),
+            neighbours: false,
+            lan: vec![],
+        },
     };
     let methods = ["status", "devices", "check", "series", "bogus"];
     let out = moat::rpc::call(&ctx, methods[pick as usize % methods.len()], input);
