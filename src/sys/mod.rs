@@ -13,6 +13,7 @@
 mod net;
 mod packet;
 mod signal;
+mod tap;
 mod time;
 
 pub use net::{
@@ -20,6 +21,7 @@ pub use net::{
     set_rcvbuf, Recv,
 };
 pub use packet::Injector;
+pub use tap::Tap;
 pub use signal::{read_signals, signalfd};
 pub use time::{monotonic_us, set_realtime, Timer};
 

@@ -22,6 +22,7 @@
 //! failures reported by the kernel are counted and logged.
 
 mod icmp;
+mod link;
 mod rng;
 mod spec;
 mod status;
@@ -30,6 +31,7 @@ mod status;
 pub use crate::sys::monotonic_us;
 /// Real-time scheduling for `option realtime`.
 pub use crate::sys::set_realtime;
+pub use link::{request_for, CompanionSpec, Link, ANSWER_TIMEOUT_US};
 pub use rng::OsRng;
 pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
@@ -56,6 +58,9 @@ pub struct EngineStats {
     pub inject_errors: u64,
     /// ICMP "fragmentation needed" / ICMPv6 "packet too big" sent back for oversized packets.
     pub icmp_sent: u64,
+    /// Packets of shaped devices dropped because their tunnel's companion is required but does
+    /// not shape (`companion_required`).
+    pub companion_blocked: u64,
     /// How late the timer woke the engine after the deadline it was armed for (µs).
     pub wake_late: shaper::DelayHistogram,
 }
@@ -105,6 +110,8 @@ pub struct ShapingEngine {
     wanted: Vec<QueueSpec>,
     /// When to retry opening queues that failed (e.g. still held by a dying predecessor).
     retry_at: Option<Micros>,
+    /// Companion links, one per tunnel device whose queues name a companion.
+    links: Vec<Link>,
 }
 
 /// How often opening a queue that failed is retried.
@@ -130,6 +137,7 @@ impl ShapingEngine {
             icmp: icmp::Sender::open(),
             wanted: Vec::new(),
             retry_at: None,
+            links: Vec::new(),
         })
     }
 
@@ -177,6 +185,7 @@ impl ShapingEngine {
             log::info!("shaping {} on queue {} (pad to {} bytes, {mode})", s.label, s.queue, s.config.pad_to);
             self.devs.push(Dev { spec: s.clone(), queue, shaper, held: HeldStore::default(), cover });
         }
+        self.set_links();
         let missing = self.wanted.iter().any(|w| !self.devs.iter().any(|d| d.spec == *w));
         self.retry_at = missing.then_some(now + RETRY_US);
         self.rearm();
@@ -186,6 +195,7 @@ impl ShapingEngine {
     /// The file descriptors to poll for readability: every queue socket and the timer.
     pub fn fds(&self) -> Vec<RawFd> {
         let mut v: Vec<RawFd> = self.devs.iter().map(|d| d.queue.as_raw_fd()).collect();
+        v.extend(self.links.iter().filter_map(Link::fd));
         v.push(self.timer.as_raw_fd());
         v
     }
@@ -201,6 +211,8 @@ impl ShapingEngine {
             self.armed = None;
         } else if let Some(i) = self.devs.iter().position(|d| d.queue.as_raw_fd() == fd) {
             self.drain_queue(i, now);
+        } else if let Some(l) = self.links.iter_mut().find(|l| l.fd() == Some(fd)) {
+            l.readable(now);
         }
         self.tick(now);
     }
@@ -270,6 +282,11 @@ impl ShapingEngine {
                             continue;
                         }
                     };
+                    if self.links.iter().any(|l| l.device == d.spec.tunnel_dev && l.blocks(now)) {
+                        self.stats.companion_blocked += 1;
+                        let _ = d.queue.verdict(p.id, Verdict::Drop, None, None);
+                        continue;
+                    }
                     let len16 = len.min(u16::MAX as usize) as u16;
                     let pad_to = d.spec.config.pad_to;
                     if len <= pad_to as usize {
@@ -360,6 +377,7 @@ impl ShapingEngine {
     pub fn shutdown(&mut self) {
         self.wanted.clear();
         self.retry_at = None;
+        self.links.clear();
         for mut d in std::mem::take(&mut self.devs) {
             self.flush_dev(&mut d);
         }
@@ -374,6 +392,57 @@ impl ShapingEngine {
     /// Engine-wide error counters.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
+    }
+
+    /// Write a control message into the cover packets of `queue` (`None`: plain cover again).
+    /// False if the queue is not served, has no cover packets or they are too small.
+    pub fn set_control(&mut self, queue: u16, msg: Option<&crate::wire::control::Message>) -> bool {
+        match self.devs.iter_mut().find(|d| d.spec.queue == queue).and_then(|d| d.cover.as_mut()) {
+            Some((pkt, _)) => crate::wire::control::write_into(pkt, msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The source address of `queue`'s cover packets (the tunnel device's own address).
+    pub fn cover_src(&self, queue: u16) -> Option<std::net::IpAddr> {
+        let (pkt, _) = self.devs.iter().find(|d| d.spec.queue == queue)?.cover.as_ref()?;
+        match wire::version(pkt)? {
+            4 => Some(std::net::IpAddr::from([pkt[12], pkt[13], pkt[14], pkt[15]])),
+            _ => <[u8; 16]>::try_from(&pkt[8..24]).ok().map(std::net::IpAddr::from),
+        }
+    }
+
+    /// Companion links and their state (router side).
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// One link per tunnel device whose served queues name a companion; the request (from the
+    /// first such queue's shaper) goes into the cover packets of every queue of that tunnel.
+    fn set_links(&mut self) {
+        let mut old = std::mem::take(&mut self.links);
+        let mut links: Vec<Link> = Vec::new();
+        for i in 0..self.devs.len() {
+            let Some(c) = self.devs[i].spec.companion.clone() else { continue };
+            let dev = self.devs[i].spec.tunnel_dev.clone();
+            let li = match links.iter().position(|l| l.device == dev) {
+                Some(li) => li,
+                None => {
+                    let q = self.devs[i].spec.queue;
+                    let req = self.cover_src(q).and_then(|src| request_for(src, &self.devs[i].spec.config));
+                    let link = match old.iter().position(|l| l.device == dev && l.spec == c && l.request == req) {
+                        Some(k) => old.swap_remove(k),
+                        None => Link::new(&dev, c, req),
+                    };
+                    links.push(link);
+                    links.len() - 1
+                }
+            };
+            let msg = links[li].request.map(crate::wire::control::Message::Request);
+            let q = self.devs[i].spec.queue;
+            self.set_control(q, msg.as_ref());
+        }
+        self.links = links;
     }
 }
 

@@ -21,6 +21,9 @@ pub struct QueueSpec {
     pub tunnel_dev: String,
     /// Where cover packets are addressed; `None` = no cover packets (pad-only queues).
     pub cover_dst: Option<IpAddr>,
+    /// The tunnel's companion (`option companion`): cover packets go to it and carry the
+    /// request; `None` = upstream-only shaping.
+    pub companion: Option<super::CompanionSpec>,
 }
 
 /// The shaper configuration for a validated `config shaper` section and a resolved pad size
@@ -92,7 +95,8 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 label: q.name.clone(),
                 config: shaper_config(&q.shaper.mode, pad_to),
                 tunnel_dev: q.device.as_str().to_string(),
-                cover_dst: q.cover_dst,
+                cover_dst: q.companion.map(|c| c.addr).or(q.cover_dst),
+                companion: q.companion.map(|c| super::CompanionSpec { addr: c.addr, required: c.required }),
             });
         }
     }
@@ -104,6 +108,7 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 config: Config { pad_to, mode: Mode::PadOnly },
                 tunnel_dev: q.device.as_str().to_string(),
                 cover_dst: None,
+                companion: None,
             });
         }
     }
