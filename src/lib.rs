@@ -6,6 +6,7 @@
 //! is in [`sys`].
 
 pub mod advice;
+pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod json;
