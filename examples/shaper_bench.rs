@@ -214,6 +214,7 @@ fn engine(rate: u32) -> ShapingEngine {
         },
         tunnel_dev: "lo".into(),
         cover_dst: None, // cover slots are still scheduled; nothing is injected
+        companion: None,
     };
     let errs = e.set_queues(&[spec]);
     assert!(errs.is_empty(), "{errs:?}");
@@ -482,6 +483,7 @@ fn rss_live() {
             },
             tunnel_dev: "lo".into(),
             cover_dst: None,
+            companion: None,
         })
         .collect();
     let errs = e.set_queues(&specs);

@@ -117,9 +117,7 @@ fn moat_cfg(l: &Lab, dev: &Device, required: bool) -> String {
          \toption companion '{VPN_TUNNEL4}'\n\toption companion_required '{}'\n\n\
          config shaper 'steady'\n\toption mode 'constant'\n\toption rate '{RATE}'\n\n\
          config device\n\toption name 'sleepmon'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'steady'\n",
-        l.wg_router,
-        required as u8,
-        dev.mac
+        l.wg_router, required as u8, dev.mac
     )
 }
 
@@ -221,9 +219,16 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
         router_status(&l)
     );
     eprintln!("companion lab: 'not shaped' {:.1} s after SIGKILL", killed.elapsed().as_secs_f64());
-    assert!(router_status(&l).contains("\"blocking\":true"), "companion_required does not block: {}", router_status(&l));
+    assert!(
+        router_status(&l).contains("\"blocking\":true"),
+        "companion_required does not block: {}",
+        router_status(&l)
+    );
     for i in 0..3 {
-        assert!(l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(), "echo {i} with the companion dead");
+        assert!(
+            l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(),
+            "echo {i} with the companion dead"
+        );
     }
     let pkts = l.stop_capture(cap);
     assert!(l.analyze(&pkts, &dev).leaks.is_empty());

@@ -313,6 +313,7 @@ fn constant_mode_through_wireguard_one_size_one_message_per_slot_data_intact() {
         config: Config { pad_to: PAD_TO, mode: Mode::Constant(ConstantConfig::with_rate(RATE)) },
         tunnel_dev: lab.wr.clone(),
         cover_dst: Some("10.203.0.1".parse().unwrap()),
+        companion: None,
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(1))).unwrap();
@@ -440,6 +441,7 @@ fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
         config: Config { pad_to: PAD_TO, mode: Mode::Stochastic(cfg) },
         tunnel_dev: lab.wr.clone(),
         cover_dst: Some("10.203.0.1".parse().unwrap()),
+        companion: None,
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(4))).unwrap();

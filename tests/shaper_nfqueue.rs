@@ -341,6 +341,7 @@ fn engine_retries_a_queue_that_another_process_still_holds() {
             config: Config { pad_to: 1400, mode: Mode::PadOnly },
             tunnel_dev: "lo".into(),
             cover_dst: None,
+            companion: None,
         };
         let errs = e.set_queues(&[spec]);
         assert_eq!(errs.len(), 1, "{errs:?}");

@@ -3,11 +3,11 @@
 //!
 //! ```text
 //! config companion 'main'
-//! 	option device 'wg0'          # required: the server's WireGuard interface
-//! 	list allow_peer '10.0.0.2'   # optional: addresses/prefixes that may ask (default any peer)
-//! 	option max_rate '100'        # optional: highest constant rate / stochastic cap a peer may ask
-//! 	option max_peers '64'        # optional: most peers shaped at once
-//! 	option log_level 'info'
+//!     option device 'wg0'          # required: the server's WireGuard interface
+//!     list allow_peer '10.0.0.2'   # optional: addresses/prefixes that may ask (default any peer)
+//!     option max_rate '100'        # optional: highest constant rate / stochastic cap a peer may ask
+//!     option max_peers '64'        # optional: most peers shaped at once
+//!     option log_level 'info'
 //! ```
 //! Exactly one `companion` section; any other section type, unknown option, repeated value or
 //! bad value is an error naming `file:line: section option`.
@@ -124,7 +124,13 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<CompanionConfig, Vec<Diagn
     let mut main: Option<(usize, &Section)> = None;
     for (i, s) in pkg.sections.iter().enumerate() {
         if s.stype != "companion" {
-            errors.push(err(file, s.line, Some(&pkg.address(i)), None, format!("unknown section type '{}' (expected companion)", crate::config::printable(&s.stype))));
+            errors.push(err(
+                file,
+                s.line,
+                Some(&pkg.address(i)),
+                None,
+                format!("unknown section type '{}' (expected companion)", crate::config::printable(&s.stype)),
+            ));
         } else if main.is_some() {
             errors.push(err(file, s.line, Some(&pkg.address(i)), None, "a second companion section (one is allowed)"));
         } else {
@@ -157,7 +163,13 @@ pub fn from_bytes(file: &str, bytes: &[u8]) -> Result<CompanionConfig, Vec<Diagn
     };
     let device = match single("device") {
         None => {
-            errors.push(err(file, s.line, sec, Some("device"), "missing: the server's WireGuard interface, e.g. option device 'wg0'"));
+            errors.push(err(
+                file,
+                s.line,
+                sec,
+                Some("device"),
+                "missing: the server's WireGuard interface, e.g. option device 'wg0'",
+            ));
             None
         }
         Some((v, l)) => IfName::new(&v).map_err(|e| errors.push(err(file, l, sec, Some("device"), e))).ok(),

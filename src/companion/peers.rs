@@ -140,7 +140,14 @@ pub struct Peers {
 
 impl Peers {
     /// Handle a request from `src` at `now`.
-    pub fn request(&mut self, cfg: &CompanionConfig, mtu: Option<u32>, src: IpAddr, r: Request, now: Micros) -> Outcome {
+    pub fn request(
+        &mut self,
+        cfg: &CompanionConfig,
+        mtu: Option<u32>,
+        src: IpAddr,
+        r: Request,
+        now: Micros,
+    ) -> Outcome {
         if let Err(e) = check(cfg, mtu, src, &r) {
             self.refused.count(e);
             return Outcome::Refused(e);

@@ -69,7 +69,8 @@ pub fn run(opts: &Options) -> Result<(), Vec<String>> {
     crate::daemon::logging::init(opts.stderr, cfg.log_level);
     std::fs::create_dir_all(&opts.state_dir).map_err(|e| vec![format!("{}: {e}", opts.state_dir.display())])?;
     let engine = ShapingEngine::new().map_err(|e| vec![format!("queue engine: {e}")])?;
-    let sig = crate::sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP]).map_err(|e| vec![format!("signalfd: {e}")])?;
+    let sig = crate::sys::signalfd(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
+        .map_err(|e| vec![format!("signalfd: {e}")])?;
     let nft = crate::daemon::probe::probe_nft_queue();
     log::info!(
         "companion on {} (queue backend {}, max_rate {}, max_peers {})",
@@ -101,7 +102,7 @@ pub fn run(opts: &Options) -> Result<(), Vec<String>> {
             next_house = now + SECOND;
             c.housekeeping(now);
         }
-        let mut fds: Vec<libc::pollfd> = c.engine.fds().into_iter().map(|fd| pfd(fd)).collect();
+        let mut fds: Vec<libc::pollfd> = c.engine.fds().into_iter().map(pfd).collect();
         fds.extend(c.tap.as_ref().map(|t| pfd(t.as_raw_fd())));
         fds.push(pfd(sig));
         let timeout = ((next_house.saturating_sub(now)) / 1000 + 1).min(1000) as i32;
@@ -172,12 +173,8 @@ impl Companion {
     fn read_requests(&mut self, now: Micros) {
         let mut buf = [0u8; 2048];
         let mut changed = false;
-        loop {
-            let Some(tap) = &self.tap else { break };
-            let n = match tap.recv(&mut buf) {
-                Ok(n) => n.min(buf.len()),
-                Err(_) => break,
-            };
+        while let Some(Ok(n)) = self.tap.as_ref().map(|t| t.recv(&mut buf)) {
+            let n = n.min(buf.len());
             let pkt = &buf[..n];
             let Some(src) = source(pkt) else { continue };
             let r = match control::parse(pkt) {
@@ -289,7 +286,8 @@ impl Companion {
     fn save_state(&self) {
         let mut s = String::new();
         for p in &self.peers.peers {
-            let hex: String = control::encode(&Message::Request(p.request)).iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String =
+                control::encode(&Message::Request(p.request)).iter().map(|b| format!("{b:02x}")).collect();
             s.push_str(&format!("{} {hex}\n", p.addr));
         }
         let path = self.state_dir.join("peers");
@@ -358,4 +356,3 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
-

@@ -231,7 +231,12 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
             if let Some((_, l)) = pad_to {
                 pad_to_line = l;
             }
-            (pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto), cover_dst, pad_all.map(|(v, _)| v).unwrap_or(true), companion)
+            (
+                pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto),
+                cover_dst,
+                pad_all.map(|(v, _)| v).unwrap_or(true),
+                companion,
+            )
         } else {
             (PadTo::Auto, None, false, None)
         };

@@ -21,8 +21,8 @@ pub use net::{
     set_rcvbuf, Recv,
 };
 pub use packet::Injector;
-pub use tap::Tap;
 pub use signal::{read_signals, signalfd};
+pub use tap::Tap;
 pub use time::{monotonic_us, set_realtime, Timer};
 
 use std::io;

@@ -31,13 +31,9 @@ impl Tap {
     pub fn open(ifname: &str, magic: [u8; 4]) -> io::Result<Tap> {
         let idx = ifindex(ifname)?;
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-        let fd = socket(
-            AddressFamily::Packet,
-            SockType::Datagram,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .map_err(super::net::io)?;
+        let fd =
+            socket(AddressFamily::Packet, SockType::Datagram, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
+                .map_err(super::net::io)?;
         let m = u32::from_be_bytes(magic);
         // ldb [0]; jeq 0x45 ? ipv4 : v6check; ipv4: ld [20]; jeq m ? accept : drop;
         // v6check: and 0xf0; jeq 0x60 ? ld [40] : drop; jeq m ? accept : drop

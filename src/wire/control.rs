@@ -100,7 +100,9 @@ pub enum Refusal {
 impl Refusal {
     fn from_u8(b: u8) -> Option<Refusal> {
         use Refusal::*;
-        [AddressMismatch, NotAllowed, RateTooHigh, TooManyPeers, BadParams, Internal].into_iter().find(|r| *r as u8 == b)
+        [AddressMismatch, NotAllowed, RateTooHigh, TooManyPeers, BadParams, Internal]
+            .into_iter()
+            .find(|r| *r as u8 == b)
     }
 
     /// A short reason for status output.
