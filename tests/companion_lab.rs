@@ -286,3 +286,66 @@ fn companion_two_line_config_starts_and_bad_configs_name_the_line() {
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("bad.conf:3: section 'main' option 'max_rate'"), "{err}");
 }
+
+#[test]
+fn two_homes_on_one_companion_each_shaped_by_its_own_request() {
+    use moat::daemon::engine::{monotonic_us, CompanionSpec, QueueSpec, ShapingEngine};
+    use moat::shaper::{Config, ConstantConfig, Mode};
+    require_root();
+    let l = Lab::start("companion-homes", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
+    let dev = l.dev("sleepmon").clone();
+    let cstate = l.dir.join("companion-state");
+    start_companion(&l, &companion_config(&l), &cstate);
+    l.start_moat(&moat_cfg(&l, &dev, false));
+    assert!(
+        l.wait_for("home 1 shaped", Duration::from_secs(15), || router_status(&l).contains(SHAPED)),
+        "home 1 not shaped: {}",
+        router_status(&l)
+    );
+    // Home 2: the router's queue engine (what `moat run` drives) with a companion link, at
+    // another rate, from 10.64.0.3 over its own WireGuard peer.
+    let (h, w) = l.add_home();
+    let (answer_after, said) = in_ns(&h, move || {
+        let mut e = ShapingEngine::new().unwrap();
+        let spec = QueueSpec {
+            queue: 4242,
+            label: "home2".into(),
+            config: Config { pad_to: PAD_TO as u16, mode: Mode::Constant(ConstantConfig::with_rate(20)) },
+            tunnel_dev: w,
+            cover_dst: Some(IpAddr::V4(VPN_TUNNEL4)),
+            companion: Some(CompanionSpec { addr: IpAddr::V4(VPN_TUNNEL4), required: false }),
+        };
+        assert!(e.set_queues(&[spec]).is_empty());
+        let t0 = Instant::now();
+        let mut first = None;
+        while t0.elapsed() < Duration::from_secs(12) {
+            let mut fds: Vec<libc::pollfd> =
+                e.fds().into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+            let _ = moat::sys::poll(&mut fds, 50);
+            for p in fds.iter().filter(|p| p.revents != 0) {
+                e.readable(p.fd);
+            }
+            e.tick(monotonic_us());
+            if first.is_none() && e.links()[0].shaped(monotonic_us()) {
+                first = Some(t0.elapsed());
+            }
+        }
+        let said = e.links()[0].describe(monotonic_us());
+        e.shutdown();
+        (first, said)
+    });
+    let status = companion_status(&cstate);
+    eprintln!("companion lab two homes: home 2 answered after {answer_after:?}, says '{said}'; companion: {status}");
+    assert!(answer_after.is_some() && said == "shaped", "home 2 not shaped: {said}\n{status}");
+    assert!(status.contains("\"addr\":\"10.64.0.2\",\"queue\":7000,\"pad_to\":1408,\"mode\":\"constant 50/s\""), "{status}");
+    assert!(status.contains("\"addr\":\"10.64.0.3\",\"queue\":7001,\"pad_to\":1408,\"mode\":\"constant 20/s\""), "{status}");
+    assert!(router_status(&l).contains(SHAPED), "home 1 lost its shaping: {}", router_status(&l));
+    // Home 1's downstream still runs at its own rate (home 2's clock is not mixed in).
+    let cap = l.capture_wan("homes");
+    let file = cap.file.clone();
+    std::thread::sleep(Duration::from_secs(6));
+    l.stop_capture(cap);
+    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
+    let counts = per_second(&down, 1, 5);
+    assert!(counts.iter().all(|&c| (48..=52).contains(&c)), "home 1 downstream per second {counts:?}");
+}

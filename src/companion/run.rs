@@ -326,10 +326,16 @@ impl Companion {
                 s.push(',');
             }
             s.push_str(&format!(
-                "{{\"addr\":{},\"queue\":{},\"pad_to\":{}}}",
+                "{{\"addr\":{},\"queue\":{},\"pad_to\":{},\"mode\":{}}}",
                 crate::json::string(&p.addr.to_string()),
                 p.queue,
-                p.request.pad_to
+                p.request.pad_to,
+                crate::json::string(&match p.request.mode {
+                    control::ModeParams::Constant { rate } => format!("constant {rate}/s"),
+                    control::ModeParams::Stochastic { rate_cap, decoys_per_hour, .. } => {
+                        format!("stochastic {decoys_per_hour} decoys/h, cap {rate_cap}/s")
+                    }
+                })
             ));
         }
         let r = &self.peers.refused;
