@@ -140,7 +140,7 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     start_companion(&l, &cconf, &cstate);
     let hdr_vpn = snmp_ip(&l, &l.vpn, "InHdrErrors");
     let hdr_router = snmp_ip(&l, &l.router, "InHdrErrors");
-    l.start_moat(&moat_cfg(&l, &dev, true));
+    l.start_moat(&moat_cfg(&l, &dev, false));
     let t = Instant::now();
     assert!(
         l.wait_for("downstream shaped", Duration::from_secs(15), || router_status(&l).contains(SHAPED)),
@@ -208,34 +208,45 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     );
     assert!(!companion_status(&cstate).contains("10.64.0.3"), "forged address shaped: {}", companion_status(&cstate));
 
-    // Companion SIGKILLed: the shaped downstream is dropped (rules stay, no listener).
+    // Companion SIGKILLed: the shaped downstream is dropped (rules stay, no listener). The
+    // router does not block (companion_required 0), so the device's requests go out and
+    // their answers reach the server: they must not come back unshaped.
     let cap = l.capture_wan("companion-killed");
     let file = cap.file.clone();
     let killed = Instant::now();
     assert!(l.kill("companion", libc::SIGKILL));
+    for i in 0..3 {
+        assert!(l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(), "echo {i} with the companion dead");
+    }
+    assert!(l.tcp_echo(&dev, echo, 2000, Duration::from_secs(3)).is_err(), "TCP got through with the companion dead");
     assert!(
         l.wait_for("not shaped", Duration::from_secs(10), || router_status(&l).contains("downstream not shaped")),
         "router status still says shaped 10 s after the companion died:\n{}",
         router_status(&l)
     );
     eprintln!("companion lab: 'not shaped' {:.1} s after SIGKILL", killed.elapsed().as_secs_f64());
-    assert!(
-        router_status(&l).contains("\"blocking\":true"),
-        "companion_required does not block: {}",
-        router_status(&l)
-    );
-    for i in 0..3 {
-        assert!(
-            l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(),
-            "echo {i} with the companion dead"
-        );
-    }
+    assert!(router_status(&l).contains("\"blocking\":false"), "{}", router_status(&l));
     let pkts = l.stop_capture(cap);
     assert!(l.analyze(&pkts, &dev).leaks.is_empty());
     // (the kill lands a few ms after the capture starts: a message in flight before it is fine)
     let down: Vec<_> =
         wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4 && m.0 > 0.3).collect();
     assert!(down.iter().all(|m| m.2 == 32), "downstream data with the companion dead: {down:?}");
+
+    // companion_required: the shaped device is blocked while the companion does not answer.
+    l.write_moat_config(&moat_cfg(&l, &dev, true));
+    l.signal("moat", libc::SIGHUP);
+    assert!(
+        l.wait_for("blocking", Duration::from_secs(10), || router_status(&l).contains("\"blocking\":true")),
+        "companion_required does not block: {}",
+        router_status(&l)
+    );
+    assert!(l.udp_echo(&dev, echo, 120, Duration::from_millis(800)).is_err());
+    assert!(
+        l.wait_for("blocked counted", Duration::from_secs(5), || !router_status(&l).contains("\"companion_blocked\":0")),
+        "no packet counted as blocked: {}",
+        router_status(&l)
+    );
 
     // Restarted: shaping resumes, the router is not touched.
     let restarted = Instant::now();
@@ -247,7 +258,9 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
         l.proc_log("companion")
     );
     eprintln!("companion lab: shaped again {:.1} s after restart", restarted.elapsed().as_secs_f64());
+    assert!(router_status(&l).contains("\"blocking\":false"), "{}", router_status(&l));
     l.udp_echo(&dev, echo, 300, Duration::from_secs(5)).expect("echo after the companion restarted");
+    l.tcp_echo(&dev, echo, 100_000, Duration::from_secs(30)).expect("TCP after the companion restarted");
 }
 
 /// Write a request claiming `addr` into a cover packet from the router's tunnel address, on the
