@@ -216,7 +216,10 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     let killed = Instant::now();
     assert!(l.kill("companion", libc::SIGKILL));
     for i in 0..3 {
-        assert!(l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(), "echo {i} with the companion dead");
+        assert!(
+            l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(),
+            "echo {i} with the companion dead"
+        );
     }
     assert!(l.tcp_echo(&dev, echo, 2000, Duration::from_secs(3)).is_err(), "TCP got through with the companion dead");
     assert!(
@@ -243,7 +246,8 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     );
     assert!(l.udp_echo(&dev, echo, 120, Duration::from_millis(800)).is_err());
     assert!(
-        l.wait_for("blocked counted", Duration::from_secs(5), || !router_status(&l).contains("\"companion_blocked\":0")),
+        l.wait_for("blocked counted", Duration::from_secs(5), || !router_status(&l)
+            .contains("\"companion_blocked\":0")),
         "no packet counted as blocked: {}",
         router_status(&l)
     );
@@ -305,7 +309,8 @@ fn two_homes_on_one_companion_each_shaped_by_its_own_request() {
     use moat::daemon::engine::{monotonic_us, CompanionSpec, QueueSpec, ShapingEngine};
     use moat::shaper::{Config, ConstantConfig, Mode};
     require_root();
-    let l = Lab::start("companion-homes", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
+    let l =
+        Lab::start("companion-homes", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
     let dev = l.dev("sleepmon").clone();
     let cstate = l.dir.join("companion-state");
     start_companion(&l, &companion_config(&l), &cstate);
@@ -350,8 +355,14 @@ fn two_homes_on_one_companion_each_shaped_by_its_own_request() {
     let status = companion_status(&cstate);
     eprintln!("companion lab two homes: home 2 answered after {answer_after:?}, says '{said}'; companion: {status}");
     assert!(answer_after.is_some() && said == "shaped", "home 2 not shaped: {said}\n{status}");
-    assert!(status.contains("\"addr\":\"10.64.0.2\",\"queue\":7000,\"pad_to\":1408,\"mode\":\"constant 50/s\""), "{status}");
-    assert!(status.contains("\"addr\":\"10.64.0.3\",\"queue\":7001,\"pad_to\":1408,\"mode\":\"constant 20/s\""), "{status}");
+    assert!(
+        status.contains("\"addr\":\"10.64.0.2\",\"queue\":7000,\"pad_to\":1408,\"mode\":\"constant 50/s\""),
+        "{status}"
+    );
+    assert!(
+        status.contains("\"addr\":\"10.64.0.3\",\"queue\":7001,\"pad_to\":1408,\"mode\":\"constant 20/s\""),
+        "{status}"
+    );
     assert!(router_status(&l).contains(SHAPED), "home 1 lost its shaping: {}", router_status(&l));
     // Home 1's downstream still runs at its own rate (home 2's clock is not mixed in).
     let cap = l.capture_wan("homes");

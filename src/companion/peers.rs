@@ -5,7 +5,7 @@
 //! Authentication is WireGuard's: a decrypted packet on the companion's device whose source is
 //! X came from the peer whose allowed-ips contain X (WireGuard drops anything else), so "the
 //! request's source" identifies the peer, and a peer may only ask for traffic addressed to
-//! that source. A peer that stops asking is dropped after [`EXPIRE_US`] (its rule with it).
+//! that source. A peer that stops asking is dropped after [`expire_after`] (its rule with it).
 
 use super::config::CompanionConfig;
 use super::rules::{PeerRule, QUEUE_BASE};
@@ -13,8 +13,19 @@ use crate::shaper::{Config, ConstantConfig, Micros, Mode, StochasticConfig, MIN_
 use crate::wire::control::{ModeParams, Refusal, Request, MIN_PACKET};
 use std::net::IpAddr;
 
-/// A peer that has not repeated its request for this long is no longer shaped.
+/// A constant-mode peer that has not repeated its request for this long is no longer shaped
+/// (its cover packets, which carry the request, come many times a second).
 pub const EXPIRE_US: Micros = 120 * SECOND;
+/// The same for a stochastic peer: its cover packets come only in decoy periods, hours apart.
+pub const EXPIRE_STOCHASTIC_US: Micros = 24 * 3600 * SECOND;
+
+/// How long a peer asking `r` stays shaped without asking again.
+pub fn expire_after(r: &Request) -> Micros {
+    match r.mode {
+        ModeParams::Constant { .. } => EXPIRE_US,
+        ModeParams::Stochastic { .. } => EXPIRE_STOCHASTIC_US,
+    }
+}
 
 /// One shaped peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,10 +186,10 @@ impl Peers {
         self.peers.retain(|p| p.addr != src);
     }
 
-    /// Drop peers silent for [`EXPIRE_US`]; true if any was dropped.
+    /// Drop peers silent for [`expire_after`] their request; true if any was dropped.
     pub fn expire(&mut self, now: Micros) -> bool {
         let n = self.peers.len();
-        self.peers.retain(|p| now.saturating_sub(p.last_seen) < EXPIRE_US);
+        self.peers.retain(|p| now.saturating_sub(p.last_seen) < expire_after(&p.request));
         n != self.peers.len()
     }
 

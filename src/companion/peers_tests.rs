@@ -56,3 +56,23 @@ fn both_ends_run_the_same_shaper() {
     let back = crate::daemon::engine::request_for(r.addr, &c).unwrap();
     assert_eq!(back, r, "router's request from its shaper config round-trips");
 }
+
+#[test]
+fn stochastic_peers_outlive_their_rare_requests() {
+    let c = cfg("");
+    let mut p = Peers::default();
+    let a: IpAddr = "10.0.0.2".parse().unwrap();
+    let mode = ModeParams::Stochastic {
+        decoys_per_hour: 6,
+        rate_cap: 20,
+        budget_mb: 50,
+        decoy_rate: 5,
+        decoy_duration_s: 30,
+        max_duration_s: 600,
+        idle_gap_s: 10,
+    };
+    let r = Request { mode, ..req("10.0.0.2", 1) };
+    assert_eq!(p.request(&c, Some(1420), a, r, 0), Outcome::Changed);
+    assert!(!p.expire(EXPIRE_US * 10), "a stochastic peer asks only in decoy periods");
+    assert!(p.expire(EXPIRE_STOCHASTIC_US));
+}

@@ -796,7 +796,10 @@ impl Lab {
         let spub = self.public_key("server");
         let endpoint = format!("{VPN_PUBLIC4}:{WG_PORT}");
         let kp = self.key_path("home2");
-        self.must(&h, &["wg", "set", &w, "private-key", &kp, "peer", &spub, "endpoint", &endpoint, "allowed-ips", "0.0.0.0/0"]);
+        self.must(
+            &h,
+            &["wg", "set", &w, "private-key", &kp, "peer", &spub, "endpoint", &endpoint, "allowed-ips", "0.0.0.0/0"],
+        );
         self.must(&h, &["ip", "link", "set", &w, "addrgenmode", "none", "multicast", "off"]);
         self.must(&h, &["ip", "addr", "add", "10.64.0.3/24", "dev", &w]);
         self.must(&h, &["ip", "link", "set", &w, "up"]);

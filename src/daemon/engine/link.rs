@@ -8,7 +8,8 @@
 //!
 //! The link's state is what `moat status` reports per tunnel: "downstream shaped" while an
 //! answer that echoes our request exactly (both ends agree on size and rate) arrived within
-//! [`ANSWER_TIMEOUT_US`], else "not shaped (no answer for N s)" or "not shaped (refused: …)".
+//! [`ANSWER_TIMEOUT_US`] ([`ANSWER_TIMEOUT_STOCHASTIC_US`] in stochastic mode, whose cover
+//! packets come only in decoy periods), else "not shaped (no answer for N s)" or "not shaped (refused: …)".
 //! With `companion_required` the tunnel's shaped devices are blocked (their packets dropped at
 //! the queue, cover packets — and so the request — keep flowing) while it is not shaped.
 //!
@@ -23,8 +24,12 @@ use crate::wire::control::{self, Message, ModeParams, Refusal, Request};
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
-/// How long an answer counts (µs): the status says "not shaped" after this without one.
+/// How long an answer counts (µs) in constant mode: the status says "not shaped" after this
+/// without one.
 pub const ANSWER_TIMEOUT_US: Micros = 5_000_000;
+/// The same in stochastic mode, where cover packets (and so requests and answers) exist only
+/// in decoy periods: an answer counts for an hour.
+pub const ANSWER_TIMEOUT_STOCHASTIC_US: Micros = 3_600_000_000;
 
 /// A tunnel's companion as the plan gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,9 +147,16 @@ impl Link {
         }
     }
 
+    fn timeout(&self) -> Micros {
+        match self.request.map(|r| r.mode) {
+            Some(ModeParams::Stochastic { .. }) => ANSWER_TIMEOUT_STOCHASTIC_US,
+            _ => ANSWER_TIMEOUT_US,
+        }
+    }
+
     /// Whether the companion shapes our downstream now.
     pub fn shaped(&self, now: Micros) -> bool {
-        self.last_ok.is_some_and(|t| now.saturating_sub(t) <= ANSWER_TIMEOUT_US)
+        self.last_ok.is_some_and(|t| now.saturating_sub(t) <= self.timeout())
     }
 
     /// Whether the tunnel's shaped devices must be blocked now.
@@ -158,7 +170,7 @@ impl Link {
             return "shaped".into();
         }
         if let Some((r, t)) = self.refused {
-            if now.saturating_sub(t) <= ANSWER_TIMEOUT_US {
+            if now.saturating_sub(t) <= self.timeout() {
                 return format!("not shaped (refused: {})", r.as_str());
             }
         }

@@ -31,7 +31,7 @@ mod status;
 pub use crate::sys::monotonic_us;
 /// Real-time scheduling for `option realtime`.
 pub use crate::sys::set_realtime;
-pub use link::{request_for, CompanionSpec, Link, ANSWER_TIMEOUT_US};
+pub use link::{request_for, CompanionSpec, Link, ANSWER_TIMEOUT_STOCHASTIC_US, ANSWER_TIMEOUT_US};
 pub use rng::OsRng;
 pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
