@@ -150,6 +150,11 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
         l.proc_log("moat")
     );
     eprintln!("companion lab: downstream shaped {:.1} s after moat started", t.elapsed().as_secs_f64());
+    let shown = l.ns(
+        &l.router,
+        &[&moat_bin().to_string_lossy(), "status", "--state-dir", &l.dir.join("moat-state").to_string_lossy()],
+    );
+    assert!(shown.as_deref().is_ok_and(|s| s.contains(SHAPED)), "moat status: {shown:?}");
 
     let cap = l.capture_wan("two-way");
     let file = cap.file.clone();
@@ -372,4 +377,48 @@ fn two_homes_on_one_companion_each_shaped_by_its_own_request() {
     let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
     let counts = per_second(&down, 1, 5);
     assert!(counts.iter().all(|&c| (48..=52).contains(&c)), "home 1 downstream per second {counts:?}");
+}
+
+#[test]
+fn two_way_stochastic_decoys_both_ways_one_size() {
+    require_root();
+    let l = Lab::start("companion-stoch", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
+    let dev = l.dev("camera").clone();
+    let cstate = l.dir.join("companion-state");
+    start_companion(&l, &companion_config(&l), &cstate);
+    // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each.
+    let cfg = format!(
+        "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
+         config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\
+         \toption companion '{VPN_TUNNEL4}'\n\n\
+         config shaper 'stp'\n\toption mode 'stochastic'\n\toption rate '20'\n\toption decoys '360'\n\
+         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\n\
+         config device\n\toption name 'camera'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'stp'\n",
+        l.wg_router, dev.mac
+    );
+    l.start_moat(&cfg);
+    let cap = l.capture_wan("stochastic");
+    let file = cap.file.clone();
+    let t = Instant::now();
+    // The request rides the router's first decoy; the answer the companion's cover packets.
+    let shaped = l.wait_for("downstream shaped", Duration::from_secs(60), || router_status(&l).contains(SHAPED));
+    eprintln!("companion lab stochastic: shaped {shaped} after {:.1} s", t.elapsed().as_secs_f64());
+    let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
+    for i in 0..10 {
+        l.udp_echo(&dev, echo, 50 + i * 100, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
+    }
+    std::thread::sleep(Duration::from_secs(30));
+    let pkts = l.stop_capture(cap);
+    assert!(l.analyze(&pkts, &dev).leaks.is_empty());
+    assert!(shaped, "no answer from the companion in 60 s: {}\n{}", router_status(&l), companion_status(&cstate));
+    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
+    let up: Vec<_> = wg_messages(&file, ROUTER_WAN4, VPN_PUBLIC4).into_iter().filter(|m| m.1 == 4).collect();
+    for (name, msgs) in [("up", &up), ("down", &down)] {
+        let sizes: std::collections::BTreeSet<usize> = msgs.iter().map(|m| m.2).collect();
+        let data: Vec<f64> = msgs.iter().filter(|m| m.2 != 32).map(|m| m.0).collect();
+        let bursts = 1 + data.windows(2).filter(|w| w[1] - w[0] > 1.5).count();
+        eprintln!("companion lab stochastic {name}: {} data messages in {bursts} bursts, sizes {sizes:?}", data.len());
+        assert!(sizes.iter().all(|&s| s == 32 || s == 32 + PAD_TO), "{name}: transport sizes {sizes:?}");
+        assert!(bursts >= 2, "{name}: no decoy burst apart from the real activity");
+    }
 }
