@@ -161,7 +161,27 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     std::thread::sleep(Duration::from_secs(12)); // idle
     let busy_at = Instant::now();
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
-    l.tcp_echo(&dev, echo, 300_000, Duration::from_secs(60)).expect("TCP through the two-way shaped tunnel");
+    // Figure (not asserted): does the status flip to "not shaped" while the transfer fills
+    // every downstream slot (answers ride cover packets only)?
+    let status_file = l.dir.join("moat-state/status.json");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut n, mut not) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = std::fs::read_to_string(&status_file).unwrap_or_default();
+                n += 1;
+                not += s.contains("downstream not shaped") as u32;
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            (n, not)
+        })
+    };
+    l.tcp_echo(&dev, echo, 1_000_000, Duration::from_secs(120)).expect("TCP through the two-way shaped tunnel");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (n, not) = sampler.join().unwrap();
+    eprintln!("companion lab: during the 1 MB transfer the status said 'not shaped' in {not} of {n} samples");
     for i in 0..20 {
         l.udp_echo(&dev, echo, 20 + i * 61, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
     }
