@@ -216,6 +216,7 @@ fn engine(rate: u32) -> ShapingEngine {
         tunnel_dev: "lo".into(),
         cover_dst: None, // cover slots are still scheduled; nothing is injected
         schedule: String::new(),
+        companion: None,
     };
     let errs = e.set_queues(&[spec]);
     assert!(errs.is_empty(), "{errs:?}");
@@ -485,6 +486,7 @@ fn rss_live() {
             tunnel_dev: "lo".into(),
             cover_dst: None,
             schedule: String::new(),
+            companion: None,
         })
         .collect();
     let errs = e.set_queues(&specs);

@@ -8,6 +8,7 @@
 //! daemon`; every `unsafe` system call is in [`sys`].
 
 pub mod advice;
+pub mod companion;
 pub mod config;
 pub mod daemon;
 pub mod discover;

@@ -25,6 +25,10 @@ commands:
                           and how moat treats each
   rpc list | rpc call METHOD
                           the rpcd plugin luci.moat (JSON arguments on stdin, JSON answer)
+  companion [--config FILE] [--state-dir DIR] [--stderr] [--cleanup]
+                          on the VPN server: shape what it sends to the routers that ask
+                          (config default /etc/moat/companion, state /run/moat-companion;
+                          --cleanup removes its queue rules and exits)
   help                    show this text
   version                 print the version
 
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Some("cleanup") => cleanup(&args[1..]),
         Some("devices") => ExitCode::from(moat::discover::cli(&args[1..])),
         Some("rpc") => ExitCode::from(moat::rpc::main(&args[1..])),
+        Some("companion") => companion(&args[1..]),
         Some("version") | Some("--version") | Some("-V") => {
             println!("moat {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -270,6 +275,57 @@ fn cleanup(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("moat cleanup: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+const COMPANION_USAGE: &str = "usage: moat companion [--config FILE] [--state-dir DIR] [--stderr] [--cleanup]
+
+Runs on the WireGuard server: shapes what the server sends to each home router whose moat
+asks for it (option companion on the router's tunnel), at the router's size and rate.
+  --config FILE     configuration (default /etc/moat/companion); the minimum is
+                        config companion 'main'
+                        \toption device 'wg0'
+  --state-dir DIR   state and status.json (default /run/moat-companion)
+  --stderr          log to stderr instead of syslog
+  --cleanup         remove the companion's queue rules and exit (while they exist and no
+                    companion runs, shaped peers' downstream is dropped)";
+
+fn companion(args: &[String]) -> ExitCode {
+    let mut o = moat::companion::Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-h" => {
+                println!("{COMPANION_USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "--stderr" => o.stderr = true,
+            "--cleanup" => {
+                moat::companion::cleanup();
+                return ExitCode::SUCCESS;
+            }
+            "--config" | "-c" | "--state-dir" => match it.next() {
+                Some(v) if a == "--state-dir" => o.state_dir = v.into(),
+                Some(v) => o.config = v.clone(),
+                None => {
+                    eprintln!("moat companion: {a} needs a value\n\n{COMPANION_USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            other => {
+                eprintln!("moat companion: unknown argument '{other}'\n\n{COMPANION_USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match moat::companion::run(&o) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("moat companion: {e}");
+            }
+            ExitCode::FAILURE
         }
     }
 }

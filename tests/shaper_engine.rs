@@ -314,6 +314,7 @@ fn constant_mode_through_wireguard_one_size_one_message_per_slot_data_intact() {
         tunnel_dev: lab.wr.clone(),
         cover_dst: Some("10.203.0.1".parse().unwrap()),
         schedule: String::new(),
+        companion: None,
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(1))).unwrap();
@@ -444,6 +445,7 @@ fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
         tunnel_dev: lab.wr.clone(),
         cover_dst: Some("10.203.0.1".parse().unwrap()),
         schedule: String::new(),
+        companion: None,
     };
     let mut engine = lab.inside(&lab.r, || {
         let mut e = ShapingEngine::with_rng(Box::new(SeededRng::new(4))).unwrap();

@@ -342,6 +342,7 @@ fn engine_retries_a_queue_that_another_process_still_holds() {
             tunnel_dev: "lo".into(),
             cover_dst: None,
             schedule: String::new(),
+            companion: None,
         };
         let errs = e.set_queues(&[spec]);
         assert_eq!(errs.len(), 1, "{errs:?}");

@@ -223,7 +223,7 @@ pub fn parse_pad_to(s: &str) -> Result<PadTo, String> {
     Ok(PadTo::Bytes(v as u16))
 }
 
-pub(super) fn parse_log_level(s: &str) -> Result<LogLevel, String> {
+pub fn parse_log_level(s: &str) -> Result<LogLevel, String> {
     match s {
         "error" => Ok(LogLevel::Error),
         "warn" => Ok(LogLevel::Warn),

@@ -32,7 +32,8 @@ pub(super) const MAIN_OPTIONS: &[&str] =
 pub(super) const TUNNEL_TYPES: &str = "wireguard, interface or tor";
 pub(super) const TUNNEL_OPTIONS: &[&str] =
     &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all", "trans_port", "dns_port"];
-pub(super) const WIREGUARD_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all"];
+pub(super) const WIREGUARD_OPTIONS: &[&str] =
+    &["type", "device", "dns", "ipv6", "pad_to", "cover_dst", "pad_all", "companion", "companion_required"];
 pub(super) const INTERFACE_OPTIONS: &[&str] = &["type", "device", "dns", "ipv6"];
 pub(super) const TOR_OPTIONS: &[&str] = &["type", "trans_port", "dns_port"];
 pub(super) const SHAPER_OPTIONS: &[&str] = &["mode", "rate"];
@@ -191,7 +192,7 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
             Err(()) => return None,
         };
         let mut pad_to_line = sec.s.line;
-        let (pad_to, cover_dst, pad_all) = if wg {
+        let (pad_to, cover_dst, pad_all, companion) = if wg {
             let pad_to = cx.get(sec, "pad_to", parse_pad_to);
             let cover = cx.get(sec, "cover_dst", |s| {
                 let ip = parse_ip(s).and_then(unicast_peer)?;
@@ -202,18 +203,57 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
                 }
             });
             let pad_all = cx.get(sec, "pad_all", parse_bool);
-            let (Ok(pad_to), Ok(cover), Ok(pad_all)) = (pad_to, cover, pad_all) else { return None };
+            let comp = cx.get(sec, "companion", |s| {
+                let ip = parse_ip(s).and_then(unicast_peer)?;
+                if ip.is_ipv4() {
+                    Ok(ip)
+                } else {
+                    Err(format!("{} is IPv6; cover packets are IPv4 (expected an IPv4 address)", ip))
+                }
+            });
+            let required = cx.get(sec, "companion_required", parse_bool);
+            let (Ok(pad_to), Ok(cover), Ok(pad_all), Ok(comp), Ok(required)) = (pad_to, cover, pad_all, comp, required)
+            else {
+                return None;
+            };
+            let required = required.map(|(v, _)| v).unwrap_or(false);
+            let companion = match comp {
+                Some((addr, _)) => Some(Companion { addr, required }),
+                None if required => {
+                    let line = sec.s.get("companion_required").map_or(sec.s.line, |o| o.line);
+                    let msg = "companion_required '1' needs option companion (the companion's tunnel address)";
+                    cx.error(line, Some(&sec.addr), Some("companion_required"), msg.into());
+                    return None;
+                }
+                None => None,
+            };
             let cover_dst = cover.map(|(ip, _)| ip).or(dns.filter(IpAddr::is_ipv4));
             if let Some((_, l)) = pad_to {
                 pad_to_line = l;
             }
-            (pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto), cover_dst, pad_all.map(|(v, _)| v).unwrap_or(true))
+            (
+                pad_to.map(|(v, _)| v).unwrap_or(PadTo::Auto),
+                cover_dst,
+                pad_all.map(|(v, _)| v).unwrap_or(true),
+                companion,
+            )
         } else {
-            (PadTo::Auto, None, false)
+            (PadTo::Auto, None, false, None)
         };
         let (device, dl) = device?;
         device_line = dl;
-        let l = L3Tunnel { device, dns, ipv6, pad_to, cover_dst, pad_all, device_line: dl, dns_line, pad_to_line };
+        let l = L3Tunnel {
+            device,
+            dns,
+            ipv6,
+            pad_to,
+            cover_dst,
+            pad_all,
+            companion,
+            device_line: dl,
+            dns_line,
+            pad_to_line,
+        };
         if wg {
             TunnelKind::WireGuard(l)
         } else {

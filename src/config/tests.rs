@@ -96,7 +96,7 @@ fn unknown_options_and_types_are_errors() {
     let e: Vec<(usize, Option<&str>, Kind)> = r.errors.iter().map(|d| (d.line, d.option.as_deref(), d.kind)).collect();
     assert_eq!(e, vec![(5, Some("mtu"), Kind::Unknown), (6, None, Kind::Unknown), (11, Some("colour"), Kind::Unknown)]);
     assert_eq!(
-        r.errors[0].message, "unknown option (known here: type, device, dns, ipv6, pad_to, cover_dst, pad_all)",
+        r.errors[0].message, "unknown option (known here: type, device, dns, ipv6, pad_to, cover_dst, pad_all, companion, companion_required)",
         "no suggestion when nothing is close"
     );
     assert_eq!(r.errors[1].message, "unknown section type 'frob' (known: moat, tunnel, shaper, device)");

@@ -64,12 +64,25 @@ pub struct L3Tunnel {
     /// Line of `option device`: the plan's checks of the device against the running system
     /// (WAN uplink, a `lan_device`, link type) name it.
     pub device_line: usize,
+    /// `companion` (wireguard only): the VPN server's `moat companion` address inside the
+    /// tunnel, asked to shape the downstream; `companion_required` blocks the tunnel's shaped
+    /// devices while it does not.
+    pub companion: Option<Companion>,
     /// Line of `option dns`, or of the section's `config` statement when absent: the plan's
     /// checks of `dns` against the running system name it.
     pub dns_line: usize,
     /// Line of `option pad_to`, or of the section's `config` statement when absent (`auto`): the
     /// plan's checks of `pad_to` against the tunnel's MTU name it.
     pub pad_to_line: usize,
+}
+
+/// A tunnel's companion (`option companion`, `option companion_required`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Companion {
+    /// The companion's address inside the tunnel (cover packets and the request go there).
+    pub addr: IpAddr,
+    /// `companion_required` (default 0): block shaped devices while the downstream is not shaped.
+    pub required: bool,
 }
 
 /// A Tor transparent proxy (`type tor`).

@@ -264,6 +264,7 @@ pub fn build(model: &Model, facts: &Facts) -> Result<Plan, Vec<PlanError>> {
             pad_to,
             mtu,
             cover_dst: s.l3.cover_dst,
+            companion: s.l3.companion,
             shaper: s.shaper.clone(),
         });
     }

@@ -44,6 +44,8 @@ pub struct ShapedQueue {
     pub mtu: Option<u32>,
     /// Where cover packets go (validation guarantees an IPv4 address for a shaped tunnel).
     pub cover_dst: Option<IpAddr>,
+    /// The tunnel's companion (`option companion`).
+    pub companion: Option<crate::config::Companion>,
     /// Shaper parameters.
     pub shaper: Shaper,
 }

@@ -108,7 +108,7 @@ impl Plan {
         for sq in &q.shaped {
             let _ = writeln!(
                 w,
-                "queue {}: device index {} {} '{}', mark {}/{}, leaving {} (tunnel {}), {}, cover_dst {}, shaper {}",
+                "queue {}: device index {} {} '{}', mark {}/{}, leaving {} (tunnel {}), {}, cover_dst {}, shaper {}{}",
                 sq.queue,
                 sq.index,
                 sq.section,
@@ -118,8 +118,13 @@ impl Plan {
                 sq.device,
                 sq.tunnel,
                 pad(sq.pad_to, sq.mtu),
-                sq.cover_dst.map_or("none".into(), |a| a.to_string()),
-                shaper_text(&sq.shaper)
+                sq.companion.map_or(sq.cover_dst, |c| Some(c.addr)).map_or("none".into(), |a| a.to_string()),
+                shaper_text(&sq.shaper),
+                sq.companion.map_or(String::new(), |c| format!(
+                    "; downstream shaped by the companion at {} (asked in cover packets{})",
+                    c.addr,
+                    if c.required { "; device blocked while it does not answer" } else { "" }
+                ))
             );
         }
         // Devices of one tunnel naming one shaper share one schedule (one clock): say so.

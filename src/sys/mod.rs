@@ -13,6 +13,7 @@
 mod net;
 mod packet;
 mod signal;
+mod tap;
 mod time;
 
 pub use net::{
@@ -21,6 +22,7 @@ pub use net::{
 };
 pub use packet::Injector;
 pub use signal::{read_signals, signalfd};
+pub use tap::Tap;
 pub use time::{monotonic_us, set_realtime, Timer};
 
 use std::io;

@@ -16,6 +16,7 @@
 //! padding off again and the receiver sees the original packet. (TCP MSS clamping is done by
 //! the nft ruleset, not here.)
 
+pub mod control;
 mod icmp;
 mod ipv4;
 mod ipv6;

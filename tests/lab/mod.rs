@@ -776,6 +776,38 @@ impl Lab {
         self.must(v, &["ip", "-6", "route", "add", LAN6_PREFIX, "dev", w]);
     }
 
+    /// A second home (for the companion's two-peer test): namespace `<id>-h2` reaching the
+    /// internet namespace over a veth (198.18.0.2/30), with its own wireguard-go `<wg>h` peered
+    /// to the VPN server as 10.64.0.3 (a second peer of the server). Returns (namespace, wg device).
+    pub fn add_home(&self) -> (String, String) {
+        let (i, v) = (&self.inet, &self.vpn);
+        let h = format!("{}-h2", self.id);
+        self.add_ns(&h);
+        self.must(i, &["ip", "link", "add", "name", "home2", "type", "veth", "peer", "name", "eth0", "netns", &h]);
+        self.must(i, &["ip", "addr", "add", "198.18.0.1/30", "dev", "home2"]);
+        self.must(i, &["ip", "link", "set", "home2", "up"]);
+        self.must(&h, &["ip", "addr", "add", "198.18.0.2/30", "dev", "eth0"]);
+        self.must(&h, &["ip", "link", "set", "eth0", "up"]);
+        self.must(&h, &["ip", "route", "add", "default", "via", "198.18.0.1"]);
+        let key = self.host(&["wg", "genkey"]).unwrap_or_else(|e| panic!("{e}"));
+        let public = self.exec(&["wg", "pubkey"], Some(&key)).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(self.dir.join("wg-home2.key"), key.trim()).unwrap();
+        let w = format!("{}h", self.wg_router);
+        self.wireguard_go("wg-home2", &h, &w);
+        let spub = self.public_key("server");
+        let endpoint = format!("{VPN_PUBLIC4}:{WG_PORT}");
+        let kp = self.key_path("home2");
+        self.must(
+            &h,
+            &["wg", "set", &w, "private-key", &kp, "peer", &spub, "endpoint", &endpoint, "allowed-ips", "0.0.0.0/0"],
+        );
+        self.must(&h, &["ip", "link", "set", &w, "addrgenmode", "none", "multicast", "off"]);
+        self.must(&h, &["ip", "addr", "add", "10.64.0.3/24", "dev", &w]);
+        self.must(&h, &["ip", "link", "set", &w, "up"]);
+        self.must(v, &["wg", "set", &self.wg_server, "peer", public.trim(), "allowed-ips", "10.64.0.3/32"]);
+        (h, w)
+    }
+
     /// Start (or restart) the router's wireguard-go and configure it (peer = the VPN server).
     /// No route uses it: routing into the tunnel is moat's job (or [`Lab::route_by_hand`]'s).
     pub fn start_wg_router(&self) {

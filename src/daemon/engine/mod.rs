@@ -24,6 +24,7 @@
 //! failures reported by the kernel are counted and logged.
 
 mod icmp;
+mod link;
 mod rng;
 mod spec;
 mod status;
@@ -32,6 +33,7 @@ mod status;
 pub use crate::sys::monotonic_us;
 /// Real-time scheduling for `option realtime`.
 pub use crate::sys::set_realtime;
+pub use link::{request_for, CompanionSpec, Link, ANSWER_TIMEOUT_STOCHASTIC_US, ANSWER_TIMEOUT_US};
 pub use rng::OsRng;
 pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
@@ -58,6 +60,9 @@ pub struct EngineStats {
     pub inject_errors: u64,
     /// ICMP "fragmentation needed" / ICMPv6 "packet too big" sent back for oversized packets.
     pub icmp_sent: u64,
+    /// Packets of shaped devices dropped because their tunnel's companion is required but does
+    /// not shape (`companion_required`).
+    pub companion_blocked: u64,
     /// How late the timer woke the engine after the deadline it was armed for (µs).
     pub wake_late: shaper::DelayHistogram,
 }
@@ -115,6 +120,8 @@ pub struct ShapingEngine {
     wanted: Vec<QueueSpec>,
     /// When to retry opening queues that failed (e.g. still held by a dying predecessor).
     retry_at: Option<Micros>,
+    /// Companion links, one per tunnel device whose queues name a companion.
+    links: Vec<Link>,
 }
 
 /// How often opening a queue that failed is retried.
@@ -161,6 +168,7 @@ impl ShapingEngine {
             icmp: icmp::Sender::open(),
             wanted: Vec::new(),
             retry_at: None,
+            links: Vec::new(),
         })
     }
 
@@ -230,6 +238,7 @@ impl ShapingEngine {
             let specs = devs.iter().map(|d| d.spec.clone()).collect();
             self.scheds.push(Sched { specs, devs, schedule, cover });
         }
+        self.set_links();
         self.retry_at = missing.then_some(now + RETRY_US);
         self.rearm();
         errors
@@ -238,6 +247,7 @@ impl ShapingEngine {
     /// The file descriptors to poll for readability: every queue socket and the timer.
     pub fn fds(&self) -> Vec<RawFd> {
         let mut v: Vec<RawFd> = self.scheds.iter().flat_map(|s| s.devs.iter().map(|d| d.queue.as_raw_fd())).collect();
+        v.extend(self.links.iter().filter_map(Link::fd));
         v.push(self.timer.as_raw_fd());
         v
     }
@@ -259,6 +269,8 @@ impl ShapingEngine {
                 .find_map(|(si, s)| s.devs.iter().position(|d| d.queue.as_raw_fd() == fd).map(|lane| (si, lane)));
             if let Some((si, lane)) = found {
                 self.drain_queue(si, lane, now);
+            } else if let Some(l) = self.links.iter_mut().find(|l| l.fd() == Some(fd)) {
+                l.readable(now);
             }
         }
         self.tick(now);
@@ -331,6 +343,11 @@ impl ShapingEngine {
                             continue;
                         }
                     };
+                    if self.links.iter().any(|l| l.device == d.spec.tunnel_dev && l.blocks(now)) {
+                        self.stats.companion_blocked += 1;
+                        let _ = d.queue.verdict(p.id, Verdict::Drop, None, None);
+                        continue;
+                    }
                     let len16 = len.min(u16::MAX as usize) as u16;
                     let pad_to = d.spec.config.pad_to;
                     if len <= pad_to as usize {
@@ -426,6 +443,7 @@ impl ShapingEngine {
     pub fn shutdown(&mut self) {
         self.wanted.clear();
         self.retry_at = None;
+        self.links.clear();
         for mut s in std::mem::take(&mut self.scheds) {
             self.flush_sched(&mut s);
         }
@@ -456,6 +474,73 @@ impl ShapingEngine {
     /// Engine-wide error counters.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
+    }
+
+    /// The schedule serving `queue`, if any.
+    fn sched_of(&self, queue: u16) -> Option<usize> {
+        self.scheds.iter().position(|s| s.devs.iter().any(|d| d.spec.queue == queue))
+    }
+
+    /// Write a control message into the cover packets of `queue`'s schedule (`None`: plain cover
+    /// again). False if the queue is not served, has no cover packets or they are too small.
+    pub fn set_control(&mut self, queue: u16, msg: Option<&crate::wire::control::Message>) -> bool {
+        match self.sched_of(queue) {
+            Some(si) => self.set_sched_control(si, msg),
+            None => false,
+        }
+    }
+
+    fn set_sched_control(&mut self, si: usize, msg: Option<&crate::wire::control::Message>) -> bool {
+        match self.scheds[si].cover.as_mut() {
+            Some((pkt, _)) => crate::wire::control::write_into(pkt, msg).is_ok(),
+            None => false,
+        }
+    }
+
+    /// The source address of the cover packets of `queue`'s schedule (the tunnel device's own
+    /// address).
+    pub fn cover_src(&self, queue: u16) -> Option<std::net::IpAddr> {
+        self.sched_cover_src(self.sched_of(queue)?)
+    }
+
+    fn sched_cover_src(&self, si: usize) -> Option<std::net::IpAddr> {
+        let (pkt, _) = self.scheds[si].cover.as_ref()?;
+        match wire::version(pkt)? {
+            4 => Some(std::net::IpAddr::from([pkt[12], pkt[13], pkt[14], pkt[15]])),
+            _ => <[u8; 16]>::try_from(&pkt[8..24]).ok().map(std::net::IpAddr::from),
+        }
+    }
+
+    /// Companion links and their state (router side).
+    pub fn links(&self) -> &[Link] {
+        &self.links
+    }
+
+    /// One link per tunnel device whose served queues name a companion; the request (from the
+    /// first such schedule's shaper) goes into the cover packets of every schedule of that tunnel.
+    fn set_links(&mut self) {
+        let mut old = std::mem::take(&mut self.links);
+        let mut links: Vec<Link> = Vec::new();
+        for si in 0..self.scheds.len() {
+            let Some(spec) = self.scheds[si].specs.iter().find(|x| x.companion.is_some()).cloned() else { continue };
+            let Some(c) = spec.companion.clone() else { continue };
+            let dev = spec.tunnel_dev.clone();
+            let li = match links.iter().position(|l| l.device == dev) {
+                Some(li) => li,
+                None => {
+                    let req = self.sched_cover_src(si).and_then(|src| request_for(src, &spec.config));
+                    let link = match old.iter().position(|l| l.device == dev && l.spec == c && l.request == req) {
+                        Some(k) => old.swap_remove(k),
+                        None => Link::new(&dev, c, req),
+                    };
+                    links.push(link);
+                    links.len() - 1
+                }
+            };
+            let msg = links[li].request.map(crate::wire::control::Message::Request);
+            self.set_sched_control(si, msg.as_ref());
+        }
+        self.links = links;
     }
 }
 
@@ -505,6 +590,7 @@ mod tests {
             tunnel_dev: dev.into(),
             cover_dst: None,
             schedule: schedule.into(),
+            companion: None,
         }
     }
 

@@ -25,6 +25,9 @@ pub struct QueueSpec {
     /// cover address) share one clock; empty = a schedule of its own. The router uses
     /// `<tunnel>/<shaper>`.
     pub schedule: String,
+    /// The tunnel's companion (`option companion`): cover packets go to it and carry the
+    /// request; `None` = upstream-only shaping.
+    pub companion: Option<super::CompanionSpec>,
 }
 
 /// The shaper configuration for a validated `config shaper` section and a resolved pad size
@@ -98,8 +101,9 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 label: q.name.clone(),
                 config: shaper_config(&q.shaper.mode, pad_to),
                 tunnel_dev: q.device.as_str().to_string(),
-                cover_dst: q.cover_dst,
+                cover_dst: q.companion.map(|c| c.addr).or(q.cover_dst),
                 schedule: format!("{}/{}", q.tunnel, q.shaper.name),
+                companion: q.companion.map(|c| super::CompanionSpec { addr: c.addr, required: c.required }),
             });
         }
     }
@@ -112,6 +116,7 @@ pub fn specs_from_plan(plan: &crate::plan::Plan) -> Vec<QueueSpec> {
                 tunnel_dev: q.device.as_str().to_string(),
                 cover_dst: None,
                 schedule: String::new(),
+                companion: None,
             });
         }
     }

@@ -38,10 +38,18 @@ impl ShapingEngine {
                 p(c.delay.quantile(0.99)),
             ));
         }
+        s.push_str("],\"companions\":[");
+        let now = super::monotonic_us();
+        for (n, l) in self.links().iter().enumerate() {
+            if n > 0 {
+                s.push(',');
+            }
+            s.push_str(&l.json(now));
+        }
         let st = &self.stats;
         s.push_str(&format!(
-            "],\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{},\"icmp_sent\":{}}}",
-            st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors, st.icmp_sent
+            "],\"companion_blocked\":{},\"verdict_errors\":{},\"send_errors\":{},\"recv_errors\":{},\"malformed\":{},\"inject_errors\":{},\"icmp_sent\":{}}}",
+            st.companion_blocked, st.verdict_errors, st.send_errors, st.recv_errors, st.malformed, st.inject_errors, st.icmp_sent
         ));
         s
     }
