@@ -150,11 +150,20 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
         l.proc_log("moat")
     );
     eprintln!("companion lab: downstream shaped {:.1} s after moat started", t.elapsed().as_secs_f64());
-    let shown = l.ns(
-        &l.router,
-        &[&moat_bin().to_string_lossy(), "status", "--state-dir", &l.dir.join("moat-state").to_string_lossy()],
+    // The table a user reads: the tunnel's DOWNSTREAM column (its live counters are at most a
+    // second older than status.json).
+    let table = || {
+        l.ns(
+            &l.router,
+            &[&moat_bin().to_string_lossy(), "status", "--state-dir", &l.dir.join("moat-state").to_string_lossy()],
+        )
+        .unwrap_or_default()
+    };
+    assert!(
+        l.wait_for("moat status: downstream shaped", Duration::from_secs(3), || table().contains("downstream shaped")),
+        "moat status: {}",
+        table()
     );
-    assert!(shown.as_deref().is_ok_and(|s| s.contains(SHAPED)), "moat status: {shown:?}");
 
     let cap = l.capture_wan("two-way");
     let file = cap.file.clone();

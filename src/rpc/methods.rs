@@ -75,7 +75,11 @@ pub fn status(ctx: &Context) -> Value {
         .map(|s| s["engine"].clone())
         .unwrap_or_else(|| st["engine"].clone());
     let queues = engine["queues"].items();
-    let model = model(ctx);
+    // The configuration the daemon runs (its status file names it), else the context's.
+    let model = st["config"]
+        .as_str()
+        .and_then(|c| crate::config::load_file(Path::new(c)).ok().map(|l| l.model))
+        .or_else(|| model(ctx));
     let now = now_unix();
     let mut devices = Vec::new();
     for d in st["devices"].items() {
@@ -123,6 +127,10 @@ pub fn status(ctx: &Context) -> Value {
             _ => None,
         };
         o.set("handshake_age", hs.into());
+        // Two-way shaping: what the router's link to the tunnel's companion says, if it has one.
+        let link =
+            engine["companions"].items().iter().find(|c| c["device"].as_str().is_some() && c["device"] == t["device"]);
+        o.set("downstream", link.and_then(|c| c["downstream"].as_str()).into());
         tunnels.push(o);
     }
     let engine_errors = engine.is_object().then(|| {

@@ -74,7 +74,7 @@ pub fn render(st: &Value) -> String {
             let _ = writeln!(s, "  {}: {}", text(&d["name"]), clean(r));
         }
     }
-    let rows: Vec<[String; 5]> = st["tunnels"]
+    let rows: Vec<[String; 6]> = st["tunnels"]
         .items()
         .iter()
         .map(|t| {
@@ -84,11 +84,12 @@ pub fn render(st: &Value) -> String {
                 text(&t["device"]),
                 text(&t["up"]),
                 t["handshake_age"].as_u64().map_or("-".into(), |a| format!("{a} s ago")),
+                t["downstream"].as_str().map_or("upstream only".into(), clean),
             ]
         })
         .collect();
     s.push('\n');
-    table(&mut s, &["TUNNEL", "TYPE", "DEVICE", "UP", "HANDSHAKE"], &rows);
+    table(&mut s, &["TUNNEL", "TYPE", "DEVICE", "UP", "HANDSHAKE", "DOWNSTREAM"], &rows);
     s
 }
 
@@ -164,6 +165,6 @@ mod tests {
         assert!(t.starts_with("moat: running (pid 7), last error: -\n"), "{t}");
         assert!(t.contains("cam     02:00:00:00:00:01  vpn    blocked (tunnel down)  s (constant)  12 KB / 20 MB   3      1.5/9.0 ms"), "{t}");
         assert!(t.contains("  cam: tunnel 'vpn' is down"), "{t}");
-        assert!(t.contains("vpn     wireguard  wg0     false  -"), "{t}");
+        assert!(t.contains("vpn     wireguard  wg0     false  -          upstream only"), "{t}");
     }
 }
