@@ -897,7 +897,16 @@ impl Lab {
         self.spawn(
             "moat",
             &self.router,
-            &[&bin.to_string_lossy(), "run", "--config", &p.to_string_lossy(), "--state-dir", &state.to_string_lossy()],
+            &[
+                &bin.to_string_lossy(),
+                "run",
+                "--config",
+                &p.to_string_lossy(),
+                "--state-dir",
+                &state.to_string_lossy(),
+                "--guard-file",
+                &self.guard_file().to_string_lossy(),
+            ],
             &[("RUST_BACKTRACE", "1")],
         );
         let ok = self.wait_for("moat table present", Duration::from_secs(15), || {
@@ -914,6 +923,11 @@ impl Lab {
             "moat is running but `inet moat` is missing; log:\n{}",
             self.proc_log("moat")
         );
+    }
+
+    /// Where the lab's moat writes its boot-time guard (never the host's /usr/share).
+    pub fn guard_file(&self) -> PathBuf {
+        self.dir.join("moat-guard.nft")
     }
 
     /// `nft list table inet moat` in the router, if the table exists.
