@@ -324,7 +324,10 @@ pub(crate) fn timeout_ms(deadline: Instant, now: Instant) -> i32 {
 /// nftables tables whose changes by other processes the daemon undoes at once: its own table,
 /// and iptables-nft's mangle tables (they hold the xt NFQUEUE rules of shaped devices; `fw4
 /// flush` deletes them too).
-const WATCHED: [(u8, &str); 3] = [(netlink::NFPROTO_INET, "moat"), (2, "mangle"), (10, "mangle")];
+///
+/// The guard table (`inet moat_guard`, index 3) too: it is restored with moat's table.
+const WATCHED: [(u8, &str); 4] =
+    [(netlink::NFPROTO_INET, "moat"), (2, "mangle"), (10, "mangle"), (netlink::NFPROTO_INET, "moat_guard")];
 
 /// Signals handled through the signalfd.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT];
@@ -515,17 +518,18 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
                     for ev in evs {
                         if let Some(c) = watch.feed(ev, &WATCHED) {
                             if !apply::is_own_pid(c.pid) {
-                                if c.tables & 1 != 0 {
-                                    moat = Some((c.pid, c.comm));
+                                if c.tables & (1 | 1 << 3) != 0 {
+                                    let name = if c.tables & 1 != 0 { "moat" } else { "moat_guard" };
+                                    moat = Some((c.pid, c.comm, name));
                                 } else {
                                     mangle = Some(c.pid);
                                 }
                             }
                         }
                     }
-                    if let (Some((pid, comm)), true) = (moat, enabled) {
+                    if let (Some((pid, comm, name)), true) = (moat, enabled) {
                         // No debounce: until the table is back, protected devices are unguarded.
-                        warn!("table inet moat changed by pid {pid} ({comm}); re-applying now");
+                        warn!("table inet {name} changed by pid {pid} ({comm}); re-applying now");
                         d.restore_table();
                     } else if let (Some(pid), Some(p)) = (mangle, d.applied.as_ref().filter(|p| p.enabled)) {
                         // iptables-nft's mangle table (our xt NFQUEUE rules) was changed.
