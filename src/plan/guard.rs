@@ -30,12 +30,23 @@ pub fn remove() -> Script {
     Script { comments: Vec::new(), commands: vec![Command::Add(GUARD), Command::Delete(GUARD)] }
 }
 
+/// Whether a statement only decides a packet's fate (or passes control) and changes nothing:
+/// safe to copy into the guard. Exhaustive on purpose: a new statement kind must be decided here.
+fn copyable(s: &Stmt) -> bool {
+    match s {
+        Stmt::Drop | Stmt::Return | Stmt::Jump(_) | Stmt::RejectTcpReset | Stmt::RejectAdminProhibited => true,
+        Stmt::MarkSet { .. }
+        | Stmt::CtMarkSet { .. }
+        | Stmt::MssSet(_)
+        | Stmt::Dnat(_)
+        | Stmt::Redirect(_)
+        | Stmt::Queue(_) => false,
+    }
+}
+
 /// Whether a rule only ever drops or rejects (or passes control): safe to copy into the guard.
 fn verdict_only(r: &Rule) -> bool {
-    !r.stmts.is_empty()
-        && r.stmts.iter().all(|s| {
-            matches!(s, Stmt::Drop | Stmt::Return | Stmt::Jump(_) | Stmt::RejectTcpReset | Stmt::RejectAdminProhibited)
-        })
+    !r.stmts.is_empty() && r.stmts.iter().all(copyable)
 }
 
 /// The MACs of the enabled devices whose mark (within `mask`) is one of `values`, sorted.
