@@ -167,11 +167,13 @@ fn init_start_with_ujail_limits_capabilities() {
         [
             "procd_add_jail [moat] [log] [procfs] [sysfs]",
             "procd_add_jail_mount [/etc/config] [/usr/sbin] [/usr/bin] [/sbin] [/bin] [/usr/lib] [/lib]",
-            "procd_add_jail_mount_rw [/var/run] [/tmp]",
+            "procd_add_jail_mount_rw [/var/run] [/tmp] [/usr/share/nftables.d/ruleset-post]",
             "procd_set_param [capabilities] [/etc/capabilities/moat.json]",
             "procd_set_param [no_new_privs] [1]",
         ]
     );
+    // The guard's include directory exists, so the jail can mount it writable.
+    assert!(r.join("usr/share/nftables.d/ruleset-post").is_dir());
     // The capability file grants exactly CAP_NET_ADMIN and CAP_NET_RAW in every set.
     let caps = fs::read_to_string(pkg_file("moat.capabilities.json")).unwrap();
     for set in ["bounding", "effective", "ambient", "permitted", "inheritable"] {
