@@ -20,6 +20,11 @@ macro_rules! boot_cells {
             }
 
             #[test]
+            fn boot_moat_killed_while_starting() {
+                boot(ROUTE, Boot::Killed);
+            }
+
+            #[test]
             fn boot_moat_exits_on_an_invalid_config() {
                 boot(ROUTE, Boot::InvalidConfig);
             }

@@ -19,6 +19,9 @@ pub enum Boot {
     /// Kernel state gone; fw4 loaded with its ruleset-post include (the guard file); moat not
     /// running yet.
     NeverStarted,
+    /// Kernel state gone; fw4 loaded with the include; moat started and SIGKILLed at once
+    /// (before or just after its first apply: both must be closed).
+    Killed,
     /// Kernel state gone; fw4 loaded *without* the include (the file appeared after the last
     /// firewall start); moat starts on an invalid config, loads the guard itself and exits 1;
     /// judged from its exit on.
@@ -114,13 +117,18 @@ pub fn boot(route: &str, how: Boot) {
     lab.note(&format!("=== boot: {how:?} ==="));
     let mut problems = Vec::new();
     match how {
-        Boot::NeverStarted => lab.load_fw4_with_guard().unwrap_or_else(|e| panic!("{e}")),
+        Boot::NeverStarted | Boot::Killed => lab.load_fw4_with_guard().unwrap_or_else(|e| panic!("{e}")),
         Boot::InvalidConfig => lab.load_fw4().unwrap_or_else(|e| panic!("{e}")),
     };
     if how == Boot::InvalidConfig {
         // Until moat has loaded the guard this window is fw4's alone; it is judged from then on.
         lab.spawn_moat(&invalid(&cfg), &moat_bin(), &["--hold", HOLD]);
         lab.wait_for("moat exits on the invalid config", Duration::from_secs(10), || !lab.running("moat"));
+    }
+    if how == Boot::Killed {
+        lab.spawn_moat(&cfg, &moat_bin(), &["--hold", HOLD]);
+        thread::sleep(Duration::from_millis(30));
+        lab.kill("moat", libc::SIGKILL);
     }
     let p = gap(&lab, &label, route, || {});
     problems.extend(p);
