@@ -15,7 +15,9 @@
 //! switch (and, for shaped devices, a queue nobody reads, which drops). `enabled '0'` removes
 //! what moat added; SIGTERM removes it too but first swaps the table for a short-lived "hold"
 //! ([`crate::plan::hold_script`]) so that a restart never lets protected devices out in the
-//! clear; `moat cleanup` removes everything at once (package removal).
+//! clear, and the guard table ([`crate::plan::guard`], also written as an fw4 include by
+//! [`guard_file`]) keeps them blocked after that until moat runs again; `moat cleanup` removes
+//! everything at once (package removal).
 
 pub mod apply;
 pub mod engine;

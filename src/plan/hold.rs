@@ -12,9 +12,10 @@ pub const HOLD_SECS: u32 = 15;
 /// protected devices' MACs, through a set whose elements expire after `secs` seconds. It keeps
 /// the running table's tunnel-side ct mark and `guard_output` ([`super::guard::tunnel_side`]),
 /// so a tunnel flap during a restart cannot send fw4's reject RSTs for a server's late packets
-/// out of the WAN with the tunnel address. A new
-/// daemon replaces it atomically with the full table (no gap); if none comes, the elements
-/// expire and the table is inert (`moat cleanup` deletes it). `None` if nothing is protected.
+/// out of the WAN with the tunnel address. A new daemon replaces it atomically with the full
+/// table (no gap); if none comes, the elements expire and the guard table
+/// ([`super::guard`]) keeps the devices blocked (`moat cleanup` deletes both). `None` if
+/// nothing is protected.
 pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
     hold_ruleset(plan, secs).map(|s| s.to_string())
 }
@@ -65,7 +66,7 @@ pub fn hold_ruleset(plan: &Plan, secs: u32) -> Option<Script> {
     };
     Some(Script {
         comments: vec![format!(
-            "moat stopped: protected devices stay blocked for {secs}s (restart window), then released."
+            "moat stopped: protected devices stay blocked for {secs}s (restart window), then by inet moat_guard until moat runs."
         )],
         commands: vec![Command::Add(MOAT), Command::Delete(MOAT), Command::Define(table)],
     })
