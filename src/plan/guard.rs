@@ -174,11 +174,7 @@ mod tests {
     use super::*;
 
     fn plan(conf: &str) -> Plan {
-        let dir = std::env::temp_dir().join(format!("moat-guard-test-{}-{}", std::process::id(), conf.len()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("moat.conf");
-        std::fs::write(&p, conf).unwrap();
-        let model = crate::config::load_file(&p).unwrap().model;
+        let model = crate::config::check_bytes("moat.conf", conf.as_bytes()).into_result().unwrap().model;
         super::super::build(&model, &super::super::facts::Facts::default()).unwrap()
     }
 
