@@ -96,7 +96,7 @@ CONF
 			n ip link set tnpeer up
 			n ip link set tnstorm up
 			# `ip netns exec` execs the program: $! is moat (and below tcpdump) itself.
-			ip netns exec "$ns" "$bin" run --stderr --config "$tmp/moat.conf" --state-dir "$tmp/state" --hold 0 2>"$tmp/log" &
+			ip netns exec "$ns" "$bin" run --stderr --config "$tmp/moat.conf" --state-dir "$tmp/state" --guard-file "$tmp/moat-guard.nft" --hold 0 2>"$tmp/log" &
 			dpid=$!
 			for _ in $(seq 100); do grep -q "shaping speaker" "$tmp/log" && break; sleep 0.1; done
 			grep -q "shaping speaker" "$tmp/log" || { cat "$tmp/log"; exit 1; }

@@ -40,7 +40,7 @@ config device
 	list mac '02:6d:61:62:00:01'
 	option route 'vpn'
 EOF
-ip netns exec "$ns" "$moat" run -c "$dir/moat.conf" --state-dir "$dir" --stderr 2>"$dir/moat.log" &
+ip netns exec "$ns" "$moat" run -c "$dir/moat.conf" --state-dir "$dir" --guard-file "$dir/moat-guard.nft" --stderr 2>"$dir/moat.log" &
 daemon=$!
 for _ in $(seq 100); do ip netns exec "$ns" nft list table inet moat >/dev/null 2>&1 && break; sleep 0.1; done
 ip netns exec "$ns" nft list table inet moat >/dev/null

@@ -12,11 +12,15 @@ commands:
                           (interfaces are probed read-only, or read from a facts file;
                           firewall/network/pbr/mwan3 in DIR, default the config's directory,
                           are checked for settings that would defeat moat)
-  run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS]
+  run [--config FILE] [--state-dir DIR] [--stderr] [--hold SECONDS] [--guard-file PATH]
                           the daemon: apply the plan and keep it true (SIGHUP reloads;
                           SIGTERM removes moat's rules and routes, keeping protected devices
-                          blocked for --hold seconds, default 15, so a restart never leaks)
-  cleanup                 remove everything moat added, at once (for package removal)
+                          blocked for --hold seconds, default 15, so a restart never leaks);
+                          writes the boot-time guard (protected devices stay blocked while moat
+                          is not running) to PATH, an fw4 include, default
+                          /usr/share/nftables.d/ruleset-post/moat-guard.nft
+  cleanup [--guard-file PATH]
+                          remove everything moat added, guard included, at once (package removal)
   status [--state-dir DIR] [--json | --raw]
                           what the daemon does per device and tunnel, as a table (exit 0 running,
                           3 not running); --json: the same as the web UI gets; --raw: the status file
@@ -207,6 +211,7 @@ fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat
         state_dir: moat::daemon::DEFAULT_STATE_DIR.into(),
         stderr: false,
         hold_secs: moat::plan::HOLD_SECS,
+        guard_file: moat::plan::guard::DEFAULT_GUARD_FILE.into(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -220,6 +225,10 @@ fn daemon_options(cmd: &str, args: &[String], allow_config: bool) -> Result<moat
                 None => return Err(usage_error(cmd, "--state-dir needs a directory")),
             },
             "--stderr" if allow_config => o.stderr = true,
+            "--guard-file" if allow_config => match it.next() {
+                Some(f) => o.guard_file = f.into(),
+                None => return Err(usage_error(cmd, "--guard-file needs a path")),
+            },
             "--hold" if allow_config => match it.next().and_then(|v| v.parse().ok()) {
                 Some(v) => o.hold_secs = v,
                 None => return Err(usage_error(cmd, "--hold needs a number of seconds")),
@@ -264,18 +273,25 @@ fn status(args: &[String]) -> ExitCode {
 }
 
 fn cleanup(args: &[String]) -> ExitCode {
-    if let Some(a) = args.first() {
-        return usage_error("cleanup", &format!("unknown argument '{a}'"));
-    }
-    let r = moat::netlink::Socket::open(0)
+    let guard_file = match args {
+        [] => std::path::PathBuf::from(moat::plan::guard::DEFAULT_GUARD_FILE),
+        [flag, path] if flag == "--guard-file" => path.into(),
+        [flag] if flag == "--guard-file" => return usage_error("cleanup", "--guard-file needs a path"),
+        [a, ..] => return usage_error("cleanup", &format!("unknown argument '{a}'")),
+    };
+    // The file first: once it is gone no firewall reload brings the guard back.
+    let file = moat::daemon::guard_file::sync(&guard_file, None).map_err(|e| format!("{}: {e}", guard_file.display()));
+    let kernel = moat::netlink::Socket::open(0)
         .map_err(|e| format!("netlink: {e}"))
         .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()));
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("moat cleanup: {e}");
-            ExitCode::from(1)
-        }
+    let errors: Vec<String> = [file.err(), kernel.err()].into_iter().flatten().collect();
+    for e in &errors {
+        eprintln!("moat cleanup: {e}");
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

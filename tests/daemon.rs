@@ -61,6 +61,8 @@ impl Lab {
             .arg(self.dir.join("moat.conf"))
             .arg("--state-dir")
             .arg(self.dir.join("state"))
+            .arg("--guard-file")
+            .arg(self.dir.join("guard.nft"))
             .args(["--hold", "3"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -101,7 +103,31 @@ impl Lab {
         self.ip(&["route", "show", "table", "4200"])
     }
     fn has_moat_table(&self) -> bool {
-        self.exec(&["nft", "list", "tables"]).contains("table inet moat")
+        self.has_table("moat")
+    }
+    fn has_table(&self, name: &str) -> bool {
+        self.exec(&["nft", "list", "tables"]).lines().any(|l| l.trim() == format!("table inet {name}"))
+    }
+    fn guard_file(&self) -> PathBuf {
+        self.dir.join("guard.nft")
+    }
+    /// `moat run` on the current config, not waiting for anything.
+    fn spawn(&self) -> Daemon {
+        let log = std::fs::File::create(self.dir.join("moat.log")).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
+            .arg(self.dir.join("moat.conf"))
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .arg("--guard-file")
+            .arg(self.guard_file())
+            .args(["--hold", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon { child: Some(child) }
     }
 }
 
@@ -251,7 +277,7 @@ fn daemon_lifecycle_keeps_state_true_and_fails_closed() {
     lab.wait_for("hold expiry", || !lab.exec(&["nft", "list", "set", "inet", "moat", "hold"]).contains("02:00:00"));
 
     // `moat cleanup` removes the rest.
-    lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup"]);
+    lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup", "--guard-file", &lab.dir.join("guard.nft").to_string_lossy()]);
     assert!(!lab.has_moat_table());
 }
 
@@ -280,6 +306,8 @@ fn disabled_config_removes_state_and_invalid_start_touches_nothing() {
         .arg(lab.dir.join("moat.conf"))
         .arg("--state-dir")
         .arg(lab.dir.join("state"))
+        .arg("--guard-file")
+        .arg(lab.dir.join("guard.nft"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -326,6 +354,8 @@ fn nft_that_cannot_run_is_not_recorded_as_applied() {
         .arg(lab.dir.join("moat.conf"))
         .arg("--state-dir")
         .arg(lab.dir.join("state"))
+        .arg("--guard-file")
+        .arg(lab.dir.join("guard.nft"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -344,4 +374,88 @@ fn nft_that_cannot_run_is_not_recorded_as_applied() {
     assert!(!lab.has_moat_table());
     d.signal("TERM");
     assert_eq!(d.wait(), 0);
+}
+
+/// Issue 10 points 1 and 2: the guard file follows the last valid config, the guard table
+/// outlives stop and the hold, an invalid config at start re-loads the guard, says so in the
+/// status and exits 1; a stop without an applied plan leaves a killed run's table; a config
+/// that protects nobody removes the guard, and `moat cleanup` removes file and table.
+#[test]
+fn guard_outlives_stop_and_invalid_starts_and_follows_the_config() {
+    let lab = Lab::new("guard");
+    let cfg = lab.write_config(CONFIG);
+    let mut d = lab.start();
+    let guard = std::fs::read_to_string(lab.guard_file()).expect("guard file written after the apply");
+    assert!(guard.contains("02:00:00:00:00:51") && guard.contains("table inet moat_guard {"), "{guard}");
+    assert!(lab.has_table("moat_guard"));
+
+    // Stop, hold expires (1 s): moat's table is inert or gone, the guard stays.
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(lab.has_table("moat_guard"), "the guard must outlive stop and the hold");
+    assert!(lab.guard_file().exists());
+
+    // Boot: kernel state gone. An invalid config at start loads the guard file first, exits 1
+    // and says where the config is wrong.
+    lab.exec(&["nft", "flush", "ruleset"]);
+    lab.write_config(&format!("{CONFIG}\nconfig device\n\tlist mac 'zz'\n"));
+    let mut d = lab.spawn();
+    assert_eq!(d.wait(), 1, "{}", lab.log());
+    assert!(lab.has_table("moat_guard"), "moat must load the guard file at start:\n{}", lab.log());
+    let st = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .arg("status")
+        .arg("--state-dir")
+        .arg(lab.dir.join("state"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(3), "{text}");
+    let raw = Command::new(env!("CARGO_BIN_EXE_moat"))
+        .args(["status", "--raw", "--state-dir"])
+        .arg(lab.dir.join("state"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("\"state\": \"invalid\""), "{raw:?}");
+    let want = format!("moat is not running: configuration invalid: {cfg}:");
+    assert!(text.lines().any(|l| l.starts_with(&want)), "no `{want}` line:\n{text}");
+
+    // A killed run leaves its full table; a run whose plan cannot be applied (dns on the
+    // router itself) is stopped: the table must stay.
+    lab.write_config(CONFIG);
+    let mut d = lab.start();
+    d.signal("KILL");
+    d.wait();
+    lab.ip(&["addr", "add", "10.64.0.1/32", "dev", "br-lan"]);
+    let mut d = lab.spawn();
+    lab.wait_log("is an address of this router", 1);
+    d.signal("TERM");
+    assert_eq!(d.wait(), 0, "{}", lab.log());
+    assert!(
+        lab.exec(&["nft", "list", "table", "inet", "moat"]).contains("chain classify"),
+        "a stop without an applied plan deleted the killed run's table:\n{}",
+        lab.log()
+    );
+    lab.ip(&["addr", "del", "10.64.0.1/32", "dev", "br-lan"]);
+
+    // A valid config that protects nobody removes the guard (file and table).
+    lab.write_config(
+        &CONFIG
+            .replace("option route 'vpn'", "option route 'direct'")
+            .replace("option route 'block'", "option route 'direct'"),
+    );
+    let mut d = lab.start();
+    assert!(!lab.guard_file().exists(), "{}", lab.log());
+    assert!(!lab.has_table("moat_guard"));
+    d.signal("KILL");
+    d.wait();
+
+    // cleanup removes file and table.
+    lab.write_config(CONFIG);
+    let mut d = lab.start();
+    d.signal("KILL");
+    d.wait();
+    assert!(lab.guard_file().exists() && lab.has_table("moat_guard"));
+    lab.exec(&[env!("CARGO_BIN_EXE_moat"), "cleanup", "--guard-file", &lab.guard_file().to_string_lossy()]);
+    assert!(!lab.guard_file().exists() && !lab.has_table("moat_guard") && !lab.has_moat_table());
 }

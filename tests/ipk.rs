@@ -486,6 +486,7 @@ fn package_removal_sequence_leaves_no_kernel_state() {
          config device\n\toption name 'Camera'\n\tlist mac 'aa:bb:cc:00:11:33'\n\toption route 'block'\n",
     );
     let state = t.path().join("state");
+    let guard = t.path().join("moat-guard.nft");
     let ns = Netns::new();
     run_ok(&mut ns.cmd(Path::new("ip"), &["link", "set", "lo", "up"]));
     run_ok(&mut ns.cmd(Path::new("ip"), &["link", "add", "br-lan", "type", "bridge"]));
@@ -493,7 +494,19 @@ fn package_removal_sequence_leaves_no_kernel_state() {
 
     let log = fs::File::create(t.path().join("daemon.log")).unwrap();
     let child = ns
-        .cmd(&bin, &["run", "--config", cfg.to_str().unwrap(), "--state-dir", state.to_str().unwrap(), "--stderr"])
+        .cmd(
+            &bin,
+            &[
+                "run",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--guard-file",
+                guard.to_str().unwrap(),
+                "--stderr",
+            ],
+        )
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -512,6 +525,8 @@ fn package_removal_sequence_leaves_no_kernel_state() {
     assert!(wait_for(20, || daemon.0.try_wait().unwrap().is_some()), "the daemon did not exit on SIGTERM");
     let held = ns.kernel_state();
     assert!(held.contains("set hold"), "stop should hold the protected devices:\n{}", held);
-    run_ok(&mut ns.cmd(&bin, &["cleanup"]));
+    assert!(guard.exists(), "the daemon did not write its guard file:\n{}", daemon_log());
+    run_ok(&mut ns.cmd(&bin, &["cleanup", "--guard-file", guard.to_str().unwrap()]));
+    assert!(!guard.exists(), "cleanup left the guard file");
     assert_eq!(ns.kernel_state(), before, "kernel state left after removal:\n{}", daemon_log());
 }

@@ -172,11 +172,13 @@ fn init_start_with_ujail_limits_capabilities() {
         [
             "procd_add_jail [moat] [log] [procfs] [sysfs]",
             "procd_add_jail_mount [/etc/config] [/usr/sbin] [/usr/bin] [/sbin] [/bin] [/usr/lib] [/lib]",
-            "procd_add_jail_mount_rw [/var/run] [/tmp]",
+            "procd_add_jail_mount_rw [/var/run] [/tmp] [/usr/share/nftables.d/ruleset-post]",
             "procd_set_param [capabilities] [/etc/capabilities/moat.json]",
             "procd_set_param [no_new_privs] [1]",
         ]
     );
+    // The guard's include directory exists, so the jail can mount it writable.
+    assert!(r.join("usr/share/nftables.d/ruleset-post").is_dir());
     // The capability file grants exactly CAP_NET_ADMIN and CAP_NET_RAW in every set.
     let caps = fs::read_to_string(pkg_file("moat.capabilities.json")).unwrap();
     for set in ["bounding", "effective", "ambient", "permitted", "inheritable"] {
@@ -447,6 +449,42 @@ fn uci_defaults_fills_in_missing_settings_once_and_keeps_user_values() {
         assert!(state.contains(&kept.to_string()), "{} lost: {:?}", kept, state);
     }
     assert!(!state.iter().any(|l| l == "moat.main.lan_device=br-lan"), "{:?}", state);
+}
+
+/// Issue 10 point 2: an upgrade must not turn a valid config invalid. A user's global section
+/// that is anonymous (`config moat` without a name: uci stores it under a generated name and
+/// addresses it as `@moat[0]`) or named otherwise gets the missing settings in that section; no
+/// second `config moat` (which moat refuses) is added. `main` naming another section type is
+/// left alone.
+#[test]
+fn uci_defaults_never_adds_a_second_global_section() {
+    let t = router();
+    let r = t.path();
+    for name in ["cfg0a1b2c", "global"] {
+        write(
+            &r.join("tmp/uci.state"),
+            &format!("moat.{name}=moat\nmoat.{name}.lan_device=br-guest\nmoat.{name}.enabled=1\n"),
+        );
+        let (_, writes) = uci_defaults(r);
+        assert_eq!(
+            writes,
+            [
+                "uci -q set moat.@moat[0].log_level=info",
+                "uci -q set moat.@moat[0].fwmark_mask=0x0f000000",
+                "uci -q set moat.@moat[0].queue_base=4200",
+                "uci -q set moat.@moat[0].table_base=4200",
+                "uci -q commit moat",
+            ],
+            "section {name}"
+        );
+        let state = lines(&r.join("tmp/uci.state"));
+        assert_eq!(state.iter().filter(|l| l.ends_with("=moat")).count(), 1, "a second global section: {state:?}");
+        assert!(state.contains(&format!("moat.{name}.table_base=4200")), "{state:?}");
+        assert!(!state.iter().any(|l| l.starts_with("moat.main")), "{state:?}");
+    }
+    write(&r.join("tmp/uci.state"), "moat.main=device\nmoat.main.mac=02:00:00:00:00:01\n");
+    let (_, writes) = uci_defaults(r);
+    assert!(writes.is_empty(), "`main` of another type must be left alone: {writes:?}");
 }
 
 /// Store the maintainer scripts as opkg does for an installed package (live system).

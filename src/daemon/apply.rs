@@ -20,7 +20,7 @@ use std::sync::Mutex;
 use super::error::{ApplyError, ApplyErrors, RunError};
 use crate::netlink::{Route, Rule, Socket};
 use crate::plan::facts::Facts;
-use crate::plan::{hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
+use crate::plan::{guard, hold_script, Plan, QueueBackend, AF_INET, AF_INET6, IPT_CHAIN, NFT_REMOVE};
 
 /// Process ids of the last few programs moat ran (ring): nftables notifications name the
 /// committing pid, so the daemon can tell its own transactions from others'.
@@ -81,6 +81,14 @@ fn run_quiet(prog: &str, args: &[&str]) -> bool {
 /// Load an nft script in one transaction. Any error means the script is not in force.
 pub fn nft(script: &str) -> Result<(), ApplyError> {
     run_with_stdin("nft", &["-f", "-"], script).map_err(ApplyError::Nft)
+}
+
+/// `script` followed by the plan's guard table ([`guard::guard`]; its removal when the plan
+/// protects nobody): both change in the same transaction, so the guard always matches the
+/// ruleset in force.
+pub fn with_guard(plan: &Plan, script: &str) -> String {
+    let g = guard::guard(plan).unwrap_or_else(guard::remove);
+    format!("{script}{g}")
 }
 
 /// Whether `table inet moat` exists.
@@ -280,16 +288,17 @@ pub fn apply(plan: &Plan, facts: &Facts, nl: &mut Socket) -> Result<(), ApplyErr
             script = &fallback;
         }
     }
-    nft(script)?;
+    nft(&with_guard(plan, script))?;
     errs.note(sync_rules(nl, &desired_rules(plan)));
     errs.note(sync_routes(nl, &desired_routes(plan, facts)));
     errs.into_result()
 }
 
-/// Remove everything moat added: its nft table, rules, routes and queue rules.
+/// Remove everything moat added: its nft table and the guard table, rules, routes and queue
+/// rules (`enabled '0'`, `moat cleanup`; the guard file is the caller's).
 pub fn remove_all(nl: &mut Socket) -> Result<(), ApplyErrors> {
     let mut errs = ApplyErrors::default();
-    if let Err(e) = nft(NFT_REMOVE) {
+    if let Err(e) = nft(&format!("{NFT_REMOVE}{}", guard::remove())) {
         errs.0.push(e);
     }
     errs.note(sync_rules(nl, &[]));
@@ -300,16 +309,17 @@ pub fn remove_all(nl: &mut Socket) -> Result<(), ApplyErrors> {
 
 /// Stop: swap the full table for the hold table ([`hold_script`]: protected MACs stay blocked
 /// for `hold_secs`, so a restart never lets them out in the clear), then remove moat's rules,
-/// routes and queue rules. With nothing protected (or `hold_secs` 0) this is [`remove_all`].
+/// routes and queue rules. The guard table stays: once the hold has expired it keeps
+/// protected devices blocked until moat runs again. With nothing protected (or `hold_secs` 0)
+/// the table is deleted instead of held. If the hold cannot be loaded the full table stays
+/// (never "remove everything"). Without an applied plan (this run never got its table in),
+/// nothing is touched: a protective table a killed run left behind stays in force.
 pub fn stop(plan: Option<&Plan>, hold_secs: u32, nl: &mut Socket) -> Result<(), ApplyErrors> {
-    let hold = if hold_secs == 0 { None } else { plan.and_then(|p| hold_script(p, hold_secs)) };
-    let Some(hold) = hold else { return remove_all(nl) };
+    let Some(plan) = plan else { return Ok(()) };
+    let hold = if hold_secs == 0 { None } else { hold_script(plan, hold_secs) };
     let mut errs = ApplyErrors::default();
-    if let Err(e) = nft(&hold) {
+    if let Err(e) = nft(hold.as_deref().unwrap_or(NFT_REMOVE)) {
         errs.0.push(e);
-        if let Err(e) = nft(NFT_REMOVE) {
-            errs.0.push(e);
-        }
     }
     errs.note(sync_rules(nl, &[]));
     errs.note(sync_routes(nl, &[]));

@@ -15,11 +15,14 @@
 //! switch (and, for shaped devices, a queue nobody reads, which drops). `enabled '0'` removes
 //! what moat added; SIGTERM removes it too but first swaps the table for a short-lived "hold"
 //! ([`crate::plan::hold_script`]) so that a restart never lets protected devices out in the
-//! clear; `moat cleanup` removes everything at once (package removal).
+//! clear, and the guard table ([`crate::plan::guard`], also written as an fw4 include by
+//! [`guard_file`]) keeps them blocked after that until moat runs again; `moat cleanup` removes
+//! everything at once (package removal).
 
 pub mod apply;
 pub mod engine;
 pub mod error;
+pub mod guard_file;
 pub mod health;
 pub mod logging;
 pub mod packet_path;
@@ -60,6 +63,9 @@ pub struct Options {
     pub stderr: bool,
     /// Seconds protected devices stay blocked after SIGTERM ([`crate::plan::HOLD_SECS`]).
     pub hold_secs: u32,
+    /// The boot-time guard's fw4 include ([`guard_file`]; default
+    /// [`crate::plan::guard::DEFAULT_GUARD_FILE`]).
+    pub guard_file: PathBuf,
 }
 
 /// A component driven by the packet thread's event loop — the shaping queue engine implements
@@ -102,7 +108,9 @@ fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn load(config: &str) -> Result<Model, ()> {
+/// Load the model; an invalid file gives `configuration invalid: <first error>` (and how many
+/// more), every error logged.
+fn load(config: &str) -> Result<Model, String> {
     match crate::config::load_file(config) {
         Ok(l) => {
             for w in &l.warnings {
@@ -114,7 +122,14 @@ fn load(config: &str) -> Result<Model, ()> {
             for e in &errs {
                 error!("{e}");
             }
-            Err(())
+            let more = match errs.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            Err(format!(
+                "configuration invalid: {}{more}",
+                errs.first().map_or_else(|| config.to_string(), ToString::to_string)
+            ))
         }
     }
 }
@@ -175,6 +190,17 @@ impl Daemon {
         // nft failing (or not even starting) leaves the old table: only remember the plan if
         // its nft part is in force.
         if !result.as_ref().is_err_and(ApplyErrors::nft_failed) {
+            // The guard table is in force with this plan: the fw4 include follows it.
+            let text = plan::guard::guard_script(&plan);
+            match guard_file::sync(&self.opts.guard_file, text.as_deref()) {
+                Ok(true) => info!(
+                    "guard file {} {}",
+                    self.opts.guard_file.display(),
+                    if text.is_some() { "written" } else { "removed (nothing protected)" }
+                ),
+                Ok(false) => {}
+                Err(e) => error!("guard file {}: {e}", self.opts.guard_file.display()),
+            }
             self.applied = Some(plan);
         }
         self.facts = facts;
@@ -232,7 +258,7 @@ impl Daemon {
     fn restore_table(&mut self) {
         // After a failed step the table in force may be a fallback: converge fully instead.
         if let Some(p) = self.applied.as_ref().filter(|p| p.enabled && self.last_error.is_none()) {
-            if let Err(e) = apply::nft(&p.nft) {
+            if let Err(e) = apply::nft(&apply::with_guard(p, &p.nft)) {
                 error!("restoring table inet moat: {e}");
                 self.step(true);
                 return;
@@ -303,7 +329,10 @@ pub(crate) fn timeout_ms(deadline: Instant, now: Instant) -> i32 {
 /// nftables tables whose changes by other processes the daemon undoes at once: its own table,
 /// and iptables-nft's mangle tables (they hold the xt NFQUEUE rules of shaped devices; `fw4
 /// flush` deletes them too).
-const WATCHED: [(u8, &str); 3] = [(netlink::NFPROTO_INET, "moat"), (2, "mangle"), (10, "mangle")];
+///
+/// The guard table (`inet moat_guard`, index 3) too: it is restored with moat's table.
+const WATCHED: [(u8, &str); 4] =
+    [(netlink::NFPROTO_INET, "moat"), (2, "mangle"), (10, "mangle"), (netlink::NFPROTO_INET, "moat_guard")];
 
 /// Signals handled through the signalfd.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGHUP, libc::SIGTERM, libc::SIGINT];
@@ -318,8 +347,10 @@ fn read_signals(fd: RawFd) -> Vec<u32> {
 
 /// Run the daemon until SIGTERM/SIGINT. Returns the process exit code.
 ///
-/// An invalid configuration at start exits with 1 *without touching* the kernel: whatever a
-/// previous run left (if anything) stays in force, so protected devices stay blocked.
+/// First thing, the guard file (if any) is loaded, so protected devices are blocked even if fw4
+/// started without it. An invalid configuration at start then exits with 1 *without touching*
+/// anything else: whatever a previous run left stays in force with the guard, so protected
+/// devices stay blocked, and the status file says `configuration invalid: <file>:<line> …`.
 pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
     // Block the signals first: an early SIGHUP (default action: terminate) must not kill us, and
     // the logger and packet threads inherit the mask (signals reach the signalfd only).
@@ -338,9 +369,31 @@ pub fn run(opts: Options, engine: Option<Box<dyn Engine>>) -> u8 {
 
 /// The control thread's loop (see [`run`]).
 fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
-    let Ok(model) = load(&opts.config) else {
-        error!("{}: invalid configuration; nothing changed", opts.config);
-        return 1;
+    match guard_file::load(&opts.guard_file) {
+        Ok(true) => info!("guard loaded from {}", opts.guard_file.display()),
+        Ok(false) => {}
+        Err(e) => error!("{e} ({})", opts.guard_file.display()),
+    }
+    let model = match load(&opts.config) {
+        Ok(m) => m,
+        Err(why) => {
+            error!("{why}; exiting: the last valid protection (guard and kernel state) stays in force");
+            let json = status::render(
+                std::process::id(),
+                &opts.config,
+                status::State::Invalid,
+                None,
+                &Facts::default(),
+                Some(&why),
+                0,
+                &health::Health::default(),
+                None,
+            );
+            if let Err(e) = status::write(&opts.state_dir, &json) {
+                warn!("cannot write status to {}: {e}", opts.state_dir.display());
+            }
+            return 1;
+        }
     };
     logging::set_level(model.global.log_level);
     let engine = match engine.map(PacketPath::spawn) {
@@ -478,17 +531,18 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
                     for ev in evs {
                         if let Some(c) = watch.feed(ev, &WATCHED) {
                             if !apply::is_own_pid(c.pid) {
-                                if c.tables & 1 != 0 {
-                                    moat = Some((c.pid, c.comm));
+                                if c.tables & (1 | 1 << 3) != 0 {
+                                    let name = if c.tables & 1 != 0 { "moat" } else { "moat_guard" };
+                                    moat = Some((c.pid, c.comm, name));
                                 } else {
                                     mangle = Some(c.pid);
                                 }
                             }
                         }
                     }
-                    if let (Some((pid, comm)), true) = (moat, enabled) {
+                    if let (Some((pid, comm, name)), true) = (moat, enabled) {
                         // No debounce: until the table is back, protected devices are unguarded.
-                        warn!("table inet moat changed by pid {pid} ({comm}); re-applying now");
+                        warn!("table inet {name} changed by pid {pid} ({comm}); re-applying now");
                         d.restore_table();
                     } else if let (Some(pid), Some(p)) = (mangle, d.applied.as_ref().filter(|p| p.enabled)) {
                         // iptables-nft's mangle table (our xt NFQUEUE rules) was changed.

@@ -25,10 +25,13 @@ pub enum State {
     Disabled,
     /// Stopped cleanly, everything removed.
     Stopped,
+    /// Exited at start on an invalid configuration (`last_error` says where); the last valid
+    /// protection (guard and kernel state) stays in force.
+    Invalid,
 }
 
 impl State {
-    const ALL: [State; 4] = [State::Running, State::Degraded, State::Disabled, State::Stopped];
+    const ALL: [State; 5] = [State::Running, State::Degraded, State::Disabled, State::Stopped, State::Invalid];
 
     /// The name in the status file.
     pub fn as_str(self) -> &'static str {
@@ -37,6 +40,7 @@ impl State {
             State::Degraded => "degraded",
             State::Disabled => "disabled",
             State::Stopped => "stopped",
+            State::Invalid => "invalid",
         }
     }
 
@@ -174,6 +178,13 @@ pub fn show(dir: &Path) -> u8 {
     let stopped = header.is_some_and(|h| h.state == State::Stopped);
     let alive = crate::sys::process_alive(pid);
     print!("{json}");
+    if header.is_some_and(|h| h.state == State::Invalid) {
+        println!(
+            "moat is not running: {} (protected devices stay blocked until it is fixed)",
+            last_error(&json).unwrap_or_else(|| "configuration invalid".into())
+        );
+        return 3;
+    }
     if stopped || !alive {
         println!(
             "moat is not running{}",
@@ -183,6 +194,27 @@ pub fn show(dir: &Path) -> u8 {
     } else {
         0
     }
+}
+
+/// The `last_error` string of a file [`render`] wrote (line 6), unescaped.
+fn last_error(json: &str) -> Option<String> {
+    let v = json.lines().nth(5)?.strip_prefix("  \"last_error\": \"")?.strip_suffix("\",")?;
+    let mut out = String::new();
+    let mut it = v.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next()? {
+            'u' => {
+                let hex: String = it.by_ref().take(4).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            e => out.push(e),
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -220,6 +252,18 @@ mod tests {
         assert!(j.ends_with("\n  ],\n  \"engine\": {\"queues\":[]}\n}\n"), "{j}");
         assert_eq!(Header::parse(&j).map(|h| h.state), Some(State::Running));
         assert_eq!(Header::parse("{\n  \"pid\": 1,\n"), None);
+        let inv = render(
+            1,
+            "c",
+            State::Invalid,
+            None,
+            &Facts::default(),
+            Some("configuration invalid: /etc/config/moat:7: a \"b\"\\\u{1}"),
+            0,
+            &Health::default(),
+            None,
+        );
+        assert_eq!(last_error(&inv).as_deref(), Some("configuration invalid: /etc/config/moat:7: a \"b\"\\\u{1}"));
         assert_eq!(Header::parse(&j.replace("running", "sleeping")), None);
     }
 }

@@ -9,9 +9,13 @@ pub const HOLD_SECS: u32 = 15;
 
 /// The "hold" ruleset loaded when the daemon stops: it replaces the full table in one
 /// transaction and only drops forwarded packets (and DNS/DoT to the router) from the
-/// protected devices' MACs, through a set whose elements expire after `secs` seconds. A new
-/// daemon replaces it atomically with the full table (no gap); if none comes, the elements
-/// expire and the table is inert (`moat cleanup` deletes it). `None` if nothing is protected.
+/// protected devices' MACs, through a set whose elements expire after `secs` seconds. It keeps
+/// the running table's tunnel-side ct mark and `guard_output` ([`super::guard::tunnel_side`]),
+/// so a tunnel flap during a restart cannot send fw4's reject RSTs for a server's late packets
+/// out of the WAN with the tunnel address. A new daemon replaces it atomically with the full
+/// table (no gap); if none comes, the elements expire and the guard table
+/// ([`super::guard`]) keeps the devices blocked (`moat cleanup` deletes both). `None` if
+/// nothing is protected.
 pub fn hold_script(plan: &Plan, secs: u32) -> Option<String> {
     hold_ruleset(plan, secs).map(|s| s.to_string())
 }
@@ -44,14 +48,25 @@ pub fn hold_ruleset(plan: &Plan, secs: u32) -> Option<Script> {
         )
         .into()],
     };
+    let mut chains = vec![forward, input];
+    let (ct, out) = super::guard::tunnel_side(plan);
+    if !out.is_empty() {
+        let prerouting = Some(Base {
+            kind: ChainType::Filter,
+            hook: Hook::Prerouting,
+            priority: Priority { name: "mangle", offset: 10 },
+        });
+        chains.push(Chain { name: "tunnel_side".into(), base: prerouting, body: ct });
+        chains.push(Chain { name: "guard_output".into(), base: base(Hook::Output), body: out });
+    }
     let table = Table {
         id: MOAT,
         sets: vec![Set { name: "hold", elements: macs.into_iter().map(|m| (m, secs)).collect() }],
-        chains: vec![forward, input],
+        chains,
     };
     Some(Script {
         comments: vec![format!(
-            "moat stopped: protected devices stay blocked for {secs}s (restart window), then released."
+            "moat stopped: protected devices stay blocked for {secs}s (restart window), then by inet moat_guard until moat runs."
         )],
         commands: vec![Command::Add(MOAT), Command::Delete(MOAT), Command::Define(table)],
     })

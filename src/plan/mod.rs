@@ -16,6 +16,7 @@
 
 pub mod checks;
 pub mod facts;
+pub mod guard;
 pub mod hold;
 pub mod layout;
 pub mod nft;

@@ -138,7 +138,7 @@ pub fn status(ctx: &Context) -> Value {
     });
     jobj! {
         "running" => running,
-        "state" => if running || state == "stopped" { state } else { "not running (stale status)" },
+        "state" => if running || state == "stopped" || state == "invalid" { state } else { "not running (stale status)" },
         "pid" => pid,
         "config" => st["config"].clone(),
         "applied_at" => st["applied_at"].clone(),

@@ -33,6 +33,12 @@ pub fn render(st: &Value) -> String {
     if st["state"].as_str() == Some("not running") {
         return "moat is not running (no status file)\n".into();
     }
+    if st["state"].as_str() == Some("invalid") {
+        // It exited at start on an invalid configuration; the guard keeps protected devices blocked.
+        let _ = writeln!(s, "moat is not running: {}", text(&st["last_error"]));
+        s.push_str("(protected devices stay blocked until the configuration is fixed and moat restarted)\n");
+        return s;
+    }
     let _ =
         writeln!(s, "moat: {} (pid {}), last error: {}", text(&st["state"]), text(&st["pid"]), text(&st["last_error"]));
     if st["running"] == Value::Bool(false) && st["state"].as_str() != Some("stopped") {

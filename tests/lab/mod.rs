@@ -29,6 +29,7 @@
 //! At most `MOAT_LAB_PARALLEL` (default 2) labs run at once in one test binary.
 #![allow(dead_code)]
 
+pub mod boot;
 pub mod dns;
 pub mod lanside;
 pub mod matrix;
@@ -344,6 +345,11 @@ pub fn moat_bin() -> PathBuf {
         }
     }
     panic!("cannot find the moat binary; set MOAT_BIN")
+}
+
+/// Whether `bin` knows `--guard-file` (issue 10); older binaries write no guard.
+pub fn has_guard_flag(bin: &Path) -> bool {
+    Command::new(bin).arg("help").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--guard-file"))
 }
 
 /// Require root (the lab creates namespaces). Panics with a clear message otherwise: a lab
@@ -923,16 +929,12 @@ impl Lab {
 
     /// Start `moat run` in the router with `config` and wait until its table is in place.
     pub fn start_moat(&self, config: &str) {
-        let p = self.write_moat_config(config);
-        let state = self.dir.join("moat-state");
-        fs::create_dir_all(&state).unwrap();
-        let bin = moat_bin();
-        self.spawn(
-            "moat",
-            &self.router,
-            &[&bin.to_string_lossy(), "run", "--config", &p.to_string_lossy(), "--state-dir", &state.to_string_lossy()],
-            &[("RUST_BACKTRACE", "1")],
-        );
+        self.start_moat_with(config, &moat_bin(), &[]);
+    }
+
+    /// [`Lab::start_moat`] with another binary and extra `moat run` arguments.
+    pub fn start_moat_with(&self, config: &str, bin: &Path, extra: &[&str]) {
+        self.spawn_moat(config, bin, extra);
         let ok = self.wait_for("moat table present", Duration::from_secs(15), || {
             !self.running("moat") || self.moat_ruleset().is_some()
         });
@@ -947,6 +949,36 @@ impl Lab {
             "moat is running but `inet moat` is missing; log:\n{}",
             self.proc_log("moat")
         );
+    }
+
+    /// Spawn `moat run` (tag `moat`) on `config` without waiting for anything. The guard file
+    /// is the lab's own ([`Lab::guard_file`]; a binary without `--guard-file`, i.e. older than
+    /// issue 10, is run without it, for before/after figures).
+    pub fn spawn_moat(&self, config: &str, bin: &Path, extra: &[&str]) {
+        let p = self.write_moat_config(config);
+        let state = self.dir.join("moat-state");
+        fs::create_dir_all(&state).unwrap();
+        let (p, state, guard, bin) = (
+            p.to_string_lossy().to_string(),
+            state.to_string_lossy().to_string(),
+            self.guard_file().to_string_lossy().to_string(),
+            bin.to_string_lossy().to_string(),
+        );
+        let mut args = vec![bin.as_str(), "run", "--config", &p, "--state-dir", &state];
+        if has_guard_flag(Path::new(&bin)) {
+            args.extend(["--guard-file", guard.as_str()]);
+        }
+        args.extend(extra);
+        // Forget a moat that exited (e.g. on an invalid config), so `running("moat")` is this one.
+        if !self.running("moat") {
+            self.kill("moat", 0);
+        }
+        self.spawn("moat", &self.router, &args, &[("RUST_BACKTRACE", "1")]);
+    }
+
+    /// Where the lab's moat writes its boot-time guard (never the host's /usr/share).
+    pub fn guard_file(&self) -> PathBuf {
+        self.dir.join("moat-guard.nft")
     }
 
     /// `nft list table inet moat` in the router, if the table exists.
