@@ -264,7 +264,8 @@ fn cleanup(args: &[String]) -> ExitCode {
     }
     let r = moat::netlink::Socket::open(0)
         .map_err(|e| format!("netlink: {e}"))
-        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()));
+        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()))
+        .and_then(|()| moat::daemon::persist::remove_orphan().map_err(|e| e.to_string()));
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

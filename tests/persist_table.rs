@@ -3,7 +3,7 @@
 //! it survives its owner's SIGKILL, and the next process adopts, rewrites and removes it.
 //! Needs root and Linux 6.9+ (skipped with a message on older kernels).
 
-use moat::netlink::nftables::{MacDrop, NftError, OwnedTable};
+use moat::netlink::nftables::{MacDrop, NftError, OwnedTable, Unless};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -11,8 +11,9 @@ const CHILD: &str = "MOAT_PERSIST_CHILD";
 
 fn rules() -> Vec<MacDrop> {
     vec![
-        MacDrop { mac: [2, 0x6d, 0, 0, 0, 1], unless_oif: vec!["wgx0".into(), "br-lan".into()] },
-        MacDrop { mac: [2, 0x6d, 0, 0, 0, 2], unless_oif: vec![] },
+        MacDrop { mac: [2, 0x6d, 0, 0, 0, 1], unless: Unless::Oif(vec!["wgx0".into(), "br-lan".into()]) },
+        MacDrop { mac: [2, 0x6d, 0, 0, 0, 2], unless: Unless::Oif(vec![]) },
+        MacDrop { mac: [2, 0x6d, 0, 0, 0, 2], unless: Unless::Dport { l4proto: 17, ports: vec![67, 547] } },
     ]
 }
 
@@ -106,6 +107,7 @@ fn owned_table_survives_flush_and_sigkill() {
         "{listing}"
     );
     assert!(listing.contains("ether saddr 02:6d:00:00:00:02 drop"), "{listing}");
+    assert!(listing.contains("ether saddr 02:6d:00:00:00:02 udp dport != 67 udp dport != 547 drop"), "{listing}");
     let (ok, msg) = nft(&ns, &["delete", "table", "inet", "moat_persist"]);
     assert!(!ok, "another process deleted the owned table: {msg}");
     let (ok, msg) = nft(&ns, &["flush", "ruleset"]);

@@ -23,6 +23,7 @@ pub mod error;
 pub mod health;
 pub mod logging;
 pub mod packet_path;
+pub mod persist;
 pub mod probe;
 pub mod series;
 pub mod status;
@@ -94,6 +95,8 @@ struct Daemon {
     engine: Option<PacketPath>,
     /// The engine's status after it shut down (for the "stopped" status file).
     engine_last: Option<String>,
+    /// The owned, persistent kill-switch table (survives `fw4 flush`).
+    persist: persist::Persist,
 }
 
 fn now_unix() -> u64 {
@@ -173,6 +176,7 @@ impl Daemon {
         // nft failing (or not even starting) leaves the old table: only remember the plan if
         // its nft part is in force.
         if !result.as_ref().is_err_and(ApplyErrors::nft_failed) {
+            self.persist.sync(&plan, &model.global.lan_devices);
             self.applied = Some(plan);
         }
         self.facts = facts;
@@ -369,6 +373,7 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
         applied_at: 0,
         engine,
         engine_last: None,
+        persist: persist::Persist::default(),
     };
     info!(
         "starting (pid {}, config {}, nft queue statement: {})",

@@ -9,8 +9,9 @@
 //! ordinary table (anyone may delete it). Older kernels refuse the unknown flag with
 //! `EOPNOTSUPP` ([`Unsupported`](NftError::Unsupported)).
 //!
-//! The table is a kill switch only: one base chain at the forward hook whose rules drop a source
-//! MAC's packets unless they leave by one of the allowed interfaces ([`MacDrop`]). Every change is
+//! The table is a kill switch only: base chains at the forward and input hooks whose rules drop
+//! a source MAC's packets unless they leave by an allowed interface or go to an allowed port of
+//! the router ([`MacDrop`]). Every change is
 //! one nfnetlink batch (one transaction): the table is created or adopted, the chain created or
 //! kept, its rules flushed and re-added, so the old rules stay until the commit.
 
@@ -35,6 +36,7 @@ pub const NFT_TABLE_F_OWNER: u32 = 0x2;
 /// `NFT_TABLE_F_PERSIST` (Linux 6.9).
 pub const NFT_TABLE_F_PERSIST: u32 = 0x4;
 const NFPROTO_INET: u8 = 1;
+const NF_INET_LOCAL_IN: u32 = 1;
 const NF_INET_FORWARD: u32 = 2;
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
@@ -42,19 +44,44 @@ const IFNAMSIZ: usize = 16;
 
 /// The persistent table's name (`table inet moat_persist`).
 pub const PERSIST_TABLE: &str = "moat_persist";
-/// Its one chain.
-pub const PERSIST_CHAIN: &str = "kill_switch";
-/// The chain's priority: filter − 5, as `guard_forward` of `inet moat`.
+/// Its forward chain (hook forward).
+pub const FORWARD_CHAIN: &str = "kill_forward";
+/// Its input chain (hook input).
+pub const INPUT_CHAIN: &str = "kill_input";
+/// The chains' priority: filter − 5, as `guard_forward`/`guard_input` of `inet moat`.
 pub const PERSIST_PRIORITY: i32 = -5;
 
-/// One kill-switch rule: packets forwarded from source MAC `mac` are dropped unless their output
-/// interface is one of `unless_oif` (empty: always dropped).
+/// One kill-switch rule for source MAC `mac` (`ether saddr`): drop unless `unless` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MacDrop {
-    /// Source MAC (`ether saddr`).
+    /// Source MAC.
     pub mac: [u8; 6],
-    /// Output interfaces the packets may leave by (each shorter than 16 bytes).
-    pub unless_oif: Vec<String>,
+    /// What still passes.
+    pub unless: Unless,
+}
+
+/// The exception of a [`MacDrop`] (an empty list: nothing passes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unless {
+    /// Chain `forward`: packets leaving by one of these interfaces (each shorter than 16 bytes).
+    Oif(Vec<String>),
+    /// Chain `input`: packets of IP protocol `l4proto` (6 TCP, 17 UDP) to one of these ports;
+    /// other protocols are not matched by the rule.
+    Dport {
+        /// IP protocol number.
+        l4proto: u8,
+        /// Destination ports that pass.
+        ports: Vec<u16>,
+    },
+}
+
+impl MacDrop {
+    fn chain(&self) -> &'static str {
+        match self.unless {
+            Unless::Oif(_) => FORWARD_CHAIN,
+            Unless::Dport { .. } => INPUT_CHAIN,
+        }
+    }
 }
 
 /// Why the owned table could not be written.
@@ -223,7 +250,8 @@ fn cmp(b: &mut Builder<'_>, op: u32, value: &[u8]) {
     });
 }
 
-/// The expressions of one rule: `ether saddr MAC [oifname != X ...] drop` (with the
+/// The expressions of one rule: `ether saddr MAC [oifname != X ...] drop` or `ether saddr MAC
+/// meta l4proto P [th dport != N ...] drop` (with the
 /// `meta iiftype ether` nft adds before an `ether` match in an inet table).
 fn rule_exprs(b: &mut Builder<'_>, r: &MacDrop) {
     let list = b.nest_begin(4); // NFTA_RULE_EXPRESSIONS
@@ -237,14 +265,31 @@ fn rule_exprs(b: &mut Builder<'_>, r: &MacDrop) {
         b.attr_be_u32(1, 1).attr_be_u32(2, 0).attr_be_u32(3, 6).attr_be_u32(4, 6);
     });
     cmp(b, 0, &r.mac);
-    for name in &r.unless_oif {
-        expr(b, "meta", |b| {
-            b.attr_be_u32(1, 1).attr_be_u32(2, 7); // dreg 1, NFT_META_OIFNAME
-        });
-        let mut v = [0u8; IFNAMSIZ];
-        let n = name.len().min(IFNAMSIZ - 1);
-        v[..n].copy_from_slice(&name.as_bytes()[..n]);
-        cmp(b, 1, &v);
+    match &r.unless {
+        Unless::Oif(names) => {
+            for name in names {
+                expr(b, "meta", |b| {
+                    b.attr_be_u32(1, 1).attr_be_u32(2, 7); // dreg 1, NFT_META_OIFNAME
+                });
+                let mut v = [0u8; IFNAMSIZ];
+                let n = name.len().min(IFNAMSIZ - 1);
+                v[..n].copy_from_slice(&name.as_bytes()[..n]);
+                cmp(b, 1, &v);
+            }
+        }
+        Unless::Dport { l4proto, ports } => {
+            expr(b, "meta", |b| {
+                b.attr_be_u32(1, 1).attr_be_u32(2, 16); // dreg 1, NFT_META_L4PROTO
+            });
+            cmp(b, 0, &[*l4proto]);
+            expr(b, "payload", |b| {
+                // transport header, offset 2 (destination port), 2 bytes -> reg 1
+                b.attr_be_u32(1, 1).attr_be_u32(2, 2).attr_be_u32(3, 2).attr_be_u32(4, 2);
+            });
+            for p in ports {
+                cmp(b, 1, &p.to_be_bytes());
+            }
+        }
     }
     expr(b, "immediate", |b| {
         b.attr_be_u32(1, 0); // NFT_REG_VERDICT
@@ -258,10 +303,11 @@ fn rule_exprs(b: &mut Builder<'_>, r: &MacDrop) {
 }
 
 /// Encode the install batch into `buf` (requests numbered `seq0 + 1 ..`): BEGIN, NEWTABLE (create
-/// or adopt), NEWCHAIN (create or keep), DELRULE (flush the chain), a NEWRULE per rule, END.
+/// or adopt), per chain NEWCHAIN (create or keep) and DELRULE (flush it), a NEWRULE per rule, END.
 /// Returns the length and the number of acknowledged requests.
 pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[MacDrop]) -> Result<(usize, u32), Error> {
-    if rules.iter().flat_map(|r| &r.unless_oif).any(|n| n.is_empty() || n.len() >= IFNAMSIZ) {
+    let bad_name = |n: &String| n.is_empty() || n.len() >= IFNAMSIZ;
+    if rules.iter().any(|r| matches!(&r.unless, Unless::Oif(v) if v.iter().any(bad_name))) {
         return Err(Error::NoSpace);
     }
     let mut at = 0;
@@ -273,16 +319,18 @@ pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[MacDrop]) -> Result<(u
     let ack = NLM_F_ACK;
     push(buf, &mut at, NFNL_MSG_BATCH_BEGIN, 0, (seq0, 0, NFNL_SUBSYS_NFTABLES), |_| {})?;
     push(buf, &mut at, nft_ty(NFT_MSG_NEWTABLE), ack | NLM_F_CREATE, (next(), NFPROTO_INET, 0), table_body)?;
-    push(buf, &mut at, nft_ty(NFT_MSG_NEWCHAIN), ack | NLM_F_CREATE, (next(), NFPROTO_INET, 0), |b| {
-        b.attr_str(1, PERSIST_TABLE).attr_str(3, PERSIST_CHAIN);
-        let h = b.nest_begin(4); // NFTA_CHAIN_HOOK
-        b.attr_be_u32(1, NF_INET_FORWARD).attr_be_u32(2, PERSIST_PRIORITY as u32);
-        b.nest_end(h);
-        b.attr_be_u32(5, NF_ACCEPT).attr_str(7, "filter"); // policy, type
-    })?;
-    push(buf, &mut at, nft_ty(NFT_MSG_DELRULE), ack, (next(), NFPROTO_INET, 0), |b| {
-        b.attr_str(1, PERSIST_TABLE).attr_str(2, PERSIST_CHAIN);
-    })?;
+    for (chain, hook) in [(FORWARD_CHAIN, NF_INET_FORWARD), (INPUT_CHAIN, NF_INET_LOCAL_IN)] {
+        push(buf, &mut at, nft_ty(NFT_MSG_NEWCHAIN), ack | NLM_F_CREATE, (next(), NFPROTO_INET, 0), |b| {
+            b.attr_str(1, PERSIST_TABLE).attr_str(3, chain);
+            let h = b.nest_begin(4); // NFTA_CHAIN_HOOK
+            b.attr_be_u32(1, hook).attr_be_u32(2, PERSIST_PRIORITY as u32);
+            b.nest_end(h);
+            b.attr_be_u32(5, NF_ACCEPT).attr_str(7, "filter"); // policy, type
+        })?;
+        push(buf, &mut at, nft_ty(NFT_MSG_DELRULE), ack, (next(), NFPROTO_INET, 0), |b| {
+            b.attr_str(1, PERSIST_TABLE).attr_str(2, chain);
+        })?;
+    }
     for r in rules {
         push(
             buf,
@@ -291,7 +339,7 @@ pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[MacDrop]) -> Result<(u
             ack | NLM_F_CREATE | NLM_F_APPEND,
             (next(), NFPROTO_INET, 0),
             |b| {
-                b.attr_str(1, PERSIST_TABLE).attr_str(2, PERSIST_CHAIN);
+                b.attr_str(1, PERSIST_TABLE).attr_str(2, r.chain());
                 rule_exprs(b, r);
             },
         )?;

@@ -19,6 +19,7 @@ pub mod facts;
 pub mod hold;
 pub mod layout;
 pub mod nft;
+pub mod persist;
 pub mod queue;
 mod render;
 pub mod routes;
