@@ -3,17 +3,19 @@
 //! it survives its owner's SIGKILL, and the next process adopts, rewrites and removes it.
 //! Needs root and Linux 6.9+ (skipped with a message on older kernels).
 
-use moat::netlink::nftables::{MacDrop, NftError, OwnedTable, Unless};
+use moat::netlink::nftables::{Key, KillRule, NftError, OwnedTable, Unless};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const CHILD: &str = "MOAT_PERSIST_CHILD";
 
-fn rules() -> Vec<MacDrop> {
+fn rules() -> Vec<KillRule> {
     vec![
-        MacDrop { mac: [2, 0x6d, 0, 0, 0, 1], unless: Unless::Oif(vec!["wgx0".into(), "br-lan".into()]) },
-        MacDrop { mac: [2, 0x6d, 0, 0, 0, 2], unless: Unless::Oif(vec![]) },
-        MacDrop { mac: [2, 0x6d, 0, 0, 0, 2], unless: Unless::Dport { l4proto: 17, ports: vec![67, 547] } },
+        KillRule { key: Key::Mac([2, 0x6d, 0, 0, 0, 1]), unless: Unless::Oif(vec!["wgx0".into(), "br-lan".into()]) },
+        KillRule { key: Key::Mac([2, 0x6d, 0, 0, 0, 2]), unless: Unless::Oif(vec![]) },
+        KillRule { key: Key::Mac([2, 0x6d, 0, 0, 0, 2]), unless: Unless::Dport { l4proto: 17, ports: vec![67, 547] } },
+        KillRule { key: Key::Source("10.64.0.2".parse().unwrap()), unless: Unless::Oif(vec!["wgx0".into()]) },
+        KillRule { key: Key::Source("fd00::2".parse().unwrap()), unless: Unless::Oif(vec!["wgx0".into()]) },
     ]
 }
 
@@ -107,6 +109,9 @@ fn owned_table_survives_flush_and_sigkill() {
         "{listing}"
     );
     assert!(listing.contains("ether saddr 02:6d:00:00:00:02 drop"), "{listing}");
+    assert!(listing.contains("ip saddr 10.64.0.2 oifname != \"wgx0\" drop"), "{listing}");
+    assert!(listing.contains("ip6 saddr fd00::2 oifname != \"wgx0\" drop"), "{listing}");
+    assert!(listing.contains("type nat hook postrouting priority srcnat; policy accept;"), "{listing}");
     assert!(listing.contains("ether saddr 02:6d:00:00:00:02 udp dport != 67 udp dport != 547 drop"), "{listing}");
     let (ok, msg) = nft(&ns, &["delete", "table", "inet", "moat_persist"]);
     assert!(!ok, "another process deleted the owned table: {msg}");

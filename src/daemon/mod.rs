@@ -176,7 +176,7 @@ impl Daemon {
         // nft failing (or not even starting) leaves the old table: only remember the plan if
         // its nft part is in force.
         if !result.as_ref().is_err_and(ApplyErrors::nft_failed) {
-            self.persist.sync(&plan, &model.global.lan_devices);
+            self.persist.sync(&plan, &model.global.lan_devices, &facts);
             self.applied = Some(plan);
         }
         self.facts = facts;

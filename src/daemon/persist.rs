@@ -6,7 +6,8 @@
 //! the log and in the status, and moat's fast table restore is the only cover of a flush.
 
 use crate::config::IfName;
-use crate::netlink::nftables::{MacDrop, NftError, OwnedTable, PERSIST_TABLE};
+use crate::netlink::nftables::{KillRule, NftError, OwnedTable, PERSIST_TABLE};
+use crate::plan::facts::Facts;
 use crate::plan::{persist::kill_rules, Plan};
 use log::{error, info, warn};
 
@@ -40,18 +41,18 @@ impl State {
 #[derive(Default)]
 pub struct Persist {
     table: Option<OwnedTable>,
-    written: Option<Vec<MacDrop>>,
+    written: Option<Vec<KillRule>>,
     /// Current state.
     pub state: State,
 }
 
 impl Persist {
     /// Make the table hold `plan`'s kill switch (remove it if that is empty). Cheap when unchanged.
-    pub fn sync(&mut self, plan: &Plan, lan_devices: &[IfName]) {
+    pub fn sync(&mut self, plan: &Plan, lan_devices: &[IfName], facts: &Facts) {
         if matches!(self.state, State::Unsupported(_)) {
             return;
         }
-        let rules = kill_rules(plan, lan_devices);
+        let rules = kill_rules(plan, lan_devices, facts);
         if self.written.as_ref() == Some(&rules) {
             return;
         }

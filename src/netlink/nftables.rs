@@ -11,7 +11,8 @@
 //!
 //! The table is a kill switch only: base chains at the forward and input hooks whose rules drop
 //! a source MAC's packets unless they leave by an allowed interface or go to an allowed port of
-//! the router ([`MacDrop`]). Every change is
+//! the router, and at the output hook for the router's own packets from a tunnel address
+//! ([`KillRule`]); plus two empty nat chains that keep established NAT working. Every change is
 //! one nfnetlink batch (one transaction): the table is created or adopted, the chain created or
 //! kept, its rules flushed and re-added, so the old rules stay until the commit.
 
@@ -20,6 +21,7 @@ use super::{messages, Builder, Error, NLMSG_ERROR, NLM_F_ACK, NLM_F_CREATE};
 use crate::sys;
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
@@ -36,8 +38,11 @@ pub const NFT_TABLE_F_OWNER: u32 = 0x2;
 /// `NFT_TABLE_F_PERSIST` (Linux 6.9).
 pub const NFT_TABLE_F_PERSIST: u32 = 0x4;
 const NFPROTO_INET: u8 = 1;
+const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_IN: u32 = 1;
 const NF_INET_FORWARD: u32 = 2;
+const NF_INET_LOCAL_OUT: u32 = 3;
+const NF_INET_POST_ROUTING: u32 = 4;
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
 const IFNAMSIZ: usize = 16;
@@ -48,19 +53,38 @@ pub const PERSIST_TABLE: &str = "moat_persist";
 pub const FORWARD_CHAIN: &str = "kill_forward";
 /// Its input chain (hook input).
 pub const INPUT_CHAIN: &str = "kill_input";
-/// The chains' priority: filter − 5, as `guard_forward`/`guard_input` of `inet moat`.
+/// Its output chain (hook output): the router's own packets from a tunnel address stay in it.
+pub const OUTPUT_CHAIN: &str = "kill_output";
+/// An empty nat chain at prerouting (dstnat): while any nat chain exists the kernel keeps
+/// applying the NAT of existing connections; without one (`fw4 flush` deleted every other table)
+/// the replies of a flow masqueraded into the tunnel are no longer translated back, reach the
+/// router itself, and its RSTs from the tunnel address left by the WAN (seen in the lab).
+pub const NAT_PRE_CHAIN: &str = "keep_nat_pre";
+/// The same at postrouting (srcnat): established flows keep their masquerade.
+pub const NAT_POST_CHAIN: &str = "keep_nat_post";
+/// The filter chains' priority: filter − 5, as `guard_forward`/`guard_input` of `inet moat`.
 pub const PERSIST_PRIORITY: i32 = -5;
 
-/// One kill-switch rule for source MAC `mac` (`ether saddr`): drop unless `unless` holds.
+/// One kill-switch rule: packets matching `key` are dropped unless `unless` holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MacDrop {
-    /// Source MAC.
-    pub mac: [u8; 6],
+pub struct KillRule {
+    /// Which packets.
+    pub key: Key,
     /// What still passes.
     pub unless: Unless,
 }
 
-/// The exception of a [`MacDrop`] (an empty list: nothing passes).
+/// What a [`KillRule`] matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// Source MAC (`ether saddr`, on Ethernet-framed input interfaces): a protected device,
+    /// in chain `kill_forward` (with [`Unless::Oif`]) or `kill_input` (with [`Unless::Dport`]).
+    Mac([u8; 6]),
+    /// Source address of the router's own packets (chain `kill_output`): a tunnel's address.
+    Source(IpAddr),
+}
+
+/// The exception of a [`KillRule`] (an empty list: nothing passes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unless {
     /// Chain `forward`: packets leaving by one of these interfaces (each shorter than 16 bytes).
@@ -75,11 +99,12 @@ pub enum Unless {
     },
 }
 
-impl MacDrop {
+impl KillRule {
     fn chain(&self) -> &'static str {
-        match self.unless {
-            Unless::Oif(_) => FORWARD_CHAIN,
-            Unless::Dport { .. } => INPUT_CHAIN,
+        match (&self.key, &self.unless) {
+            (Key::Source(_), _) => OUTPUT_CHAIN,
+            (Key::Mac(_), Unless::Oif(_)) => FORWARD_CHAIN,
+            (Key::Mac(_), Unless::Dport { .. }) => INPUT_CHAIN,
         }
     }
 }
@@ -137,8 +162,8 @@ impl OwnedTable {
 
     /// Create (or adopt, after a previous owner exited) the table and make its chain hold exactly
     /// `rules`, in one transaction.
-    pub fn install(&mut self, rules: &[MacDrop]) -> Result<(), NftError> {
-        let mut buf = vec![0u8; 512 + rules.len() * 512];
+    pub fn install(&mut self, rules: &[KillRule]) -> Result<(), NftError> {
+        let mut buf = vec![0u8; 2048 + rules.len() * 512];
         let seq0 = self.sock.next_seq();
         let (n, count) = encode_install(&mut buf, seq0, rules)?;
         for _ in 1..count + 2 {
@@ -250,21 +275,40 @@ fn cmp(b: &mut Builder<'_>, op: u32, value: &[u8]) {
     });
 }
 
-/// The expressions of one rule: `ether saddr MAC [oifname != X ...] drop` or `ether saddr MAC
-/// meta l4proto P [th dport != N ...] drop` (with the
-/// `meta iiftype ether` nft adds before an `ether` match in an inet table).
-fn rule_exprs(b: &mut Builder<'_>, r: &MacDrop) {
+/// The expressions of one rule: `ether saddr MAC [oifname != X ...] drop`, `ether saddr MAC
+/// meta l4proto P [th dport != N ...] drop` (with the `meta iiftype ether` nft adds before an
+/// `ether` match in an inet table) or `ip[6] saddr A [oifname != X ...] drop`.
+fn rule_exprs(b: &mut Builder<'_>, r: &KillRule) {
     let list = b.nest_begin(4); // NFTA_RULE_EXPRESSIONS
-                                // meta iiftype == ARPHRD_ETHER (host-order u16), as nft puts before `ether saddr`
-    expr(b, "meta", |b| {
-        b.attr_be_u32(1, 1).attr_be_u32(2, 8); // dreg 1, NFT_META_IIFTYPE
-    });
-    cmp(b, 0, &1u16.to_ne_bytes());
-    // payload: link-layer header, offset 6, 6 bytes -> reg 1
-    expr(b, "payload", |b| {
-        b.attr_be_u32(1, 1).attr_be_u32(2, 0).attr_be_u32(3, 6).attr_be_u32(4, 6);
-    });
-    cmp(b, 0, &r.mac);
+    match r.key {
+        Key::Mac(mac) => {
+            // meta iiftype == ARPHRD_ETHER (host-order u16), as nft puts before `ether saddr`
+            expr(b, "meta", |b| {
+                b.attr_be_u32(1, 1).attr_be_u32(2, 8); // dreg 1, NFT_META_IIFTYPE
+            });
+            cmp(b, 0, &1u16.to_ne_bytes());
+            // payload: link-layer header, offset 6, 6 bytes -> reg 1
+            expr(b, "payload", |b| {
+                b.attr_be_u32(1, 1).attr_be_u32(2, 0).attr_be_u32(3, 6).attr_be_u32(4, 6);
+            });
+            cmp(b, 0, &mac);
+        }
+        Key::Source(ip) => {
+            let (proto, off, bytes): (u8, u32, Vec<u8>) = match ip {
+                IpAddr::V4(a) => (2, 12, a.octets().to_vec()),
+                IpAddr::V6(a) => (10, 8, a.octets().to_vec()),
+            };
+            expr(b, "meta", |b| {
+                b.attr_be_u32(1, 1).attr_be_u32(2, 15); // dreg 1, NFT_META_NFPROTO
+            });
+            cmp(b, 0, &[proto]);
+            expr(b, "payload", |b| {
+                // network header, source address -> reg 1
+                b.attr_be_u32(1, 1).attr_be_u32(2, 1).attr_be_u32(3, off).attr_be_u32(4, bytes.len() as u32);
+            });
+            cmp(b, 0, &bytes);
+        }
+    }
     match &r.unless {
         Unless::Oif(names) => {
             for name in names {
@@ -303,9 +347,10 @@ fn rule_exprs(b: &mut Builder<'_>, r: &MacDrop) {
 }
 
 /// Encode the install batch into `buf` (requests numbered `seq0 + 1 ..`): BEGIN, NEWTABLE (create
-/// or adopt), per chain NEWCHAIN (create or keep) and DELRULE (flush it), a NEWRULE per rule, END.
+/// or adopt), per chain (forward, input, output, the two empty nat chains) NEWCHAIN (create or keep) and
+/// DELRULE (flush it), a NEWRULE per rule, END.
 /// Returns the length and the number of acknowledged requests.
-pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[MacDrop]) -> Result<(usize, u32), Error> {
+pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[KillRule]) -> Result<(usize, u32), Error> {
     let bad_name = |n: &String| n.is_empty() || n.len() >= IFNAMSIZ;
     if rules.iter().any(|r| matches!(&r.unless, Unless::Oif(v) if v.iter().any(bad_name))) {
         return Err(Error::NoSpace);
@@ -319,13 +364,20 @@ pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[MacDrop]) -> Result<(u
     let ack = NLM_F_ACK;
     push(buf, &mut at, NFNL_MSG_BATCH_BEGIN, 0, (seq0, 0, NFNL_SUBSYS_NFTABLES), |_| {})?;
     push(buf, &mut at, nft_ty(NFT_MSG_NEWTABLE), ack | NLM_F_CREATE, (next(), NFPROTO_INET, 0), table_body)?;
-    for (chain, hook) in [(FORWARD_CHAIN, NF_INET_FORWARD), (INPUT_CHAIN, NF_INET_LOCAL_IN)] {
+    let chains = [
+        (FORWARD_CHAIN, NF_INET_FORWARD, "filter", PERSIST_PRIORITY),
+        (INPUT_CHAIN, NF_INET_LOCAL_IN, "filter", PERSIST_PRIORITY),
+        (OUTPUT_CHAIN, NF_INET_LOCAL_OUT, "filter", PERSIST_PRIORITY),
+        (NAT_PRE_CHAIN, NF_INET_PRE_ROUTING, "nat", -100),
+        (NAT_POST_CHAIN, NF_INET_POST_ROUTING, "nat", 100),
+    ];
+    for (chain, hook, kind, prio) in chains {
         push(buf, &mut at, nft_ty(NFT_MSG_NEWCHAIN), ack | NLM_F_CREATE, (next(), NFPROTO_INET, 0), |b| {
             b.attr_str(1, PERSIST_TABLE).attr_str(3, chain);
             let h = b.nest_begin(4); // NFTA_CHAIN_HOOK
-            b.attr_be_u32(1, hook).attr_be_u32(2, PERSIST_PRIORITY as u32);
+            b.attr_be_u32(1, hook).attr_be_u32(2, prio as u32);
             b.nest_end(h);
-            b.attr_be_u32(5, NF_ACCEPT).attr_str(7, "filter"); // policy, type
+            b.attr_be_u32(5, NF_ACCEPT).attr_str(7, kind); // policy, type
         })?;
         push(buf, &mut at, nft_ty(NFT_MSG_DELRULE), ack, (next(), NFPROTO_INET, 0), |b| {
             b.attr_str(1, PERSIST_TABLE).attr_str(2, chain);

@@ -1,11 +1,12 @@
 use super::*;
 use crate::netlink::{attrs, messages};
 
-fn rules() -> Vec<MacDrop> {
+fn rules() -> Vec<KillRule> {
     vec![
-        MacDrop { mac: [2, 0, 0, 0, 0, 1], unless: Unless::Oif(vec!["wg0".into()]) },
-        MacDrop { mac: [2, 0, 0, 0, 0, 2], unless: Unless::Oif(vec![]) },
-        MacDrop { mac: [2, 0, 0, 0, 0, 2], unless: Unless::Dport { l4proto: 17, ports: vec![67, 547] } },
+        KillRule { key: Key::Mac([2, 0, 0, 0, 0, 1]), unless: Unless::Oif(vec!["wg0".into()]) },
+        KillRule { key: Key::Mac([2, 0, 0, 0, 0, 2]), unless: Unless::Oif(vec![]) },
+        KillRule { key: Key::Mac([2, 0, 0, 0, 0, 2]), unless: Unless::Dport { l4proto: 17, ports: vec![67, 547] } },
+        KillRule { key: Key::Source("10.64.0.2".parse().unwrap()), unless: Unless::Oif(vec!["wg0".into()]) },
     ]
 }
 
@@ -13,38 +14,47 @@ fn rules() -> Vec<MacDrop> {
 fn install_batch_decodes_back() {
     let mut buf = vec![0u8; 4096];
     let (n, count) = encode_install(&mut buf, 100, &rules()).unwrap();
-    assert_eq!(count, 8, "table, two chains and flushes, three rules");
+    assert_eq!(count, 15, "table, five chains and flushes, four rules");
     let msgs: Vec<_> = messages(&buf[..n]).map(Result::unwrap).collect();
     let types: Vec<u16> = msgs.iter().map(|m| m.ty).collect();
-    assert_eq!(types, [0x10, 0xa00, 0xa03, 0xa08, 0xa03, 0xa08, 0xa06, 0xa06, 0xa06, 0x11]);
+    assert_eq!(
+        types,
+        [
+            0x10, 0xa00, 0xa03, 0xa08, 0xa03, 0xa08, 0xa03, 0xa08, 0xa03, 0xa08, 0xa03, 0xa08, 0xa06, 0xa06, 0xa06,
+            0xa06, 0x11
+        ]
+    );
     let seqs: Vec<u32> = msgs.iter().map(|m| m.seq).collect();
-    assert_eq!(seqs, (100..110).collect::<Vec<u32>>());
+    assert_eq!(seqs, (100..117).collect::<Vec<u32>>());
     assert_eq!(msgs[0].body, [0, 0, 0, 10], "batch begin names the nftables subsystem");
     let (_, a) = msgs[1].split(4).unwrap();
     let a: Vec<_> = a.map(Result::unwrap).collect();
     assert_eq!(a[0].data, b"moat_persist\0");
     assert_eq!(a[1].be_u32(), Some(NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST));
     // rule 1: payload, cmp mac, meta, cmp != "wg0", immediate drop
-    let (_, a) = msgs[6].split(4).unwrap();
+    let (_, a) = msgs[12].split(4).unwrap();
     let exprs = a.map(Result::unwrap).find(|x| x.ty == 4).unwrap();
     let names: Vec<String> =
         attrs(exprs.data).map(|e| crate::netlink::cstr(attrs(e.unwrap().data).next().unwrap().unwrap().data)).collect();
     assert_eq!(names, ["meta", "cmp", "payload", "cmp", "meta", "cmp", "immediate"]);
-    let (_, a) = msgs[7].split(4).unwrap();
+    let (_, a) = msgs[13].split(4).unwrap();
     let exprs = a.map(Result::unwrap).find(|x| x.ty == 4).unwrap();
     assert_eq!(attrs(exprs.data).count(), 5, "no interface allowed: iiftype, mac, drop");
-    let (_, a) = msgs[8].split(4).unwrap();
+    let (_, a) = msgs[14].split(4).unwrap();
     let a: Vec<_> = a.map(Result::unwrap).collect();
     assert_eq!(a[1].data, b"kill_input\0");
     assert_eq!(attrs(a[2].data).count(), 10, "iiftype, mac, l4proto, dport: 2 each; two port cmps, drop");
-    for m in &msgs[1..9] {
+    let (_, a) = msgs[15].split(4).unwrap();
+    let a: Vec<_> = a.map(Result::unwrap).collect();
+    assert_eq!(a[1].data, b"kill_output\0");
+    for m in &msgs[1..16] {
         assert_ne!(m.flags & NLM_F_ACK, 0, "every request is acknowledged");
     }
 }
 
 #[test]
 fn encoder_refuses_bad_names_and_small_buffers() {
-    let bad = [MacDrop { mac: [0; 6], unless: Unless::Oif(vec!["a-name-too-long-x".into()]) }];
+    let bad = [KillRule { key: Key::Mac([0; 6]), unless: Unless::Oif(vec!["a-name-too-long-x".into()]) }];
     assert!(encode_install(&mut [0u8; 4096], 0, &bad).is_err());
     assert!(encode_install(&mut [0u8; 100], 0, &rules()).is_err());
     let mut buf = [0u8; 256];
