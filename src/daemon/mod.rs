@@ -199,6 +199,12 @@ impl Daemon {
             &health::Health::probe(self.applied.as_ref(), now_unix()),
             engine.as_deref(),
         );
+        // The persistent kill switch's state (issue 10: say when the kernel lacks it), one key.
+        let persist = format!("  \"persist_kill_switch\": {},\n", crate::json::string(&self.persist.state.describe()));
+        let json = match json.find("  \"last_error\": ") {
+            Some(at) => format!("{}{persist}{}", &json[..at], &json[at..]),
+            None => json,
+        };
         if let Err(e) = status::write(&self.opts.state_dir, &json) {
             warn!("cannot write status to {}: {e}", self.opts.state_dir.display());
         }

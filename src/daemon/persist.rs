@@ -29,7 +29,7 @@ impl State {
     /// One line for the status.
     pub fn describe(&self) -> String {
         match self {
-            State::Off => "off (nothing protected)".into(),
+            State::Off => "off".into(),
             State::Active(n) => format!("table inet {PERSIST_TABLE}: {n} rule(s), survives fw4 flush"),
             State::Unsupported(e) => format!("unavailable ({e}): fw4 flush leaves a window of milliseconds"),
             State::Failed(e) => format!("failed: {e}"),
