@@ -5,10 +5,11 @@
 //! router are dropped unless `protected_input` also lets them in (DHCP 67/547; Tor's TransPort
 //! and DNSPort), so no router service (e.g. the DNS forwarder) relays for it while `inet moat` is
 //! gone. ICMP and other protocols are left to `inet moat`. The router's own packets from a
-//! tunnel's address never leave by another interface (with every nat chain gone, replies of
-//! flows masqueraded into the tunnel were no longer translated back and the router's RSTs from
-//! the tunnel address went out of the WAN: found by the lab's 20-flush cell). It never drops what `inet moat`
-//! allows, and it stays in force when `fw4 flush` deletes every other table.
+//! tunnel's address leave only by the tunnel, loopback or a `lan_device` (with every nat chain
+//! gone, replies of flows masqueraded into the tunnel were no longer translated back and the
+//! router's RSTs from the tunnel address went out of the WAN: found by the lab's 20-flush cell).
+//! It never drops what `inet moat` allows, and it stays in force when `fw4 flush` deletes every
+//! other table.
 
 use super::facts::Facts;
 use super::{ClassKind, Plan};
@@ -42,9 +43,17 @@ pub fn kill_rules(plan: &Plan, lan_devices: &[IfName], facts: &Facts) -> Vec<Kil
     }
     for c in &plan.classes {
         let ClassKind::L3 { device, .. } = &c.kind else { continue };
+        // the tunnel, loopback (the router talking to itself) and the LAN (replies to a LAN host
+        // that addressed the tunnel address) stay allowed: only the way out is closed.
+        let mut oif = vec![device.to_string(), "lo".to_string()];
+        oif.extend(lan_devices.iter().map(ToString::to_string));
         for (a, _) in facts.iface(device).map(|i| i.addrs.as_slice()).unwrap_or_default() {
-            out.push(KillRule { key: Key::Source(*a), unless: Unless::Oif(vec![device.to_string()]) });
+            out.push(KillRule { key: Key::Source(*a), unless: Unless::Oif(oif.clone()) });
         }
     }
     out
 }
+
+#[cfg(test)]
+#[path = "persist_tests.rs"]
+mod tests;
