@@ -5,6 +5,9 @@
 # `nft delete table inet moat` (a separate process, like fw4 flush's loop), and timestamps the
 # nftables notifications seen by `nft monitor`: window = first "add table inet moat" after the
 # deletion - the "delete table inet moat" of the deletion (both as delivered to a listener). Prints every window and min/median/max.
+# Each deletion also tries `nft delete table inet moat_persist` (as fw4 flush's loop does) and
+# checks that the persistent kill switch (owned by the running daemon, Linux 6.9+) is still there
+# while `inet moat` is absent: then the window above is covered and the unguarded window is 0.
 #
 #   sudo scripts/bench-table-restore.sh [runs] [path/to/moat]     # default 20, target/debug/moat
 set -euo pipefail
@@ -48,8 +51,12 @@ ip netns exec "$ns" nft list table inet moat >/dev/null
 ip netns exec "$ns" nft monitor | while IFS= read -r l; do echo "$EPOCHREALTIME $l"; done >"$dir/mon.log" &
 mon=$!
 sleep 0.5
+persist_kept=0
+persist_refused=0
 for _ in $(seq "$runs"); do
     ip netns exec "$ns" nft delete table inet moat
+    ip netns exec "$ns" nft delete table inet moat_persist 2>/dev/null || persist_refused=$((persist_refused + 1))
+    ip netns exec "$ns" nft list table inet moat_persist >/dev/null 2>&1 && persist_kept=$((persist_kept + 1))
     for _ in $(seq 100); do ip netns exec "$ns" nft list table inet moat >/dev/null 2>&1 && break; sleep 0.02; done
     sleep 0.3
 done
@@ -66,3 +73,10 @@ nl -w1 -s': ' "$dir/w" | sed 's/^/window /; s/$/ ms/'
 sort -n "$dir/w" | awk '{ w[NR] = $1 } END {
     printf "table absent after deletion: min %s ms, median %s ms, max %s ms (%d runs)\n", w[1], w[int((NR + 1) / 2)], w[NR], NR }'
 grep -c "re-applying now" "$dir/moat.log" | sed 's/^/daemon restores logged: /'
+echo "persistent kill switch (table inet moat_persist): deletion refused $persist_refused/$runs, present after the deletion $persist_kept/$runs"
+if [ "$persist_kept" -eq "$runs" ]; then
+    echo "unguarded window: 0 ms (the kill switch stayed in force through every deletion)"
+else
+    grep -m1 "persistent kill switch" "$dir/moat.log" || true
+    echo "unguarded window: as above (no persistent kill switch on this kernel)"
+fi

@@ -283,7 +283,8 @@ fn cleanup(args: &[String]) -> ExitCode {
     let file = moat::daemon::guard_file::sync(&guard_file, None).map_err(|e| format!("{}: {e}", guard_file.display()));
     let kernel = moat::netlink::Socket::open(0)
         .map_err(|e| format!("netlink: {e}"))
-        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()));
+        .and_then(|mut nl| moat::daemon::apply::remove_all(&mut nl).map_err(|e| e.to_string()))
+        .and_then(|()| moat::daemon::persist::remove_orphan().map_err(|e| e.to_string()));
     let errors: Vec<String> = [file.err(), kernel.err()].into_iter().flatten().collect();
     for e in &errors {
         eprintln!("moat cleanup: {e}");

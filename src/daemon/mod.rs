@@ -26,6 +26,7 @@ pub mod guard_file;
 pub mod health;
 pub mod logging;
 pub mod packet_path;
+pub mod persist;
 pub mod probe;
 pub mod series;
 pub mod status;
@@ -102,6 +103,8 @@ struct Daemon {
     engine: Option<PacketPath>,
     /// The engine's status after it shut down (for the "stopped" status file).
     engine_last: Option<String>,
+    /// The owned, persistent kill-switch table (survives `fw4 flush`).
+    persist: persist::Persist,
 }
 
 fn now_unix() -> u64 {
@@ -201,6 +204,7 @@ impl Daemon {
                 Ok(false) => {}
                 Err(e) => error!("guard file {}: {e}", self.opts.guard_file.display()),
             }
+            self.persist.sync(&plan, &model.global.lan_devices, &facts);
             self.applied = Some(plan);
         }
         self.facts = facts;
@@ -223,6 +227,12 @@ impl Daemon {
             &health::Health::probe(self.applied.as_ref(), now_unix()),
             engine.as_deref(),
         );
+        // The persistent kill switch's state (issue 10: say when the kernel lacks it), one key.
+        let persist = format!("  \"persist_kill_switch\": {},\n", crate::json::string(&self.persist.state.describe()));
+        let json = match json.find("  \"last_error\": ") {
+            Some(at) => format!("{}{persist}{}", &json[..at], &json[at..]),
+            None => json,
+        };
         if let Err(e) = status::write(&self.opts.state_dir, &json) {
             warn!("cannot write status to {}: {e}", self.opts.state_dir.display());
         }
@@ -424,6 +434,7 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
         applied_at: 0,
         engine,
         engine_last: None,
+        persist: persist::Persist::default(),
     };
     info!(
         "starting (pid {}, config {}, nft queue statement: {})",

@@ -13,6 +13,7 @@
 //! about which, so the code is right on big-endian MIPS too.
 
 pub mod neigh;
+pub mod nftables;
 pub mod nftmon;
 pub mod queue;
 pub mod route;
@@ -306,6 +307,33 @@ impl<'b> Builder<'b> {
         self.put(&h);
         self.put_zeroed(data, zeros);
         self
+    }
+
+    /// Open a nested attribute `ty` (`NLA_F_NESTED` set); attributes appended until
+    /// [`Builder::nest_end`] with the returned position are its payload.
+    pub fn nest_begin(&mut self, ty: u16) -> usize {
+        let at = self.len;
+        self.attr(ty | 0x8000, &[]);
+        at
+    }
+
+    /// Close the nested attribute opened at `at` by [`Builder::nest_begin`] (writes its length).
+    pub fn nest_end(&mut self, at: usize) -> &mut Self {
+        match u16::try_from(self.len - at) {
+            Ok(len) if !self.full => self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes()),
+            _ => self.full = true,
+        }
+        self
+    }
+
+    /// Append a network-order u32 attribute (nfnetlink).
+    pub fn attr_be_u32(&mut self, ty: u16, v: u32) -> &mut Self {
+        self.attr(ty, &v.to_be_bytes())
+    }
+
+    /// Append a NUL-terminated string attribute.
+    pub fn attr_str(&mut self, ty: u16, s: &str) -> &mut Self {
+        self.attr_padded(ty, s.as_bytes(), 1)
     }
 
     /// Append a host-order u32 attribute (rtnetlink).

@@ -52,6 +52,11 @@ impl Socket {
         Ok(seq)
     }
 
+    /// Send `buf` (already encoded, e.g. an nfnetlink batch of several messages) as one datagram.
+    pub(super) fn send_bytes(&self, buf: &[u8]) -> io::Result<()> {
+        sys::send(self.fd.as_fd(), buf).map(drop)
+    }
+
     /// Receive one datagram (blocking unless the socket is non-blocking).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         sys::recv(self.fd.as_fd(), buf, sys::Recv::default())

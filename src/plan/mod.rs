@@ -20,6 +20,7 @@ pub mod guard;
 pub mod hold;
 pub mod layout;
 pub mod nft;
+pub mod persist;
 pub mod queue;
 mod render;
 pub mod routes;

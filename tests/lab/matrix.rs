@@ -45,6 +45,22 @@ pub enum Fault {
     /// script stops with `fw4 flush`, which deletes EVERY nft table (moat's too), then `fw4
     /// start` loads fw4's ruleset again.
     FirewallStopStart,
+    /// Issue 10 point 7: twenty firewall flushes in a row while the device sends, alternating
+    /// fw4's table-by-table deletion and `nft flush ruleset`, each followed by fw4's ruleset;
+    /// only `table inet moat_persist` (owned by the running daemon, Linux 6.9+) is left standing.
+    FirewallFlush20,
+}
+
+/// `fw4 flush`: `nft list tables | while read dummy family table; do nft delete table …` (an
+/// owned table refuses with EPERM, which fw4's loop ignores too).
+fn fw4_flush(lab: &Lab) {
+    let tables = lab.must(&lab.router, &["nft", "list", "tables"]);
+    for l in tables.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() == 3 && f[0] == "table" {
+            let _ = lab.ns(&lab.router, &["nft", "delete", "table", f[1], f[2]]);
+        }
+    }
 }
 
 /// Whether `route` is the WireGuard route (`vpn`; `vpn6`: the same tunnel with `ipv6 '1'`;
@@ -263,19 +279,28 @@ pub fn run(route: &str, fault: Fault) {
             lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
         }
         Fault::FirewallStopStart => {
-            // fw4 flush: `nft list tables | while read dummy family table; do nft delete table …`
-            let tables = lab.must(&lab.router, &["nft", "list", "tables"]);
-            for l in tables.lines() {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                if f.len() == 3 && f[0] == "table" {
-                    let _ = lab.ns(&lab.router, &["nft", "delete", "table", f[1], f[2]]);
-                }
-            }
+            fw4_flush(&lab);
             thread::sleep(Duration::from_millis(1000));
             lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
             let ok = lab.wait_for("moat's table back after the flush", RECOVER, || lab.moat_ruleset().is_some());
             if !ok {
                 problems.push("moat did not restore its table after fw4 flush".into());
+            }
+        }
+        Fault::FirewallFlush20 => {
+            for i in 0..20 {
+                if i % 2 == 0 {
+                    fw4_flush(&lab);
+                } else {
+                    lab.must(&lab.router, &["nft", "flush", "ruleset"]);
+                }
+                thread::sleep(Duration::from_millis(300));
+                lab.load_fw4().unwrap_or_else(|e| panic!("{e}"));
+                if !lab.wait_for("moat's table back after the flush", RECOVER, || lab.moat_ruleset().is_some()) {
+                    problems.push(format!("moat did not restore its table after flush {}", i + 1));
+                    break;
+                }
+                thread::sleep(Duration::from_millis(200));
             }
         }
     }
@@ -451,19 +476,19 @@ macro_rules! leak_cells {
                 run(ROUTE, Fault::Fw4Restart);
             }
 
-            /// KNOWN LEAK (found by this cell, narrowed, still open): OpenWrt's `service firewall
-            /// stop` runs `fw4 flush`, which deletes every nft table, moat's included. The daemon
-            /// now sees the deletion on its nftables monitor socket and re-loads the table at
-            /// once, but until that `nft -f` commits (8-21 ms, median 13 ms here:
-            /// scripts/bench-table-restore.sh) the device is unguarded: 2-6 packets leaked in
-            /// about 1 run in 3 (was ~21,000 packets over up to 30 s). Closing the window needs a
-            /// table other processes cannot delete (docs/DESIGN.md, "Daemon"). Strict as every
-            /// cell; ignored only so CI stays green. Run with
-            /// `cargo test --test leak_block -- --ignored firewall_stop`.
+            /// `service firewall stop` + `start`: `fw4 flush` deletes every nft table it can.
+            /// Before issue 10 this leaked (moat's table was gone 8-21 ms until the daemon restored
+            /// it: 2-6 packets in about 1 run in 3); now `table inet moat_persist`, owned by the
+            /// running daemon (Linux 6.9+), survives the flush and holds the kill switch meanwhile.
             #[test]
-            #[ignore = "known leak: `fw4 flush` (service firewall stop) deletes inet moat; the daemon restores it on the nftables event, but 8-21 ms pass first: 2-6 packets leak in ~1 of 3 runs"]
             fn firewall_stop_start_flushes_every_table() {
                 run(ROUTE, Fault::FirewallStopStart);
+            }
+
+            /// Issue 10 point 7: twenty flushes while the device sends, zero clear packets.
+            #[test]
+            fn firewall_flush_20_times() {
+                run(ROUTE, Fault::FirewallFlush20);
             }
         }
     };
