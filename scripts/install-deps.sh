@@ -31,6 +31,8 @@ MOAT_CROSS_APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm qemu-use
 # PyPI packages, "name==version". The versions are the ones verified here; an already installed different
 # version is used as it is (and named in the output).
 MOAT_PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
+# Only scripts/bench-privacy.sh (its activity classifier): not installed by ensure_all.
+MOAT_BENCH_PIP_PACKAGES=(scikit-learn==1.9.1)
 
 # cargo tools, "binary:crate@version", installed with `cargo install --locked` when the binary is missing.
 MOAT_CARGO_TOOLS=()

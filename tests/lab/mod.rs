@@ -29,6 +29,7 @@
 //! At most `MOAT_LAB_PARALLEL` (default 2) labs run at once in one test binary.
 #![allow(dead_code)]
 
+pub mod devices;
 pub mod dns;
 pub mod matrix;
 pub mod pcap;
