@@ -96,7 +96,9 @@ fn available(config: &str) -> Result<(), String> {
 /// with `shaper` (a `config shaper` body) on each device if given, `tunnel_extra` lines added to
 /// the tunnel section.
 fn router_config(lab: &Lab, shaper: Option<&str>, tunnel_extra: &str) -> String {
-    let mut s = String::from("config moat 'main'\n\toption enabled '1'\n\toption log_level 'info'\n\tlist lan_device 'br-lan'\n\n");
+    let mut s = String::from(
+        "config moat 'main'\n\toption enabled '1'\n\toption log_level 'info'\n\tlist lan_device 'br-lan'\n\n",
+    );
     let _ = write!(
         s,
         "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n{tunnel_extra}\n",
@@ -128,7 +130,9 @@ fn setup_for(config: &str, lab: &Lab) -> Setup {
         "vpn" => Setup { router: Some(router_config(lab, None, "")), companion: None },
         "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), "")), companion: None },
         "up-stochastic" => Setup { router: Some(router_config(lab, Some(STOCHASTIC), "")), companion: None },
-        "two-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() },
+        "two-constant" => {
+            Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() }
+        }
         "two-stochastic" => {
             Setup { router: Some(router_config(lab, Some(STOCHASTIC), &via_companion)), companion: companion() }
         }
@@ -183,7 +187,11 @@ fn device_bytes(lab: &Lab) -> u64 {
 
 fn run(config: &str, seed: u64, secs: f64, out: &Path) {
     std::fs::create_dir_all(out).unwrap();
-    let opts = Options { devices: DeviceKind::HOME.iter().map(|k| DeviceSpec::new(k.label())).collect(), tor: false, fw4: true };
+    let opts = Options {
+        devices: DeviceKind::HOME.iter().map(|k| DeviceSpec::new(k.label())).collect(),
+        tor: false,
+        fw4: true,
+    };
     let lab = Lab::start(&format!("privacy-{config}-{seed}"), opts);
     let cloud_addr = SocketAddr::new(IpAddr::V4(INTERNET4), devices::CLOUD_PORT);
     let cloud = in_ns(&lab.inet, || devices::serve_cloud(SocketAddr::new(IpAddr::V4(INTERNET4), devices::CLOUD_PORT)))

@@ -136,13 +136,14 @@ def main(argv):
             "ba": fmt(res["all"][0]), "auc": fmt(res["all"][1]), "ba_up": fmt(res["up"][0]),
             "auc_up": fmt(res["up"][1]), "ba_down": fmt(res["down"][0]),
             "over": wan / dev if dev else float("nan"),
+            "rate": dev / 1e3 / sum(float(r["meta"]["end"]) - float(r["meta"]["start"]) for r in runs),
             "p50": pct(small, 50), "p99": pct(small, 99), "v50": pct(voice, 50), "v99": pct(voice, 99),
             "fails": f"{fails}/{nex}",
         })
     if not rows:
         print("no runs to score")
         return
-    cols = [("configuration", "cfg"), ("runs (seeds)", None), ("min/run", "min"), ("windows (active)", None),
+    cols = [("configuration", "cfg"), ("runs (seeds)", None), ("min/run", "min"), ("windows (active)", None), ("device KB/s", "rate"),
             ("bal. acc. whole link", "ba"), ("AUC", "auc"), ("bal. acc. upstream", "ba_up"),
             ("AUC up", "auc_up"), ("bal. acc. downstream", "ba_down"), ("overhead", "over"),
             ("small req/ans p50/p99 ms", None), ("speaker answer p50/p99 ms", None), ("failed exchanges", "fails")]
@@ -159,7 +160,7 @@ def main(argv):
         v = r[key]
         if key == "over":
             return f"{v:.2f}x"
-        if key == "min":
+        if key in ("min", "rate"):
             return f"{v:.1f}"
         return str(v)
 

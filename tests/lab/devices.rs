@@ -11,12 +11,13 @@
 //!
 //! | device | idle | activity |
 //! |---|---|---|
-//! | speaker | 80 B / 80 B every 20 s | "audio" upload 2-6 s (1000 B every 125 ms), then a 20-120 KB answer |
-//! | sleepmon | 300 B / 40 B every 30 s | recording session 40-120 s: 500 B every 250 ms, then a 40 B answer |
+//! | speaker | 80 B / 80 B every 20 s | "audio" upload 2-6 s (1000 B every 62.5 ms), then a 40-200 KB answer |
+//! | sleepmon | 300 B / 40 B every 30 s | recording session 60-180 s: 1000 B every 200 ms, then a 40 B answer |
 //! | plug | 60 B / 60 B every 30 s | toggle: 150 B / 100 B, 300 ms later a 200 B / 60 B state report |
 //!
 //! Activities start as a Poisson process (per hour: speaker 50, plug 40, sleepmon 8); one that is
-//! due while the previous one still runs starts right after it.
+//! due while the previous one still runs starts right after it. On average the home's devices
+//! move about 4-5 KB/s (both directions, at their Ethernet interfaces; the run prints it).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -109,9 +110,9 @@ impl DeviceKind {
 /// One planned activity.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Activity {
-    /// Speaker: upload `chunks` × 1000 B every 125 ms, then receive `answer` bytes.
+    /// Speaker: upload `chunks` × 1000 B every 62.5 ms, then receive `answer` bytes.
     Voice { chunks: u32, answer: u32 },
-    /// Sleep monitor: upload `chunks` × 500 B every 250 ms, then a 40 B answer.
+    /// Sleep monitor: upload `chunks` × 1000 B every 200 ms, then a 40 B answer.
     Recording { chunks: u32 },
     /// Plug: a toggle and its state report.
     Toggle,
@@ -136,9 +137,9 @@ pub fn schedule(kind: DeviceKind, seed: u64, secs: f64) -> Vec<Planned> {
     while t < secs {
         let what = match kind {
             DeviceKind::Speaker => {
-                Activity::Voice { chunks: (rng.range(2.0, 6.0) * 8.0) as u32, answer: rng.range(20e3, 120e3) as u32 }
+                Activity::Voice { chunks: (rng.range(2.0, 6.0) * 16.0) as u32, answer: rng.range(40e3, 200e3) as u32 }
             }
-            DeviceKind::SleepMonitor => Activity::Recording { chunks: (rng.range(40.0, 120.0) * 4.0) as u32 },
+            DeviceKind::SleepMonitor => Activity::Recording { chunks: (rng.range(60.0, 180.0) * 5.0) as u32 },
             DeviceKind::Plug => Activity::Toggle,
         };
         v.push(Planned { at: t, what });
@@ -374,12 +375,12 @@ pub fn run_device(
                 let t0 = unix_now();
                 let name = match p.what {
                     Activity::Voice { chunks, answer } => {
-                        let r = conn.exchange(1000, answer, chunks, Duration::from_millis(125), &mut app);
+                        let r = conn.exchange(1000, answer, chunks, Duration::from_micros(62_500), &mut app);
                         log_x(&rec, "voice-answer", t0, &r);
                         "voice"
                     }
                     Activity::Recording { chunks } => {
-                        let r = conn.exchange(500, 40, chunks, Duration::from_millis(250), &mut app);
+                        let r = conn.exchange(1000, 40, chunks, Duration::from_millis(200), &mut app);
                         log_x(&rec, "recording-answer", t0, &r);
                         "recording"
                     }
