@@ -8,9 +8,11 @@
 //! privacy_bench run CONFIG SEED SECONDS OUTDIR   one run; writes OUTDIR/{meta,packets,truth,exchanges}.tsv
 //! privacy_bench available CONFIG                 exit 0 if this moat build can run CONFIG, else 1 (reason on stdout)
 //! privacy_bench configs                          the known configurations, one a line
-//! privacy_bench sweep                            remove namespaces left by lab processes that died
+//! privacy_bench cleanup PID                      remove what the (dead) run PID left: its namespaces, processes, sockets
+//! privacy_bench sweep                            remove namespaces left by any lab process that died
 //! ```
-//! Needs root. The `moat` binary is taken from `MOAT_BIN` or found next to this example.
+//! The release profile aborts on panic, so a failed run cannot tear its lab down itself: the
+//! script calls `cleanup` with the run's process id after every run. Needs root. The `moat` binary is taken from `MOAT_BIN` or found next to this example.
 
 #[path = "../tests/lab/mod.rs"]
 mod lab;
@@ -48,13 +50,14 @@ fn main() {
             }
         },
         ["configs"] => CONFIGS.iter().for_each(|c| println!("{c}")),
+        ["cleanup", pid] => cleanup(pid.parse().unwrap_or_else(|_| usage())),
         ["sweep"] => sweep_stale(),
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: privacy_bench run CONFIG SEED SECONDS OUTDIR | available CONFIG | configs | sweep");
+    eprintln!("usage: privacy_bench run CONFIG SEED SECONDS OUTDIR | available CONFIG | configs | cleanup PID | sweep");
     std::process::exit(2)
 }
 
@@ -265,4 +268,39 @@ fn run(config: &str, seed: u64, secs: f64, out: &Path) {
         rec.exchanges.len(),
         rec.exchanges.iter().filter(|e| e.3.is_none()).count()
     );
+}
+
+/// Remove what the lab of process `pid` left (it must be gone): its namespaces (`moat-lab-<pid>-…`,
+/// after killing the processes inside them) and its WireGuard control sockets. Touches nothing else.
+fn cleanup(pid: i32) {
+    // SAFETY: kill with signal 0 only checks whether the process exists.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        eprintln!("process {pid} is still running; not cleaning up");
+        std::process::exit(1);
+    }
+    let prefix = format!("moat-lab-{pid}-");
+    let out = Command::new("ip").args(["netns", "list"]).output().map(|o| o.stdout).unwrap_or_default();
+    for line in String::from_utf8_lossy(&out).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let pids = Command::new("ip").args(["netns", "pids", name]).output().map(|o| o.stdout).unwrap_or_default();
+        for p in String::from_utf8_lossy(&pids).split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            // SAFETY: plain kill(2) of a process inside a namespace the dead run created.
+            unsafe {
+                libc::kill(p, libc::SIGKILL);
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", name]).status();
+        eprintln!("cleanup: removed namespace {name}");
+    }
+    if let Ok(rd) = std::fs::read_dir("/var/run/wireguard") {
+        for e in rd.flatten() {
+            let f = e.file_name().to_string_lossy().to_string();
+            if f.starts_with(&format!("mwr{pid}n")) || f.starts_with(&format!("mws{pid}n")) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }

@@ -43,8 +43,18 @@ export MOAT_BIN="$CARGO_TARGET_DIR/release/moat"
 bench="$CARGO_TARGET_DIR/release/examples/privacy_bench"
 [ -n "$out" ] || out=$(mktemp -d /tmp/moat-privacy.XXXXXX)
 mkdir -p "$out"
-# A run killed by a signal cannot run its own teardown: sweep the namespaces of dead lab processes.
-trap '"$bench" sweep' EXIT
+# The release build aborts on panic (no teardown in the process): after every run, and when this script is
+# interrupted, remove what that run's process left (its own namespaces only).
+run_pid=""
+cleanup() {
+	if [ -n "$run_pid" ]; then
+		kill "$run_pid" 2>/dev/null && wait "$run_pid" 2>/dev/null
+		"$bench" cleanup "$run_pid" || true
+		run_pid=""
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 secs=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
 echo "== privacy benchmark: ${minutes} min per run, seeds $seeds, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -60,12 +70,18 @@ for c in "${cfgs[@]}"; do
 	for s in "${sds[@]}"; do
 		d="$out/$c-seed$s"
 		echo "-- $c seed $s ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
-		if "$bench" run "$c" "$s" "$secs" "$d" >"$d.log" 2>&1; then
+		"$bench" run "$c" "$s" "$secs" "$d" >"$d.log" 2>&1 &
+		run_pid=$!
+		rc=0
+		wait "$run_pid" || rc=$?
+		"$bench" cleanup "$run_pid" 2>>"$d.log" || true
+		run_pid=""
+		if [ "$rc" -eq 0 ]; then
 			tail -n 1 "$d.log"
 			dirs+=("$d")
 		else
-			echo "   run failed (exit $?): see $d.log"
-			tail -n 5 "$d.log" | sed 's/^/   /'
+			echo "   run failed (exit $rc): see $d.log"
+			grep -m 3 -A 3 panicked "$d.log" | sed 's/^/   /' || tail -n 5 "$d.log" | sed 's/^/   /'
 		fi
 	done
 done
