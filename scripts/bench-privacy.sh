@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
 	--seeds) seeds=$2; shift 2 ;;
 	--configs) configs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
