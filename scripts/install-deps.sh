@@ -52,6 +52,8 @@ MOAT_CROSS_APT_PACKAGES=($(_apt_group "cross builds"))
 # PyPI packages, "name==version", for the cross builds (zig links against its own musl). The versions are the
 # ones verified here; an already installed different version is used as it is (and named in the output).
 MOAT_PIP_PACKAGES=(ziglang==0.17.1 cargo-zigbuild==0.24.1)
+# Only scripts/bench-privacy.sh (its activity classifier): not installed by ensure_all.
+MOAT_BENCH_PIP_PACKAGES=(scikit-learn==1.9.1)
 
 # npm packages, "name@version", installed into tests/browser/node_modules (project-local, git-ignored), never
 # globally; node itself comes from the machine image, else Debian's nodejs + npm. Never `npx playwright install`:

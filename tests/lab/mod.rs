@@ -30,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod boot;
+pub mod devices;
 pub mod dns;
 pub mod lanside;
 pub mod matrix;
