@@ -385,6 +385,8 @@ fn guard_outlives_stop_and_invalid_starts_and_follows_the_config() {
     let lab = Lab::new("guard");
     let cfg = lab.write_config(CONFIG);
     let mut d = lab.start();
+    // The guard file is written right after the apply that the "applied:" line announces.
+    lab.wait_for("guard file", || lab.guard_file().exists());
     let guard = std::fs::read_to_string(lab.guard_file()).expect("guard file written after the apply");
     assert!(guard.contains("02:00:00:00:00:51") && guard.contains("table inet moat_guard {"), "{guard}");
     assert!(lab.has_table("moat_guard"));

@@ -11,10 +11,10 @@
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::mailbox::{Queue, Slot};
 use crate::config::LogLevel;
 
 /// Lines the queue holds before new ones are dropped.
@@ -29,11 +29,11 @@ enum Sink {
 enum Line {
     Text(log::Level, String),
     /// Answer once every line queued before it is written.
-    Flush(SyncSender<()>),
+    Flush(Slot<()>),
 }
 
 struct Logger {
-    tx: OnceLock<SyncSender<Line>>,
+    tx: OnceLock<Queue<Line>>,
     /// Lines dropped because the queue was full (32-bit: no 64-bit atomics on 32-bit MIPS).
     dropped: AtomicU32,
 }
@@ -62,11 +62,12 @@ pub fn init(force_stderr: bool, level: LogLevel) {
             Err(_) => Sink::Stderr,
         }
     };
-    let (tx, rx) = mpsc::sync_channel(QUEUE);
+    let tx = Queue::new(QUEUE);
+    let rx = tx.clone();
     if LOGGER.tx.set(tx).is_ok() {
         let spawned = std::thread::Builder::new().name("log".into()).spawn(move || {
             let mut sink = sink;
-            for line in rx {
+            while let Some(line) = rx.pop() {
                 match line {
                     Line::Text(level, msg) => {
                         write(&mut sink, level, &msg);
@@ -75,9 +76,7 @@ pub fn init(force_stderr: bool, level: LogLevel) {
                             write(&mut sink, log::Level::Warn, &format!("{lost} log line(s) dropped (queue full)"));
                         }
                     }
-                    Line::Flush(done) => {
-                        let _ = done.send(());
-                    }
+                    Line::Flush(done) => done.put(()),
                 }
             }
         });
@@ -97,9 +96,22 @@ pub fn set_level(level: LogLevel) {
 /// Wait (at most 2 s) until every line logged so far is written; call before the process exits.
 pub fn flush() {
     let Some(tx) = LOGGER.tx.get() else { return };
-    let (done, wait) = mpsc::sync_channel(1);
-    if tx.send(Line::Flush(done)).is_ok() {
-        let _ = wait.recv_timeout(Duration::from_secs(2));
+    let done = Slot::default();
+    // A full queue is drained by the logger thread within the wait; try until then.
+    let until = std::time::Instant::now() + Duration::from_secs(2);
+    let mut line = Line::Flush(done.clone());
+    loop {
+        match tx.try_push(line) {
+            Ok(()) => {
+                let _ = done.wait(until.saturating_duration_since(std::time::Instant::now()));
+                return;
+            }
+            Err(back) if std::time::Instant::now() < until => {
+                line = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -139,12 +151,8 @@ impl log::Log for Logger {
             .chars()
             .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
             .collect();
-        match tx.try_send(Line::Text(r.level(), msg)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
+        if tx.try_push(Line::Text(r.level(), msg)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

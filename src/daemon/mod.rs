@@ -25,6 +25,7 @@ pub mod error;
 pub mod guard_file;
 pub mod health;
 pub mod logging;
+pub mod mailbox;
 pub mod packet_path;
 pub mod persist;
 pub mod probe;

@@ -17,10 +17,10 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::mailbox::{Queue, Slot};
 use super::{poll, timeout_ms, Engine};
 use crate::plan::Plan;
 
@@ -29,15 +29,19 @@ use crate::plan::Plan;
 const ANSWER_WAIT: Duration = Duration::from_secs(2);
 
 enum Cmd {
-    Plan(Box<Plan>, mpsc::Sender<Result<(), String>>),
-    Realtime(bool, mpsc::Sender<io::Result<()>>),
-    Status(mpsc::Sender<Option<String>>),
-    Shutdown(mpsc::Sender<Option<String>>),
+    Plan(Box<Plan>, Slot<Result<(), String>>),
+    Realtime(bool, Slot<io::Result<()>>),
+    Status(Slot<Option<String>>),
+    Shutdown(Slot<Option<String>>),
 }
+
+/// Commands waiting for the packet thread (the control thread waits for each answer, so a few
+/// at most are ever queued).
+const COMMANDS: usize = 16;
 
 /// Handle of the packet thread, owned by the control thread.
 pub struct PacketPath {
-    tx: mpsc::Sender<Cmd>,
+    tx: Queue<Cmd>,
     wake: UnixStream,
     thread: Option<JoinHandle<()>>,
 }
@@ -53,17 +57,18 @@ impl PacketPath {
         let (wake, wake_rx) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         wake_rx.set_nonblocking(true)?;
-        let (tx, rx) = mpsc::channel();
+        let tx = Queue::new(COMMANDS);
+        let rx = tx.clone();
         let thread = std::thread::Builder::new().name("packets".into()).spawn(move || serve(engine, rx, wake_rx))?;
         Ok(PacketPath { tx, wake, thread: Some(thread) })
     }
 
-    fn send<T>(&self, cmd: impl FnOnce(mpsc::Sender<T>) -> Cmd) -> Option<T> {
-        let (atx, arx) = mpsc::channel();
-        self.tx.send(cmd(atx)).ok()?;
+    fn send<T>(&self, cmd: impl FnOnce(Slot<T>) -> Cmd) -> Option<T> {
+        let answer = Slot::default();
+        self.tx.try_push(cmd(answer.clone())).ok()?;
         // A full socket buffer already holds a wake-up: ignore WouldBlock.
         let _ = (&self.wake).write(&[1]);
-        arx.recv_timeout(ANSWER_WAIT).ok()
+        answer.wait(ANSWER_WAIT)
     }
 
     /// [`Engine::plan_applied`] on the packet thread.
@@ -91,8 +96,17 @@ impl PacketPath {
     }
 }
 
+impl Drop for PacketPath {
+    /// A control thread that goes away without [`PacketPath::shutdown`] closes the queue: the
+    /// packet thread then releases the queues and ends.
+    fn drop(&mut self) {
+        self.tx.close();
+        let _ = (&self.wake).write(&[1]);
+    }
+}
+
 /// The packet thread: poll the engine's fds and the wake-up socket, nothing else.
-fn serve(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Cmd>, mut wake: UnixStream) {
+fn serve(mut engine: Box<dyn Engine>, rx: Queue<Cmd>, mut wake: UnixStream) {
     loop {
         let efds = engine.fds();
         let mut fds = Vec::with_capacity(efds.len() + 1);
@@ -108,27 +122,21 @@ fn serve(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Cmd>, mut wake: UnixStr
             let mut buf = [0u8; 64];
             while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
             loop {
-                match rx.try_recv() {
-                    Ok(Cmd::Plan(plan, a)) => {
-                        let _ = a.send(engine.plan_applied(&plan));
-                    }
-                    Ok(Cmd::Realtime(on, a)) => {
-                        let _ = a.send(crate::sys::set_realtime(on));
-                    }
-                    Ok(Cmd::Status(a)) => {
-                        let _ = a.send(engine.status_json());
-                    }
-                    Ok(Cmd::Shutdown(a)) => {
+                match rx.try_pop() {
+                    Some(Cmd::Plan(plan, a)) => a.put(engine.plan_applied(&plan)),
+                    Some(Cmd::Realtime(on, a)) => a.put(crate::sys::set_realtime(on)),
+                    Some(Cmd::Status(a)) => a.put(engine.status_json()),
+                    Some(Cmd::Shutdown(a)) => {
                         engine.shutdown();
-                        let _ = a.send(engine.status_json());
+                        a.put(engine.status_json());
                         return;
                     }
-                    Err(mpsc::TryRecvError::Empty) => break,
-                    Err(mpsc::TryRecvError::Disconnected) => {
+                    None if rx.is_closed() => {
                         // The control thread is gone without a shutdown: release the queues.
                         engine.shutdown();
                         return;
                     }
+                    None => break,
                 }
             }
         }
@@ -148,6 +156,7 @@ fn serve(mut engine: Box<dyn Engine>, rx: mpsc::Receiver<Cmd>, mut wake: UnixStr
 mod tests {
     use super::*;
     use std::os::fd::RawFd;
+    use std::sync::mpsc;
 
     /// An engine whose only fd is one end of a socket pair; it reports what it was asked to do.
     struct Fake {
