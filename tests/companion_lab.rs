@@ -13,6 +13,7 @@
 
 mod lab;
 
+use lab::pcap::wg_messages;
 use lab::*;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -21,41 +22,6 @@ use std::time::{Duration, Instant};
 /// wireguard-go's default MTU 1420 rounded down to 16 (`pad_to 'auto'`).
 const PAD_TO: usize = 1408;
 const RATE: usize = 50;
-
-/// (seconds since capture start, message type, length) of WireGuard messages src -> dst.
-fn wg_messages(file: &Path, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<(f64, u8, usize)> {
-    let data = std::fs::read(file).unwrap();
-    assert!(data.len() >= 24 && data[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "expected a little-endian µs pcap");
-    let u32_at = |p: usize| u32::from_le_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]]);
-    let mut pos = 24;
-    let mut out = Vec::new();
-    let mut t0 = None;
-    while pos + 16 <= data.len() {
-        let t = u32_at(pos) as f64 + u32_at(pos + 4) as f64 / 1e6;
-        let incl = u32_at(pos + 8) as usize;
-        pos += 16;
-        if pos + incl > data.len() {
-            break;
-        }
-        let f = &data[pos..pos + incl];
-        pos += incl;
-        let t0 = *t0.get_or_insert(t);
-        if f.len() < 14 + 20 + 8 + 1 || f[12..14] != [0x08, 0x00] {
-            continue;
-        }
-        let ip = &f[14..];
-        let ihl = (ip[0] & 0x0f) as usize * 4;
-        if ip[9] != 17 || ip[12..16] != src.octets() || ip[16..20] != dst.octets() {
-            continue;
-        }
-        let udp = &ip[ihl..];
-        if udp.len() < 9 {
-            continue;
-        }
-        out.push((t - t0, udp[8], udp.len() - 8));
-    }
-    out
-}
 
 fn snmp_ip(l: &Lab, ns: &str, field: &str) -> u64 {
     let text = l.must(ns, &["cat", "/proc/net/snmp"]);
@@ -200,8 +166,10 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     let report = l.analyze(&pkts, &dev);
     assert!(report.leaks.is_empty(), "device traffic outside the tunnel: {:#?}", report.leaks);
 
-    let up: Vec<_> = wg_messages(&file, ROUTER_WAN4, VPN_PUBLIC4).into_iter().filter(|m| m.1 == 4).collect();
-    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
+    let up: Vec<_> =
+        wg_messages(&file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), None).into_iter().filter(|m| m.1 == 4).collect();
+    let down: Vec<_> =
+        wg_messages(&file, VPN_PUBLIC4.into(), ROUTER_WAN4.into(), None).into_iter().filter(|m| m.1 == 4).collect();
     for (name, msgs) in [("up", &up), ("down", &down)] {
         let sizes: std::collections::BTreeMap<usize, usize> = msgs.iter().fold(Default::default(), |mut m, x| {
             *m.entry(x.2).or_insert(0) += 1;
@@ -266,8 +234,10 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     let pkts = l.stop_capture(cap);
     assert!(l.analyze(&pkts, &dev).leaks.is_empty());
     // (the kill lands a few ms after the capture starts: a message in flight before it is fine)
-    let down: Vec<_> =
-        wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4 && m.0 > 0.3).collect();
+    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4.into(), ROUTER_WAN4.into(), None)
+        .into_iter()
+        .filter(|m| m.1 == 4 && m.0 > 0.3)
+        .collect();
     assert!(down.iter().all(|m| m.2 == 32), "downstream data with the companion dead: {down:?}");
 
     // companion_required: the shaped device is blocked while the companion does not answer.
@@ -404,7 +374,8 @@ fn two_homes_on_one_companion_each_shaped_by_its_own_request() {
     let file = cap.file.clone();
     std::thread::sleep(Duration::from_secs(6));
     l.stop_capture(cap);
-    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
+    let down: Vec<_> =
+        wg_messages(&file, VPN_PUBLIC4.into(), ROUTER_WAN4.into(), None).into_iter().filter(|m| m.1 == 4).collect();
     let counts = per_second(&down, 1, 5);
     assert!(counts.iter().all(|&c| (48..=52).contains(&c)), "home 1 downstream per second {counts:?}");
 }
@@ -441,8 +412,10 @@ fn two_way_stochastic_decoys_both_ways_one_size() {
     let pkts = l.stop_capture(cap);
     assert!(l.analyze(&pkts, &dev).leaks.is_empty());
     assert!(shaped, "no answer from the companion in 60 s: {}\n{}", router_status(&l), companion_status(&cstate));
-    let down: Vec<_> = wg_messages(&file, VPN_PUBLIC4, ROUTER_WAN4).into_iter().filter(|m| m.1 == 4).collect();
-    let up: Vec<_> = wg_messages(&file, ROUTER_WAN4, VPN_PUBLIC4).into_iter().filter(|m| m.1 == 4).collect();
+    let down: Vec<_> =
+        wg_messages(&file, VPN_PUBLIC4.into(), ROUTER_WAN4.into(), None).into_iter().filter(|m| m.1 == 4).collect();
+    let up: Vec<_> =
+        wg_messages(&file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), None).into_iter().filter(|m| m.1 == 4).collect();
     for (name, msgs) in [("up", &up), ("down", &down)] {
         let sizes: std::collections::BTreeSet<usize> = msgs.iter().map(|m| m.2).collect();
         let data: Vec<f64> = msgs.iter().filter(|m| m.2 != 32).map(|m| m.0).collect();

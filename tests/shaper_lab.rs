@@ -11,6 +11,7 @@
 
 mod lab;
 
+use lab::pcap::wg_messages;
 use lab::*;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -21,42 +22,6 @@ const IDLE_S: u64 = 25;
 
 /// wireguard-go's default MTU 1420 rounded down to 16 (`pad_to 'auto'`).
 const PAD_TO: usize = 1408;
-
-/// (seconds since capture start, WireGuard message type, message length) of every UDP packet
-/// from the router's WAN address to the VPN endpoint, read from the pcap file.
-fn wg_messages(file: &std::path::Path) -> Vec<(f64, u8, usize)> {
-    let data = std::fs::read(file).unwrap();
-    assert!(data.len() >= 24 && data[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "expected a little-endian µs pcap");
-    let u32_at = |p: usize| u32::from_le_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]]);
-    let mut pos = 24;
-    let mut out = Vec::new();
-    let mut t0 = None;
-    while pos + 16 <= data.len() {
-        let t = u32_at(pos) as f64 + u32_at(pos + 4) as f64 / 1e6;
-        let incl = u32_at(pos + 8) as usize;
-        pos += 16;
-        if pos + incl > data.len() {
-            break;
-        }
-        let f = &data[pos..pos + incl];
-        pos += incl;
-        let t0 = *t0.get_or_insert(t);
-        if f.len() < 14 + 20 + 8 + 1 || f[12..14] != [0x08, 0x00] {
-            continue;
-        }
-        let ip = &f[14..];
-        let ihl = (ip[0] & 0x0f) as usize * 4;
-        if ip[9] != 17 || ip[12..16] != ROUTER_WAN4.octets() || ip[16..20] != VPN_PUBLIC4.octets() {
-            continue;
-        }
-        let udp = &ip[ihl..];
-        if u16::from_be_bytes([udp[2], udp[3]]) != WG_PORT || udp.len() < 9 {
-            continue;
-        }
-        out.push((t - t0, udp[8], udp.len() - 8));
-    }
-    out
-}
 
 fn snmp_ip(l: &Lab, ns: &str, field: &str) -> u64 {
     let text = l.must(ns, &["cat", "/proc/net/snmp"]);
@@ -110,7 +75,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     let report = l.analyze(&pkts, &dev);
     assert!(report.leaks.is_empty(), "device traffic outside the tunnel: {:#?}", report.leaks);
 
-    let msgs = wg_messages(&file);
+    let msgs = wg_messages(&file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), Some(WG_PORT));
     let transport: Vec<&(f64, u8, usize)> = msgs.iter().filter(|m| m.1 == 4).collect();
     let mut sizes = std::collections::BTreeMap::new();
     for m in &transport {
@@ -167,7 +132,10 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     let pkts = l.stop_capture(cap);
     let report = l.analyze(&pkts, &dev);
     assert!(report.leaks.is_empty(), "with moat dead: device traffic outside the tunnel: {:#?}", report.leaks);
-    let after: Vec<(f64, u8, usize)> = wg_messages(&file).into_iter().filter(|m| m.1 == 4).collect();
+    let after: Vec<(f64, u8, usize)> = wg_messages(&file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), Some(WG_PORT))
+        .into_iter()
+        .filter(|m| m.1 == 4)
+        .collect();
     // Only WireGuard's own empty keepalive (32 B) may appear; no data message of another size.
     assert!(after.iter().all(|m| m.2 == 32 || m.2 == 32 + PAD_TO), "unshaped transport messages after kill: {after:?}");
     assert!(after.iter().filter(|m| m.2 != 32).count() <= 2, "data still flowing with moat dead: {after:?}");
@@ -207,7 +175,10 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     let pkts = l.stop_capture(cap);
     let report = l.analyze(&pkts, &dev);
     assert!(report.leaks.is_empty(), "device traffic outside the tunnel: {:#?}", report.leaks);
-    let transport: Vec<(f64, u8, usize)> = wg_messages(&file).into_iter().filter(|m| m.1 == 4).collect();
+    let transport: Vec<(f64, u8, usize)> = wg_messages(&file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), Some(WG_PORT))
+        .into_iter()
+        .filter(|m| m.1 == 4)
+        .collect();
     let sizes: std::collections::BTreeSet<usize> = transport.iter().map(|m| m.2).collect();
     // WireGuard's empty keepalive (32 B) may appear after the server's echo replies in a quiet
     // spell; every data message has the one size.

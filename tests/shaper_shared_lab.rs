@@ -22,34 +22,8 @@ const RATE: f64 = 20.0;
 /// (seconds since capture start, message length) of every WireGuard transport message from
 /// the router's WAN address to the VPN endpoint, read from the pcap file.
 fn transport_messages(file: &std::path::Path) -> Vec<(f64, usize)> {
-    let data = std::fs::read(file).unwrap();
-    assert!(data.len() >= 24 && data[..4] == [0xd4, 0xc3, 0xb2, 0xa1], "expected a little-endian µs pcap");
-    let u32_at = |p: usize| u32::from_le_bytes([data[p], data[p + 1], data[p + 2], data[p + 3]]);
-    let (mut pos, mut out, mut t0) = (24, Vec::new(), None);
-    while pos + 16 <= data.len() {
-        let t = u32_at(pos) as f64 + u32_at(pos + 4) as f64 / 1e6;
-        let incl = u32_at(pos + 8) as usize;
-        pos += 16;
-        if pos + incl > data.len() {
-            break;
-        }
-        let f = &data[pos..pos + incl];
-        pos += incl;
-        let t0 = *t0.get_or_insert(t);
-        if f.len() < 14 + 20 + 8 + 1 || f[12..14] != [0x08, 0x00] {
-            continue;
-        }
-        let ip = &f[14..];
-        let ihl = (ip[0] & 0x0f) as usize * 4;
-        if ip[9] != 17 || ip[12..16] != ROUTER_WAN4.octets() || ip[16..20] != VPN_PUBLIC4.octets() {
-            continue;
-        }
-        let udp = &ip[ihl..];
-        if u16::from_be_bytes([udp[2], udp[3]]) == WG_PORT && udp.len() >= 9 && udp[8] == 4 {
-            out.push((t - t0, udp.len() - 8));
-        }
-    }
-    out
+    let all = pcap::wg_messages(file, ROUTER_WAN4.into(), VPN_PUBLIC4.into(), Some(WG_PORT));
+    all.into_iter().filter(|m| m.1 == 4).map(|(t, _, len)| (t, len)).collect()
 }
 
 #[test]

@@ -8,10 +8,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// One captured frame, decoded as far as the analysis needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Packet {
     /// Index in the capture (0-based).
     pub index: usize,
+    /// Seconds since the capture's first frame.
+    pub time: f64,
     /// What kind of frame it is.
     pub kind: Kind,
     /// The raw frame (for byte searches such as DNS names inside TCP payloads).
@@ -151,9 +153,11 @@ pub fn read_pcap(data: &[u8]) -> Result<Vec<Packet>, String> {
         return Err(format!("pcap too short ({} bytes)", data.len()));
     }
     let magic = [data[0], data[1], data[2], data[3]];
-    let le = match magic {
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+    let (le, nanos) = match magic {
+        [0xd4, 0xc3, 0xb2, 0xa1] => (true, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (true, true),
+        [0xa1, 0xb2, 0xc3, 0xd4] => (false, false),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (false, true),
         _ => return Err(format!("not a pcap file (magic {magic:02x?})")),
     };
     let u32_at = |p: usize| -> u32 {
@@ -170,17 +174,40 @@ pub fn read_pcap(data: &[u8]) -> Result<Vec<Packet>, String> {
     }
     let mut pos = 24;
     let mut out = Vec::new();
+    let mut t0 = None;
     while pos + 16 <= data.len() {
+        let frac = if nanos { 1e9 } else { 1e6 };
+        let t = u32_at(pos) as f64 + u32_at(pos + 4) as f64 / frac;
+        let time = t - *t0.get_or_insert(t);
         let incl = u32_at(pos + 8) as usize;
         pos += 16;
         if pos + incl > data.len() {
             break; // truncated last record (capture killed mid-write)
         }
         let frame = &data[pos..pos + incl];
-        out.push(Packet { index: out.len(), kind: decode_ethernet(frame), raw: frame.to_vec() });
+        out.push(Packet { index: out.len(), time, kind: decode_ethernet(frame), raw: frame.to_vec() });
         pos += incl;
     }
     Ok(out)
+}
+
+/// (seconds since the capture's first frame, first payload byte = WireGuard message type, payload
+/// length = message length) of the UDP datagrams `src` → `dst` (to `port`, if given) in the pcap
+/// file: what the WAN observer sees of a tunnel.
+pub fn wg_messages(file: &std::path::Path, src: IpAddr, dst: IpAddr, port: Option<u16>) -> Vec<(f64, u8, usize)> {
+    let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let packets = read_pcap(&data).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    packets
+        .iter()
+        .filter_map(|p| match &p.kind {
+            Kind::Ip { src: s, dst: d, proto: UDP, dport, payload, .. }
+                if *s == src && *d == dst && port.is_none_or(|w| w == *dport) && !payload.is_empty() =>
+            {
+                Some((p.time, payload[0], payload.len()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Decode an Ethernet frame.
