@@ -226,7 +226,13 @@ pub fn parse_acks(buf: &[u8], seq0: u32, count: u32) -> Vec<Result<i32, Error>> 
         if m.ty != NLMSG_ERROR || m.seq.wrapping_sub(seq0).wrapping_sub(1) >= count {
             continue;
         }
-        out.push(m.ack().map(|a| a.errno));
+        let ack = m.ack().map(|a| a.errno);
+        let bad = ack.is_err();
+        out.push(ack);
+        if bad {
+            // A truncated acknowledgement: nothing after it in this datagram is trusted.
+            break;
+        }
     }
     out
 }

@@ -93,3 +93,16 @@ fn acks_are_matched_by_sequence_and_length_checked() {
     assert!(matches!(NftError::from(io::Error::from_raw_os_error(libc::EOPNOTSUPP)), NftError::Unsupported(_)));
     assert!(matches!(NftError::from(io::Error::from_raw_os_error(libc::EPERM)), NftError::NotOwner));
 }
+
+/// Found by the fuzz target `netlink_nftables`: an error message whose body is too short for its
+/// errno ends the datagram, like a malformed header does (at most one error comes back).
+#[test]
+fn a_truncated_ack_ends_the_datagram() {
+    let crash = [
+        0x13, 0, 0, 0, 0x02, 0, 0x01, 0x05, 0x17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x58, 0, 0x9d, 0x4a, 0, 0, 0x9e,
+        0x9d, 0x9d, 0x9d, 0x9d, 0x9d, 0x17, 0x0a, 0x4b, 0xff, 0xff, 0xff, 0xff, 0x4a, 0, 0, 0x9e, 0x9d, 0x9d, 0x9d,
+        0x9d, 0x9d,
+    ];
+    let acks = parse_acks(&crash, 0x13, 64);
+    assert!(acks.iter().filter(|a| a.is_err()).count() <= 1, "{acks:?}");
+}
