@@ -80,7 +80,14 @@ fn wireguard_go_handshake_is_read_from_its_uapi_socket() {
     let cfg = moat_config(&lab, &[(lab.dev("speaker"), "vpn")]);
     lab.start_moat(&cfg);
     let d = lab.dev("speaker").clone();
-    lab.tcp_echo(&d, SocketAddr::new(INTERNET4.into(), 7), 1024, T).expect("TCP echo through the tunnel");
+    // The first connection also waits for moat's routes and WireGuard's first handshake: retry
+    // (this test is about the handshake moat reads, not about how fast the tunnel comes up).
+    let echo = || lab.tcp_echo(&d, SocketAddr::new(INTERNET4.into(), 7), 1024, T);
+    assert!(
+        lab.wait_for("TCP echo through the tunnel", Duration::from_secs(20), || echo().is_ok()),
+        "TCP echo through the tunnel: {:?}",
+        echo()
+    );
     // What moat reads from the UAPI socket is what `wg` reports, and it is recent.
     let run = std::path::Path::new("/var/run/wireguard");
     let ours = moat::daemon::health::uapi_handshake(run, &lab.wg_router)
