@@ -23,21 +23,6 @@ use std::time::{Duration, Instant};
 const PAD_TO: usize = 1408;
 const RATE: usize = 50;
 
-fn snmp_ip(l: &Lab, ns: &str, field: &str) -> u64 {
-    let text = l.must(ns, &["cat", "/proc/net/snmp"]);
-    let mut lines = text.lines().filter(|x| x.starts_with("Ip:"));
-    let names: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    let vals: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    vals[names.iter().position(|n| *n == field).unwrap()].parse().unwrap()
-}
-
-fn cv(counts: &[u32]) -> (f64, f64) {
-    let n = counts.len().max(1) as f64;
-    let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / n;
-    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / n;
-    (mean, if mean > 0.0 { 100.0 * var.sqrt() / mean } else { f64::INFINITY })
-}
-
 /// Per-second counts of whole seconds between `from` and `to` (capture seconds).
 fn per_second(msgs: &[(f64, u8, usize)], from: usize, to: usize) -> Vec<u32> {
     let mut v = vec![0u32; to.saturating_sub(from)];
@@ -104,8 +89,8 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     let cstate = l.dir.join("companion-state");
     let cconf = companion_config(&l);
     start_companion(&l, &cconf, &cstate);
-    let hdr_vpn = snmp_ip(&l, &l.vpn, "InHdrErrors");
-    let hdr_router = snmp_ip(&l, &l.router, "InHdrErrors");
+    let hdr_vpn = l.snmp_ip(&l.vpn, "InHdrErrors");
+    let hdr_router = l.snmp_ip(&l.router, "InHdrErrors");
     l.start_moat(&moat_cfg(&l, &dev, false));
     let t = Instant::now();
     assert!(
@@ -193,8 +178,8 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
         assert!(ci <= 2.0, "{name}: idle per-second CV {ci:.2}% > 2% ({idle_counts:?})");
         assert!(ca <= 5.0, "{name}: whole-run per-second CV {ca:.2}% ({all:?})");
     }
-    let hv = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_vpn;
-    let hr = snmp_ip(&l, &l.router, "InHdrErrors") - hdr_router;
+    let hv = l.snmp_ip(&l.vpn, "InHdrErrors") - hdr_vpn;
+    let hr = l.snmp_ip(&l.router, "InHdrErrors") - hdr_router;
     eprintln!("companion lab: header errors (cover packets dropped) vpn {hv}, router {hr}");
     assert!(hv > 0 && hv < up.len() as u64 * 3, "server kernel header errors {hv}");
     assert!(hr > 0 && hr < down.len() as u64 * 3, "router kernel header errors {hr}");

@@ -23,21 +23,6 @@ const IDLE_S: u64 = 25;
 /// wireguard-go's default MTU 1420 rounded down to 16 (`pad_to 'auto'`).
 const PAD_TO: usize = 1408;
 
-fn snmp_ip(l: &Lab, ns: &str, field: &str) -> u64 {
-    let text = l.must(ns, &["cat", "/proc/net/snmp"]);
-    let mut lines = text.lines().filter(|x| x.starts_with("Ip:"));
-    let names: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    let vals: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    vals[names.iter().position(|n| *n == field).unwrap()].parse().unwrap()
-}
-
-fn cv(counts: &[u32]) -> (f64, f64) {
-    let n = counts.len().max(1) as f64;
-    let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / n;
-    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / n;
-    (mean, if mean > 0.0 { 100.0 * var.sqrt() / mean } else { f64::INFINITY })
-}
-
 #[test]
 fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     require_root();
@@ -51,7 +36,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
          config device\n\toption name 'sleepmon'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'steady'\n",
         l.wg_router, dev.mac
     );
-    let hdr_before = snmp_ip(&l, &l.vpn, "InHdrErrors");
+    let hdr_before = l.snmp_ip(&l.vpn, "InHdrErrors");
     l.start_moat(&cfg);
     assert!(
         l.wait_for("moat shaping", Duration::from_secs(10), || l.proc_log("moat").contains("shaping sleepmon")),
@@ -88,7 +73,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     );
 
     // Cover packets reached the server and were discarded as header errors.
-    let hdr = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_before;
+    let hdr = l.snmp_ip(&l.vpn, "InHdrErrors") - hdr_before;
     assert!(hdr > 0, "no cover packet counted as a header error at the VPN server");
     assert!(hdr < transport.len() as u64, "more header errors ({hdr}) than transport messages");
 
@@ -157,7 +142,7 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
          config device\n\toption name 'camera'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'stp'\n",
         l.wg_router, dev.mac
     );
-    let hdr_before = snmp_ip(&l, &l.vpn, "InHdrErrors");
+    let hdr_before = l.snmp_ip(&l.vpn, "InHdrErrors");
     l.start_moat(&cfg);
     assert!(
         l.wait_for("moat shaping", Duration::from_secs(10), || l.proc_log("moat").contains("shaping camera")),
@@ -186,7 +171,7 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     // Bursts of messages separated by > 1.5 s of silence: the real period plus decoys.
     let data: Vec<f64> = transport.iter().filter(|m| m.2 != 32).map(|m| m.0).collect();
     let bursts = 1 + data.windows(2).filter(|w| w[1] - w[0] > 1.5).count();
-    let hdr = snmp_ip(&l, &l.vpn, "InHdrErrors") - hdr_before;
+    let hdr = l.snmp_ip(&l.vpn, "InHdrErrors") - hdr_before;
     eprintln!(
         "stochastic lab: {} data messages in {bursts} bursts over ~45 s; server header errors (cover packets) {hdr}",
         data.len()

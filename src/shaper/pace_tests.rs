@@ -1,6 +1,7 @@
 //! Keep pace: decoys follow the real activity rate (virtual clock).
 
 use super::super::*;
+use super::tests::drive;
 
 const HOUR: Micros = 3600 * SECOND;
 
@@ -15,26 +16,6 @@ fn busy_device(hours: u64, seed: u64) -> Vec<Micros> {
         t += 15 * SECOND + rng.exp(105.0 * SECOND as f64) as Micros;
     }
     v
-}
-
-fn drive(s: &mut DeviceShaper, rng: &mut dyn Rng, until: Micros, real: &[Micros]) -> Vec<(Micros, Action)> {
-    let (mut log, mut out, mut ri) = (Vec::new(), Vec::new(), 0);
-    loop {
-        let wake = s.next_wakeup().unwrap_or(Micros::MAX);
-        let pkt = real.get(ri).copied().unwrap_or(Micros::MAX);
-        let t = wake.min(pkt);
-        if t > until {
-            break;
-        }
-        if pkt <= wake {
-            s.on_packet(pkt, ri as PacketId, 100, rng, &mut out);
-            ri += 1;
-        } else {
-            s.on_tick(wake, rng, &mut out);
-        }
-        log.extend(out.drain(..).map(|a| (t, a)));
-    }
-    log
 }
 
 fn shaper(pace: u32, budget: u64, seed: u64) -> (DeviceShaper, SeededRng) {

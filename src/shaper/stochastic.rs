@@ -367,7 +367,14 @@ mod tests {
 
     /// Discrete-event run from the shaper's start to `until`: the next event is whichever comes
     /// first, a real packet (of 100 bytes) or the shaper's wakeup. Returns (time, action) pairs.
-    fn drive(s: &mut DeviceShaper, rng: &mut dyn Rng, until: Micros, real: &[Micros]) -> Vec<(Micros, Action)> {
+    /// Run `s` on the virtual clock until `until`, feeding the real packets at `real`; every
+    /// action with its time. Shared with the keep-pace tests.
+    pub(super) fn drive(
+        s: &mut DeviceShaper,
+        rng: &mut dyn Rng,
+        until: Micros,
+        real: &[Micros],
+    ) -> Vec<(Micros, Action)> {
         let mut log = Vec::new();
         let mut out = Vec::new();
         let mut ri = 0;

@@ -1656,3 +1656,23 @@ pub fn moat_config_v6(lab: &Lab, routes: &[(&Device, &str)], ipv6: bool) -> Stri
     }
     s
 }
+
+impl Lab {
+    /// One `Ip:` counter of `/proc/net/snmp` in namespace `ns` (e.g. `InHdrErrors`, where the
+    /// receiving kernel counts the cover packets it drops).
+    pub fn snmp_ip(&self, ns: &str, field: &str) -> u64 {
+        let text = self.must(ns, &["cat", "/proc/net/snmp"]);
+        let mut lines = text.lines().filter(|x| x.starts_with("Ip:"));
+        let names: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let vals: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        vals[names.iter().position(|n| *n == field).unwrap()].parse().unwrap()
+    }
+}
+
+/// Mean and coefficient of variation (percent) of per-second packet counts.
+pub fn cv(counts: &[u32]) -> (f64, f64) {
+    let n = counts.len().max(1) as f64;
+    let mean = counts.iter().map(|&c| c as f64).sum::<f64>() / n;
+    let var = counts.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean, if mean > 0.0 { 100.0 * var.sqrt() / mean } else { f64::INFINITY })
+}
