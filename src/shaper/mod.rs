@@ -35,10 +35,12 @@ pub mod rng;
 pub mod stats;
 
 mod constant;
+mod flows;
 mod schedule;
 mod stochastic;
 
 pub use constant::ConstantConfig;
+pub use flows::BUCKETS as FLOW_BUCKETS;
 pub use rng::{Rng, SeededRng};
 pub use schedule::{Lane, Schedule};
 pub use stats::{Counters, DelayHistogram};

@@ -9,7 +9,10 @@
 //! goes to the next lane (after the one served last) that holds a packet, else to a cover
 //! packet. A lane that always has packets (a camera upload) gets at most its 1/N share while the
 //! others have traffic, and a packet arriving at an otherwise empty lane (a sleep monitor's
-//! heartbeat) leaves within N slots. Each lane has its own bounded queue and counters; events of
+//! heartbeat) leaves within N slots. Each lane has its own bounded queue and counters; inside a
+//! lane the flows (connections, named by the caller's hash) take turns the same way and a full
+//! lane drops from its longest flow (`flows` module), which matters on a companion, where one
+//! lane carries a whole home. Events of
 //! the clock itself (cover packets, missed slots, decoys, activity periods) are counted once, in
 //! the schedule's shared counters.
 //!
@@ -17,10 +20,9 @@
 //! tunnel and shaper, a companion one per peer and direction.
 
 use super::constant::Clock;
+use super::flows::FlowQueue;
 use super::stochastic::Stochastic;
 use super::{Action, Config, Counters, DropReason, Micros, Mode, PacketId, Rng, MIN_PAD_TO};
-use std::collections::VecDeque;
-
 /// Index of a device queue in its schedule (0-based, in the order given at creation).
 pub type Lane = usize;
 
@@ -32,7 +34,7 @@ struct Held {
 }
 
 struct LaneState {
-    queue: VecDeque<Held>,
+    queue: FlowQueue<Held>,
     counters: Counters,
 }
 
@@ -67,12 +69,7 @@ impl Schedule {
             Mode::Stochastic(c) => State::Stochastic(Stochastic::new(c, config.pad_to, now, rng)),
             Mode::PadOnly => State::PadOnly,
         };
-        let cap = match &state {
-            State::Constant(_, limit) => (*limit).min(64),
-            _ => 0,
-        };
-        let lanes =
-            (0..lanes).map(|_| LaneState { queue: VecDeque::with_capacity(cap), counters: Counters::default() });
+        let lanes = (0..lanes).map(|_| LaneState { queue: FlowQueue::new(), counters: Counters::default() });
         Schedule { pad_to: config.pad_to, state, lanes: lanes.collect(), shared: Counters::default(), next_lane: 0 }
     }
 
@@ -86,8 +83,25 @@ impl Schedule {
         self.lanes.len()
     }
 
-    /// A real packet of `len` bytes (its IP length) was queued on `lane` at `now`.
+    /// A real packet of `len` bytes (its IP length) was queued on `lane` at `now`; all of the
+    /// lane's packets are one flow (see [`Self::on_flow_packet`]).
     pub fn on_packet(&mut self, lane: Lane, now: Micros, id: PacketId, len: u16, out: &mut Vec<(Lane, Action)>) {
+        self.on_flow_packet(lane, 0, now, id, len, out)
+    }
+
+    /// A real packet of `len` bytes of flow `flow` (a hash naming its connection) was queued on
+    /// `lane` at `now`. In constant mode the flows of a lane take turns for the lane's slots and
+    /// a full lane drops from its longest flow (see the `flows` module); other modes release at
+    /// once and ignore the flow.
+    pub fn on_flow_packet(
+        &mut self,
+        lane: Lane,
+        flow: u32,
+        now: Micros,
+        id: PacketId,
+        len: u16,
+        out: &mut Vec<(Lane, Action)>,
+    ) {
         let pad_to = self.pad_to;
         let l = &mut self.lanes[lane];
         if len > pad_to {
@@ -97,11 +111,9 @@ impl Schedule {
         }
         match &mut self.state {
             State::Constant(_, limit) => {
-                if l.queue.len() >= *limit {
+                if let Some(victim) = l.queue.push(flow, Held { id, len, at: now }, *limit) {
                     l.counters.queue_drops += 1;
-                    out.push((lane, Action::Drop { id, reason: DropReason::QueueFull }));
-                } else {
-                    l.queue.push_back(Held { id, len, at: now });
+                    out.push((lane, Action::Drop { id: victim.id, reason: DropReason::QueueFull }));
                 }
             }
             State::Stochastic(s) => {
@@ -132,7 +144,7 @@ impl Schedule {
         for k in 0..n {
             let lane = (self.next_lane + k) % n;
             let l = &mut self.lanes[lane];
-            if let Some(h) = l.queue.pop_front() {
+            if let Some(h) = l.queue.pop() {
                 self.next_lane = (lane + 1) % n;
                 release(&mut l.counters, lane, h.id, h.len, self.pad_to, now.saturating_sub(h.at), out);
                 return;
@@ -155,7 +167,7 @@ impl Schedule {
     /// Drop every held packet of every lane (reload or shutdown): nothing leaves unshaped.
     pub fn flush(&mut self, out: &mut Vec<(Lane, Action)>) {
         for (lane, l) in self.lanes.iter_mut().enumerate() {
-            for h in l.queue.drain(..) {
+            for h in l.queue.drain() {
                 l.counters.flush_drops += 1;
                 out.push((lane, Action::Drop { id: h.id, reason: DropReason::Flushed }));
             }

@@ -138,3 +138,32 @@ fn stochastic_schedule_releases_every_lane_at_once_and_counts_periods_once() {
     s.on_tick(30 * SECOND, &mut rng, &mut out);
     assert_eq!(s.shared_counters().real_periods, 1, "one activity period of the tunnel, not one per device");
 }
+
+#[test]
+fn a_small_flow_overtakes_a_bulk_flow_on_the_same_lane() {
+    // a companion's one lane per home: a 40-packet answer fills the lane, then a heartbeat of
+    // another connection arrives: it gets in (the bulk flow loses its newest packet) and leaves
+    // in the next slot but one, not after the whole answer.
+    let (mut s, mut rng) = constant(20, 40, 1);
+    let mut out = Vec::new();
+    for id in 0..41 {
+        s.on_flow_packet(0, 1, 0, id, 100, &mut out);
+    }
+    assert_eq!(out, vec![(0, Action::Drop { id: 40, reason: DropReason::QueueFull })]);
+    out.clear();
+    s.on_flow_packet(0, 2, 0, 99, 100, &mut out);
+    assert_eq!(out, vec![(0, Action::Drop { id: 39, reason: DropReason::QueueFull })]);
+    out.clear();
+    let mut released = Vec::new();
+    while released.len() < 3 {
+        let t = s.next_wakeup().unwrap();
+        s.on_tick(t, &mut rng, &mut out);
+        released.extend(out.drain(..).filter_map(|(_, a)| match a {
+            Action::Release { id, .. } => Some(id),
+            _ => None,
+        }));
+    }
+    assert_eq!(released, vec![0, 99, 1]);
+    assert_eq!(s.lane_counters(0).queue_drops, 2);
+    assert_eq!(s.held(0), 37);
+}

@@ -89,6 +89,50 @@ pub fn ip_len(buf: &[u8]) -> Result<usize, PacketError> {
     }
 }
 
+/// IP protocol number for UDP.
+pub const IPPROTO_UDP: u8 = 17;
+
+/// A salted hash naming the flow (connection) of the packet at the start of `buf`: addresses,
+/// protocol and, for unfragmented TCP/UDP (IPv6: directly after the fixed header), the ports.
+/// The shaper uses it to let the flows of one queue take turns; the secret `salt` keeps a
+/// sender from aiming its flows at a victim's bucket. Malformed packets hash to 0. Never panics.
+pub fn flow_hash(buf: &[u8], salt: u32) -> u32 {
+    let mut h: u32 = 0x811c_9dc5 ^ salt;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+        }
+    };
+    let (proto, l4) = match version(buf) {
+        Some(4) => match Ipv4Packet::new_checked(buf) {
+            Ok(p) => {
+                eat(&p.src_addr().octets());
+                eat(&p.dst_addr().octets());
+                let first = !p.more_frags() && p.frag_offset() == 0;
+                (p.protocol(), if first { p.header_len() } else { buf.len() })
+            }
+            Err(_) => return 0,
+        },
+        Some(6) => match Ipv6Packet::new_checked(buf) {
+            Ok(p) => {
+                eat(&p.src_addr().octets());
+                eat(&p.dst_addr().octets());
+                (p.next_header(), 40)
+            }
+            Err(_) => return 0,
+        },
+        _ => return 0,
+    };
+    eat(&[proto]);
+    if let Some(ports) = buf.get(l4..l4 + 4).filter(|_| proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+        eat(ports);
+    }
+    // final avalanche (FNV's low bits mix poorly; the bucket is taken modulo a power of two)
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x045d_9f3b);
+    h ^ (h >> 16)
+}
+
 static ZEROS: [u8; 512] = [0; 512];
 
 /// Append `n` zero bytes. (`Vec::resize` compiles to a byte-at-a-time loop at opt-level "z";

@@ -217,3 +217,26 @@ fn new_checked_refuses_what_the_accessors_could_not_read() {
     assert!(TcpPacket::new_checked(&t[..]).is_err());
     assert!(!ipv4_header_ok(&[]) && !tcp_checksum_ok(&[]) && version(&[]).is_none());
 }
+
+#[test]
+fn flow_hash_tells_connections_apart_and_survives_garbage() {
+    let mut a = cover_ipv4("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 60);
+    a[9] = IPPROTO_TCP;
+    a[20..24].copy_from_slice(&[0x01, 0xbb, 0x9c, 0x40]); // 443 -> 40000
+    let mut b = a.clone();
+    b[23] = 0x41; // 443 -> 40001
+    assert_eq!(flow_hash(&a, 7), flow_hash(&a.clone(), 7));
+    assert_ne!(flow_hash(&a, 7), flow_hash(&b, 7));
+    assert_ne!(flow_hash(&a, 7), flow_hash(&a, 8), "the salt changes the hash");
+    // a non-first fragment has no ports: it hashes like its addresses and protocol alone
+    let mut frag = a.clone();
+    frag[6] = 0x00;
+    frag[7] = 0x10;
+    let mut frag2 = b.clone();
+    frag2[6..8].copy_from_slice(&[0x00, 0x10]);
+    assert_eq!(flow_hash(&frag, 7), flow_hash(&frag2, 7));
+    for n in 0..a.len() {
+        let _ = flow_hash(&a[..n], 1);
+    }
+    assert_eq!(flow_hash(&[0xff; 30], 1), 0);
+}

@@ -122,6 +122,8 @@ pub struct ShapingEngine {
     retry_at: Option<Micros>,
     /// Companion links, one per tunnel device whose queues name a companion.
     links: Vec<Link>,
+    /// Secret salt of [`wire::flow_hash`] (the flows of a queue take turns for its slots).
+    flow_salt: u32,
 }
 
 /// How often opening a queue that failed is retried.
@@ -155,7 +157,8 @@ impl ShapingEngine {
     }
 
     /// A new engine with a given random source (benchmarks use a seeded one).
-    pub fn with_rng(rng: Box<dyn Rng + Send>) -> io::Result<ShapingEngine> {
+    pub fn with_rng(mut rng: Box<dyn Rng + Send>) -> io::Result<ShapingEngine> {
+        let flow_salt = rng.next_u32();
         Ok(ShapingEngine {
             scheds: Vec::new(),
             timer: Timer::new()?,
@@ -169,6 +172,7 @@ impl ShapingEngine {
             wanted: Vec::new(),
             retry_at: None,
             links: Vec::new(),
+            flow_salt,
         })
     }
 
@@ -349,6 +353,7 @@ impl ShapingEngine {
                         continue;
                     }
                     let len16 = len.min(u16::MAX as usize) as u16;
+                    let flow = wire::flow_hash(&p.payload, self.flow_salt);
                     let pad_to = d.spec.config.pad_to;
                     if len <= pad_to as usize {
                         let mut bytes = p.payload;
@@ -360,7 +365,7 @@ impl ShapingEngine {
                         // DF-setting UDP (QUIC) shrink their packets.
                         self.stats.icmp_sent += self.icmp.too_big(&p.payload, pad_to, now) as u64;
                     }
-                    self.scheds[si].schedule.on_packet(lane, now, p.id, len16, &mut self.actions);
+                    self.scheds[si].schedule.on_flow_packet(lane, flow, now, p.id, len16, &mut self.actions);
                     self.execute(si);
                 }
                 Msg::Ack { .. } => {}
