@@ -410,3 +410,47 @@ fn two_way_stochastic_decoys_both_ways_one_size() {
         assert!(bursts >= 2, "{name}: no decoy burst apart from the real activity");
     }
 }
+
+/// A pad size below TCP's usual segments (a low-rate home's `pad_to 384`): the MSS is clamped in
+/// both directions (the device's SYN leaving through the tunnel and the server's SYN-ACK coming
+/// out of it), so a TCP echo of 100 KB goes through intact both ways while every transport
+/// message of the tunnel has the one size, and a small UDP exchange started during the bulk
+/// transfer (another flow on the companion's one lane for this home) completes.
+#[test]
+fn two_way_small_pad_clamps_mss_both_ways_and_flows_share_the_lane() {
+    const SMALL: usize = 384;
+    require_root();
+    let l = Lab::start("companion-pad", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
+    let dev = l.dev("sleepmon").clone();
+    let cstate = l.dir.join("companion-state");
+    start_companion(&l, &companion_config(&l), &cstate);
+    let cfg = moat_cfg(&l, &dev, false)
+        .replace("\toption companion ", &format!("\toption pad_to '{SMALL}'\n\toption companion "));
+    l.start_moat(&cfg);
+    assert!(
+        l.wait_for("downstream shaped", Duration::from_secs(15), || router_status(&l).contains(SHAPED)),
+        "router never saw the companion's answer: {}\n{}",
+        router_status(&l),
+        l.proc_log("companion")
+    );
+    let cap = l.capture_wan("small-pad");
+    let file = cap.file.clone();
+    let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
+    let bulk = std::thread::scope(|s| {
+        let bulk = s.spawn(|| l.tcp_echo(&dev, echo, 100_000, Duration::from_secs(90)));
+        std::thread::sleep(Duration::from_secs(2));
+        l.udp_echo(&dev, echo, 100, Duration::from_secs(10)).expect("small UDP exchange during the bulk transfer");
+        bulk.join().unwrap()
+    });
+    bulk.expect("TCP echo of 100 KB with pad_to 384 (MSS clamped both ways)");
+    let pkts = l.stop_capture(cap);
+    assert!(l.analyze(&pkts, &dev).leaks.is_empty());
+    for (name, from, to) in [("up", ROUTER_WAN4, VPN_PUBLIC4), ("down", VPN_PUBLIC4, ROUTER_WAN4)] {
+        let sizes: std::collections::BTreeSet<usize> =
+            wg_messages(&file, from.into(), to.into(), None).into_iter().filter(|m| m.1 == 4).map(|m| m.2).collect();
+        assert_eq!(sizes.into_iter().collect::<Vec<_>>(), vec![32 + SMALL], "{name}: transport sizes");
+    }
+    let status = router_status(&l);
+    let oversize: Vec<&str> = status.split("\"oversize_drops\":").skip(1).filter(|r| !r.starts_with('0')).collect();
+    assert!(status.contains("\"oversize_drops\":") && oversize.is_empty(), "a packet did not fit pad_to: {status}");
+}

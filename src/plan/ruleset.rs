@@ -198,13 +198,28 @@ pub fn ruleset(plan: &Plan, lan_devices: &[IfName]) -> Script {
             ClassKind::Block => forward.push(drop_unless(lans()).comment("block: LAN only").into()),
         }
     }
-    for q in &plan.queues.shaped {
-        if let Some(p) = q.pad_to {
-            // MSS clamp: a full-size TCP segment of a shaped device fits pad_to (IPv4/IPv6 + TCP headers).
-            for (ip, mss) in [(Ip::V4, p as u32 - 40), (Ip::V6, p as u32 - 60)] {
+    // MSS clamp: a full-size TCP segment through a padded tunnel fits pad_to (IPv4/IPv6 + TCP
+    // headers), in both directions: the SYN leaving through the tunnel (what the far end may send)
+    // and the SYN-ACK coming out of it (what the devices may send; path-MTU discovery cannot help
+    // below Linux's 552-byte minimum PMTU). Every flow of the tunnel, since its pad-only queue
+    // pads (and drops what is too big for) all of them.
+    let mut clamps: Vec<(&IfName, u16)> = Vec::new();
+    let padded = plan.queues.shaped.iter().map(|q| (&q.device, q.pad_to));
+    for (dev, pad) in padded.chain(plan.queues.pad.iter().map(|q| (&q.device, q.pad_to))) {
+        if let Some(p) = pad {
+            if !clamps.contains(&(dev, p)) {
+                clamps.push((dev, p));
+            }
+        }
+    }
+    for (dev, p) in clamps {
+        for (ip, mss) in [(Ip::V4, p as u32 - 40), (Ip::V6, p as u32 - 60)] {
+            for way in
+                [Match::Oif { not: false, names: Ifaces::One(dev.clone()) }, Match::Iif(Ifaces::One(dev.clone()))]
+            {
                 forward.push(
                     Rule::new(
-                        vec![mark(q.mark_mask, &[q.mark]), Match::Nfproto(ip), Match::TcpSyn, Match::MssAbove(mss)],
+                        vec![way, Match::Nfproto(ip), Match::TcpSyn, Match::MssAbove(mss)],
                         vec![Stmt::MssSet(mss)],
                     )
                     .into(),
