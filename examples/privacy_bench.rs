@@ -120,19 +120,22 @@ fn router_config(lab: &Lab, shaper: Option<&str>, tunnel_extra: &str) -> String 
     s
 }
 
-/// THE mapping from a benchmark configuration to moat configs. Today's shaper is one clock
-/// per device (three devices = three clocks); the two-way rows are what the companion work
-/// (issue 9, deliverables 1-3) is expected to accept and may be adjusted by it.
+/// THE mapping from a benchmark configuration to moat configs. Every shaped configuration
+/// uses one `config shaper` section (one clock or decoy process per tunnel and direction, shared
+/// by the three devices) and the low-rate home's settings: packets padded to 384 bytes
+/// (`option pad_to` on the tunnel; TCP's MSS is clamped to fit) and, in constant mode, 24
+/// slots/s each way: 2 × 24 × 458 B frames ≈ 22 KB/s on the WAN for the whole home.
 fn setup_for(config: &str, lab: &Lab) -> Setup {
-    const CONSTANT: &str = "\toption mode 'constant'\n\toption rate '20'\n";
+    const CONSTANT: &str = "\toption mode 'constant'\n\toption rate '24'\n";
     const STOCHASTIC: &str = "\toption mode 'stochastic'\n\toption rate '50'\n";
+    const PAD: &str = "\toption pad_to '384'\n";
     let companion = || Some(format!("config companion 'main'\n\toption device '{}'\n", lab.wg_server));
-    let via_companion = format!("\toption companion '{VPN_TUNNEL4}'\n");
+    let via_companion = format!("{PAD}\toption companion '{VPN_TUNNEL4}'\n");
     match config {
         "none" => Setup { router: None, companion: None },
         "vpn" => Setup { router: Some(router_config(lab, None, "")), companion: None },
-        "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), "")), companion: None },
-        "up-stochastic" => Setup { router: Some(router_config(lab, Some(STOCHASTIC), "")), companion: None },
+        "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), PAD)), companion: None },
+        "up-stochastic" => Setup { router: Some(router_config(lab, Some(STOCHASTIC), PAD)), companion: None },
         "two-constant" => {
             Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() }
         }
