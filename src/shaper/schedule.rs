@@ -56,6 +56,10 @@ pub struct Schedule {
     shared: Counters,
     /// The lane after the one served last (round robin position).
     next_lane: usize,
+    /// Constant mode: at least one slot in this many is a cover packet (0 = not forced).
+    cover_every: u32,
+    /// Slots served since the last cover packet.
+    since_cover: u32,
 }
 
 impl Schedule {
@@ -70,12 +74,29 @@ impl Schedule {
             Mode::PadOnly => State::PadOnly,
         };
         let lanes = (0..lanes).map(|_| LaneState { queue: FlowQueue::new(), counters: Counters::default() });
-        Schedule { pad_to: config.pad_to, state, lanes: lanes.collect(), shared: Counters::default(), next_lane: 0 }
+        Schedule {
+            pad_to: config.pad_to,
+            state,
+            lanes: lanes.collect(),
+            shared: Counters::default(),
+            next_lane: 0,
+            cover_every: 0,
+            since_cover: 0,
+        }
     }
 
     /// The pad size.
     pub fn pad_to(&self) -> u16 {
         self.pad_to
+    }
+
+    /// Constant mode: make at least one slot in every `slots` a cover packet, also while the
+    /// lanes hold packets (0 = never forced, the default). The engine asks for one per second
+    /// on a schedule whose cover packets carry a control message (the companion's request and
+    /// answer), so a saturated direction still carries them, at the size and in the slots of
+    /// everything else; it costs 1/`slots` of the throughput only while saturated.
+    pub fn set_cover_every(&mut self, slots: u32) {
+        self.cover_every = slots;
     }
 
     /// Number of lanes.
@@ -141,15 +162,18 @@ impl Schedule {
     /// One slot: the next lane with a packet in round-robin order, else a cover packet.
     fn serve_slot(&mut self, now: Micros, out: &mut Vec<(Lane, Action)>) {
         let n = self.lanes.len();
-        for k in 0..n {
+        let forced = self.cover_every > 0 && self.since_cover + 1 >= self.cover_every;
+        for k in (0..n).filter(|_| !forced) {
             let lane = (self.next_lane + k) % n;
             let l = &mut self.lanes[lane];
             if let Some(h) = l.queue.pop() {
                 self.next_lane = (lane + 1) % n;
+                self.since_cover += 1;
                 release(&mut l.counters, lane, h.id, h.len, self.pad_to, now.saturating_sub(h.at), out);
                 return;
             }
         }
+        self.since_cover = 0;
         self.shared.cover_packets += 1;
         self.shared.cover_bytes += self.pad_to as u64;
         out.push((0, Action::Cover { len: self.pad_to }));

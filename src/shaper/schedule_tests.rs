@@ -167,3 +167,24 @@ fn a_small_flow_overtakes_a_bulk_flow_on_the_same_lane() {
     assert_eq!(s.lane_counters(0).queue_drops, 2);
     assert_eq!(s.held(0), 37);
 }
+
+#[test]
+fn a_forced_cover_slot_gets_through_a_saturated_schedule() {
+    // A control message rides cover packets: with cover_every 10 one slot in ten is cover even
+    // while the lane always holds packets; without it a saturated lane never sends cover.
+    for (every, covers) in [(0, 0), (10, 10)] {
+        let (mut s, mut rng) = constant(20, 1000, 1);
+        s.set_cover_every(every);
+        let mut out = Vec::new();
+        for id in 0..200 {
+            s.on_packet(0, 0, id, 100, &mut out);
+        }
+        let mut n_cover = 0;
+        for _ in 0..100 {
+            let t = s.next_wakeup().unwrap();
+            s.on_tick(t, &mut rng, &mut out);
+            n_cover += out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
+        }
+        assert_eq!(n_cover, covers, "cover_every {every}");
+    }
+}

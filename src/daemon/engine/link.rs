@@ -13,9 +13,10 @@
 //! With `companion_required` the tunnel's shaped devices are blocked (their packets dropped at
 //! the queue, cover packets — and so the request — keep flowing) while it is not shaped.
 //!
-//! Known limit: answers ride cover packets only, so a companion whose downstream slots are all
-//! filled with real packets for longer than the timeout is reported "no answer" (constant mode
-//! sends cover whenever a slot finds the queue empty, so this needs a saturated download).
+//! Requests and answers ride cover packets only; in constant mode the engine makes at least one
+//! slot a second a cover packet on a schedule that carries a control message
+//! ([`crate::shaper::Schedule::set_cover_every`]), so a saturated download or upload still
+//! carries them (in stochastic mode they wait for the next decoy, hence its longer timeout).
 
 use super::{monotonic_us, Micros};
 use crate::shaper::{Config, Mode};

@@ -38,7 +38,7 @@ pub use rng::OsRng;
 pub use spec::{shaper_config, specs_from_plan, QueueSpec};
 
 use crate::netlink::queue::{Msg, Queue, QueueOptions, Verdict};
-use crate::shaper::{self, Action, Counters, Lane, Micros, PacketId, Rng, Schedule};
+use crate::shaper::{self, Action, Counters, Lane, Micros, Mode, PacketId, Rng, Schedule};
 use crate::sys::{Injector, Timer};
 use crate::wire;
 use std::collections::HashMap;
@@ -496,7 +496,12 @@ impl ShapingEngine {
     }
 
     fn set_sched_control(&mut self, si: usize, msg: Option<&crate::wire::control::Message>) -> bool {
-        match self.scheds[si].cover.as_mut() {
+        let s = &mut self.scheds[si];
+        // A control message must get through a saturated direction too: a cover slot a second.
+        if let Mode::Constant(c) = &s.specs[0].config.mode {
+            s.schedule.set_cover_every(if msg.is_some() { c.rate } else { 0 });
+        }
+        match s.cover.as_mut() {
             Some((pkt, _)) => crate::wire::control::write_into(pkt, msg).is_ok(),
             None => false,
         }
