@@ -104,9 +104,13 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     assert!(busy.len() < 2 || cb < 20.0, "per-second counts far from constant while busy: CV {cb:.1}% ({busy:?})");
 
     // moat killed while shaping: the device's packets are dropped, never sent unshaped.
+    // The capture starts once moat is gone (kill waits for the exit) and what it released just
+    // before has left wireguard-go: under load those shaped packets arrived after a capture
+    // started before the kill, and were counted as "still flowing".
+    assert!(l.kill("moat", libc::SIGKILL));
+    std::thread::sleep(Duration::from_millis(300));
     let cap = l.capture_wan("killed");
     let file = cap.file.clone();
-    assert!(l.kill("moat", libc::SIGKILL));
     for i in 0..5 {
         assert!(
             l.udp_echo(&dev, echo, 100 + i, Duration::from_millis(800)).is_err(),
