@@ -195,7 +195,7 @@ host_tests() {
 			printf 'host: FAIL %6s s  %s (exit %s), log %s:\n' "$secs" "${label[$n]}" "$st" "${dir#"$root"/}/$n.log"
 			# libtest's failure report (each failed test's output, then their names), else the log's end
 			if grep -q '^failures:$' "$dir/$n.log"; then
-				sed -n '/^failures:$/,$p' "$dir/$n.log" | head -n 300
+				sed -n '/^failures:$/,$p' "$dir/$n.log" | grep -v '^test result: ' | head -n 300
 			else
 				tail -n 40 "$dir/$n.log"
 			fi
