@@ -4,8 +4,10 @@
 # target/deps.log, one line per step on screen.
 #
 # Lab tests (tests/lab_selftest.rs, tests/leak_*.rs: network namespaces, root) limit themselves to
-# MOAT_LAB_PARALLEL labs at once per test binary (default 2, a semaphore in tests/lab/mod.rs); cargo runs the
-# binaries one after another. MOAT_LAB_KEEP=1 keeps every lab's logs and captures under target/tmp/moat-lab.
+# MOAT_LAB_PARALLEL labs at once per test binary (default 2, a semaphore in tests/lab/mod.rs). Every lab name is
+# unique per process (namespaces, WireGuard interfaces and their global /var/run/wireguard sockets, temp dirs), so
+# test binaries can run at the same time. MOAT_LAB_KEEP=1 keeps every lab's logs and captures under
+# target/tmp/moat-lab.
 #
 # Stages, in this order:
 #   lint            cargo fmt --check (also fuzz/), cargo clippy --all-targets -D warnings
@@ -15,8 +17,13 @@
 #                   into target/test-logs/<job>.log. When all succeed, MOAT_PREBUILT_DIR names the release
 #                   binaries for the later stages, which build nothing of them again (tests/ipk.rs packages
 #                   them; without the variable, e.g. a stage list without `build`, it builds them itself).
-#   host            cargo test: unit + integration tests (the lab tests need root); the slowest test binaries
-#                   are named in the summary
+#   host            cargo test's binaries (unit, integration, doc tests; the lab tests need root), built once
+#                   (`cargo test --no-run`), then run MOAT_TEST_JOBS (default 3) at a time, the slowest first,
+#                   each into target/test-logs/host/<binary>.log: one line per binary (PASS/FAIL, seconds, its
+#                   `test result:` line), the failures' output of a failed one. The binaries that assert on
+#                   timing (per-second CV <= 2 %, slot gaps: $timing_bins below) run after them, one at a
+#                   time with nothing else running. Every binary runs even if one failed (--no-fail-fast);
+#                   the slowest are named in the summary
 #   mips, mipsel    the unit tests under qemu-user for mips (big-endian) and mipsel
 #   mips-release, mipsel-release   the release binary's `moat check` of the shipped example must print exactly
 #                   what the host build prints
@@ -42,23 +49,13 @@ run_start=$(date +%s)
 release_targets=(mips mipsel aarch64 armv7 x86_64)
 test_targets=(mips mipsel)
 
-# stamp : copy stdin to stdout; cargo's lines that start and end a test binary also go to $times, after the
-# time they were read (the host stage's per-binary seconds).
-stamp() {
-	local line
-	while IFS= read -r line || [ -n "$line" ]; do
-		printf '%s\n' "$line"
-		case $line in *"Running "* | *"Doc-tests "* | "test result: "*) printf '%s %s\n' "${EPOCHREALTIME/,/.}" "$line" >>"$times" ;; esac
-	done
-}
-
 # run_stage NAME CMD... : run, tee the output into $log, record "PASS/FAIL NAME (seconds)".
 run_stage() {
 	local name=$1 start rc
 	shift
 	echo "=== stage $name: $*"
 	start=$(date +%s)
-	"$@" 2>&1 | stamp | tee -a "$log"
+	"$@" 2>&1 | tee -a "$log"
 	rc=${PIPESTATUS[0]}
 	local line
 	line=$(printf '%-15s %4s s  %s' "$name" "$(($(date +%s) - start))" "$*")
@@ -121,6 +118,103 @@ build_all() {
 	return "$rc"
 }
 
+# Host test binaries whose tests assert on timing (per-second counts within a 2 % CV, slot gaps, pacing): they run
+# after the pool, one at a time, with nothing else running.
+timing_bins=(shaper_nfqueue shaper_engine shaper_shared_lab shaper_lab companion_lab)
+# The pool starts these first, slowest first (a clean-clone run on 2 CPUs, 2026-12-01: leak_block 97 s down to
+# leak_positive 10 s), so the pool does not end waiting on one long binary; the others follow by name.
+slow_first=(leak_block leak_tor leak_vpn leak_boot deb leak_lanside status_tor leak_vpnshaped leak_vpn6 luci_browser
+	leak_positive)
+
+# host_tests : build every host test binary once, run them (see the header), one line per binary. Its seconds go
+# to $times as "SECONDS NAME".
+host_tests() {
+	local max=${MOAT_TEST_JOBS:-3} dir="$root/target/test-logs/host" rc=0 json n
+	local -a order=() pool=() serial=()
+	local -A exe=() label=() job_name=() job_start=() done_=()
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	json="$dir/build.json"
+	cargo test --locked --no-run --message-format=json-render-diagnostics >"$json" || {
+		echo "host: cargo test --no-run failed"; return 1; }
+	# "NAME<TAB>LABEL<TAB>EXECUTABLE" per test binary: lib, bins, tests/*.rs by name
+	while IFS=$'\t' read -r n l e; do
+		order+=("$n") exe[$n]=$e label[$n]=$l
+	done < <(python3 - "$json" "$root" <<-'PY'
+		import json, os, sys
+		rows = []
+		for line in open(sys.argv[1]):
+		    if not line.startswith("{"):
+		        continue
+		    m = json.loads(line)
+		    if m.get("reason") != "compiler-artifact" or not m.get("executable") or not m["profile"]["test"]:
+		        continue
+		    t = m["target"]
+		    src = os.path.relpath(t["src_path"], sys.argv[2])
+		    kind = t["kind"][0]
+		    name = {"lib": "unittests-lib", "bin": "unittests-bin-" + t["name"]}.get(kind, t["name"])
+		    label = ("unittests " if kind in ("lib", "bin") else "") + src
+		    rows.append(({"lib": 0, "bin": 1}.get(kind, 2), name, label, m["executable"]))
+		for _, name, label, exe in sorted(rows):
+		    print(name, label, exe, sep="\t")
+		PY
+	)
+	[ ${#order[@]} -gt 0 ] || { echo "host: cargo listed no test binaries"; return 1; }
+	for n in "${slow_first[@]}"; do [ -n "${exe[$n]:-}" ] && pool+=("$n") && done_[$n]=1; done
+	for n in "${timing_bins[@]}"; do [ -n "${exe[$n]:-}" ] && done_[$n]=1; done
+	for n in "${order[@]}"; do
+		[ -n "${done_[$n]:-}" ] || pool+=("$n")
+	done
+	pool+=(doctests)
+	exe[doctests]=doctests label[doctests]="doc tests (cargo test --doc)"
+	for n in "${timing_bins[@]}"; do [ -n "${exe[$n]:-}" ] && serial+=("$n"); done
+	echo "host: ${#pool[@]} test binaries $max at a time, then ${#serial[@]} timing ones alone" \
+		"(${serial[*]}); logs in ${dir#"$root"/}/"
+	# start_one NAME : run it in the background, its output into its log.
+	start_one() {
+		local n=$1
+		if [ "$n" = doctests ]; then
+			cargo test --locked --doc >"$dir/$n.log" 2>&1 &
+		else
+			"${exe[$n]}" >"$dir/$n.log" 2>&1 &
+		fi
+		job_name[$!]=$n job_start[$!]=$EPOCHREALTIME
+	}
+	# finish_one : wait for any running binary, report it.
+	finish_one() {
+		local st=0 p n secs results
+		wait -n -p p || st=$?
+		n=${job_name[$p]}
+		unset "job_name[$p]"
+		secs=$(awk -v a="${job_start[$p]/,/.}" -v b="${EPOCHREALTIME/,/.}" 'BEGIN { printf "%.1f", b - a }')
+		printf '%s %s\n' "$secs" "${label[$n]}" >>"$times"
+		results=$(grep -E '^test result: ' "$dir/$n.log")
+		if [ "$st" -eq 0 ]; then
+			printf 'host: PASS %6s s  %s\n' "$secs" "${label[$n]}"
+		else
+			printf 'host: FAIL %6s s  %s (exit %s), log %s:\n' "$secs" "${label[$n]}" "$st" "${dir#"$root"/}/$n.log"
+			# libtest's failure report (each failed test's output, then their names), else the log's end
+			if grep -q '^failures:$' "$dir/$n.log"; then
+				sed -n '/^failures:$/,$p' "$dir/$n.log" | grep -v '^test result: ' | head -n 300
+			else
+				tail -n 40 "$dir/$n.log"
+			fi
+			rc=1
+		fi
+		[ -z "$results" ] || printf '%s\n' "$results"
+	}
+	for n in "${pool[@]}"; do
+		[ ${#job_name[@]} -lt "$max" ] || finish_one
+		start_one "$n"
+	done
+	while [ ${#job_name[@]} -gt 0 ]; do finish_one; done
+	for n in "${serial[@]}"; do
+		start_one "$n"
+		finish_one
+	done
+	return "$rc"
+}
+
 # release_check TARGET: its release binary's plan for the example must equal the host's. The binary is the
 # build stage's when that ran (MOAT_PREBUILT_DIR), else it is built here.
 release_check() {
@@ -156,14 +250,8 @@ for s in $stages; do
 			fi ;;
 		host)
 			: >"$times"
-			run_stage host cargo test --locked --no-fail-fast
-			# seconds per test binary, from its "Running" line to its "test result:" line
-			mapfile -t slowest < <(awk '
-				function done() { if (name != "") printf "%7.1f s  %s\n", end - st, name; name = "" }
-				/ Running | Doc-tests / { done(); st = $1; end = $1; name = $0
-					sub(/^[^ ]+ +/, "", name); sub(/^Running /, "", name); sub(/ \(.*$/, "", name); next }
-				/ test result: / { end = $1; done() }
-				END { done() }' "$times" | sort -rn | head -n 5) ;;
+			run_stage host host_tests
+			mapfile -t slowest < <(sort -rn "$times" | head -n 5 | awk '{ s = $1; sub(/^[^ ]+ /, ""); printf "%7.1f s  %s\n", s, $0 }') ;;
 		mips | mipsel) run_stage "$s" scripts/cross.sh "$s" test ;;
 		mips-release | mipsel-release) run_stage "$s" release_check "${s%-release}" ;;
 		*) echo "test.sh: unknown stage '$s'" >&2; summary+=("FAIL  unknown stage $s"); failed=$((failed + 1)) ;;
