@@ -72,6 +72,10 @@ pub struct StochasticConfig {
     pub pace_percent: u32,
     /// The sliding window real periods and decoys are counted in, microseconds (≥ 1 s).
     pub pace_window: Micros,
+    /// Follow the far end's decoys instead of drawing its own: a decoy starts when the far end's
+    /// cover packets arrive ([`super::Schedule::on_peer_cover`]) while none runs here (a
+    /// companion answering a router's decoys, as a server answers a request).
+    pub follow: bool,
 }
 
 impl Default for StochasticConfig {
@@ -89,6 +93,7 @@ impl Default for StochasticConfig {
             idle_gap: 5 * SECOND,
             pace_percent: 100,
             pace_window: 3600 * SECOND,
+            follow: false,
         }
     }
 }
@@ -173,15 +178,10 @@ impl Stochastic {
     /// Draw the next decoy (profile and start) after activity ended at `now`.
     fn schedule(&mut self, now: Micros, rng: &mut dyn Rng) {
         self.pending = None;
-        if self.cfg.decoys_per_hour == 0 {
+        if self.cfg.decoys_per_hour == 0 || self.cfg.follow {
             return;
         }
-        let shape = if self.shapes.is_empty() {
-            let d = (self.cfg.default_duration_s as u64 * SECOND).min(self.max_duration());
-            Profile::poisson(self.cfg.default_rate as f64, d, rng)
-        } else {
-            self.shapes[rng.below(self.shapes.len() as u32) as usize].clone()
-        };
+        let shape = self.draw(rng);
         let duration = shape.duration() as f64;
         let mut cycle = 3600.0 * SECOND as f64 / self.cfg.decoys_per_hour as f64;
         let (target, deficit, idle) = self.pace(now);
@@ -193,6 +193,26 @@ impl Stochastic {
         let mean_gap = (cycle - duration).max(MIN_GAP_S as f64 * SECOND as f64);
         let gap = rng.exp(mean_gap).min(cycle * 20.0) as Micros;
         self.pending = Some((now + gap, shape));
+    }
+
+    /// A decoy's profile: one of the ring's, or the default shape while it is empty.
+    fn draw(&self, rng: &mut dyn Rng) -> Profile {
+        if self.shapes.is_empty() {
+            let d = (self.cfg.default_duration_s as u64 * SECOND).min(self.max_duration());
+            Profile::poisson(self.cfg.default_rate as f64, d, rng)
+        } else {
+            self.shapes[rng.below(self.shapes.len() as u32) as usize].clone()
+        }
+    }
+
+    /// A cover packet of the far end arrived at `now`: in follow mode, start a decoy now unless
+    /// one runs or the tunnel is active here.
+    pub(super) fn on_peer_cover(&mut self, now: Micros, rng: &mut dyn Rng) {
+        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && self.decoy.is_none() && !self.active() {
+            if self.pending.is_none() {
+                self.pending = Some((now, self.draw(rng)));
+            }
+        }
     }
 
     fn refill(&mut self, now: Micros) {

@@ -203,3 +203,44 @@ fn a_decoy_replays_the_bursts_of_a_real_period() {
         }
     }
 }
+
+#[test]
+fn follow_mode_answers_the_far_ends_decoys_only() {
+    let mut rng = SeededRng::new(4);
+    let c = Config {
+        pad_to: 1000,
+        mode: Mode::Stochastic(StochasticConfig {
+            decoys_per_hour: 60,
+            budget_bytes_per_day: 10_000_000_000,
+            follow: true,
+            ..StochasticConfig::default()
+        }),
+    };
+    let mut s = Schedule::new(&c, 1, 0, &mut rng);
+    let mut out = Vec::new();
+    // one real period of 40 packets 100 ms apart, then an hour without a decoy of its own
+    for i in 0..40 {
+        s.on_packet(0, SECOND + i * 100_000, i as PacketId, 100, &mut out);
+    }
+    out.clear();
+    s.on_tick(HOUR, &mut rng, &mut out);
+    assert_eq!(s.next_wakeup(), None, "a follower draws no decoy of its own");
+    assert_eq!(s.shared_counters().real_periods, 1);
+    // the far end's cover packets: one decoy (the real period's 40 packets) starts at once;
+    // more cover while it runs starts no second one
+    let t = HOUR + SECOND;
+    let mut cover = 0;
+    s.on_peer_cover(t, &mut rng);
+    let mut now = t;
+    while let Some(w) = s.next_wakeup() {
+        now = w;
+        if now < t + 2 * SECOND {
+            s.on_peer_cover(now, &mut rng);
+        }
+        s.on_tick(now, &mut rng, &mut out);
+        cover += out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
+    }
+    assert_eq!(s.shared_counters().decoy_periods, 1);
+    assert_eq!(cover, 40);
+    assert!(now < t + 5 * SECOND, "the decoy replayed the 3.9 s period: ended at {}", now - t);
+}
