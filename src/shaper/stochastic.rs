@@ -208,10 +208,9 @@ impl Stochastic {
     /// A cover packet of the far end arrived at `now`: in follow mode, start a decoy now unless
     /// one runs or the tunnel is active here.
     pub(super) fn on_peer_cover(&mut self, now: Micros, rng: &mut dyn Rng) {
-        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && self.decoy.is_none() && !self.active() {
-            if self.pending.is_none() {
-                self.pending = Some((now, self.draw(rng)));
-            }
+        let idle = self.decoy.is_none() && self.pending.is_none() && !self.active();
+        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && idle {
+            self.pending = Some((now, self.draw(rng)));
         }
     }
 
