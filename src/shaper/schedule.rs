@@ -139,10 +139,10 @@ impl Schedule {
     }
 
     /// A cover packet of the far end's schedule arrived at `now` (a companion hears its router's):
-    /// a stochastic schedule in follow mode answers it with a decoy; other modes ignore it.
-    pub fn on_peer_cover(&mut self, now: Micros, rng: &mut dyn Rng) {
+    /// a stochastic schedule in follow mode answers it with one; other modes ignore it.
+    pub fn on_peer_cover(&mut self, now: Micros) {
         if let State::Stochastic(s) = &mut self.state {
-            s.on_peer_cover(now, rng);
+            s.on_peer_cover(now);
         }
     }
 

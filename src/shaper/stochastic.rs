@@ -72,9 +72,10 @@ pub struct StochasticConfig {
     pub pace_percent: u32,
     /// The sliding window real periods and decoys are counted in, microseconds (≥ 1 s).
     pub pace_window: Micros,
-    /// Follow the far end's decoys instead of drawing its own: a decoy starts when the far end's
-    /// cover packets arrive ([`super::Schedule::on_peer_cover`]) while none runs here (a
-    /// companion answering a router's decoys, as a server answers a request).
+    /// Follow the far end's decoys instead of drawing its own: every cover packet of the far
+    /// end ([`super::Schedule::on_peer_cover`]) is answered by one here at once, while the tunnel
+    /// has no activity here (a companion answering a router's decoys packet for packet, as the
+    /// server's data and ACKs answer the router's).
     pub follow: bool,
 }
 
@@ -136,6 +137,10 @@ pub(super) struct Stochastic {
     // decoys
     pending: Option<(Micros, Profile)>,
     decoy: Option<Decoy>,
+    // follow mode: cover packets owed to the far end's, due at `mirror_at`
+    mirror: u32,
+    mirror_at: Micros,
+    last_mirror: Option<Micros>,
     // budget (bytes, with a remainder in byte·µs units so refills lose nothing)
     tokens: u64,
     capacity: u64,
@@ -161,6 +166,9 @@ impl Stochastic {
             decoy_starts: VecDeque::new(),
             pending: None,
             decoy: None,
+            mirror: 0,
+            mirror_at: 0,
+            last_mirror: None,
             tokens: capacity,
             capacity,
             refill_per_day: cfg.budget_bytes_per_day - capacity,
@@ -205,12 +213,14 @@ impl Stochastic {
         }
     }
 
-    /// A cover packet of the far end arrived at `now`: in follow mode, start a decoy now unless
-    /// one runs or the tunnel is active here.
-    pub(super) fn on_peer_cover(&mut self, now: Micros, rng: &mut dyn Rng) {
-        let idle = self.decoy.is_none() && self.pending.is_none() && !self.active();
-        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && idle {
-            self.pending = Some((now, self.draw(rng)));
+    /// A cover packet of the far end arrived at `now`: in follow mode, answer it with one (sent
+    /// at the next tick) unless the tunnel is active here.
+    pub(super) fn on_peer_cover(&mut self, now: Micros) {
+        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && !self.active() {
+            if self.mirror == 0 {
+                self.mirror_at = now;
+            }
+            self.mirror = self.mirror.saturating_add(1);
         }
     }
 
@@ -307,6 +317,23 @@ impl Stochastic {
         out: &mut Vec<(Lane, Action)>,
     ) {
         self.refill(now);
+        // Answers to the far end's cover (follow mode)
+        if self.mirror > 0 && self.mirror_at <= now {
+            // a run of answers after idle_gap without one counts as a decoy period
+            if self.last_mirror.is_none_or(|t| self.mirror_at >= t + self.cfg.idle_gap) {
+                c.decoy_periods += 1;
+            }
+            for _ in 0..std::mem::take(&mut self.mirror) {
+                if self.tokens < pad_to as u64 {
+                    break;
+                }
+                self.tokens -= pad_to as u64;
+                c.cover_packets += 1;
+                c.cover_bytes += pad_to as u64;
+                out.push((0, Action::Cover { len: pad_to }));
+            }
+            self.last_mirror = Some(now);
+        }
         // End of a real period?
         if self.period_packets > 0 && self.idle(now) {
             let end = self.last_real.unwrap_or(now) + self.cfg.idle_gap;
@@ -379,6 +406,9 @@ impl Stochastic {
             if let Some(l) = self.last_real {
                 consider(l + self.cfg.idle_gap);
             }
+        }
+        if self.mirror > 0 {
+            consider(self.mirror_at);
         }
         if let Some(d) = &self.decoy {
             consider(d.next_at().unwrap_or(d.end()).min(d.end()));

@@ -205,7 +205,7 @@ fn a_decoy_replays_the_bursts_of_a_real_period() {
 }
 
 #[test]
-fn follow_mode_answers_the_far_ends_decoys_only() {
+fn follow_mode_answers_the_far_ends_cover_packet_for_packet() {
     let mut rng = SeededRng::new(4);
     let c = Config {
         pad_to: 1000,
@@ -226,21 +226,23 @@ fn follow_mode_answers_the_far_ends_decoys_only() {
     s.on_tick(HOUR, &mut rng, &mut out);
     assert_eq!(s.next_wakeup(), None, "a follower draws no decoy of its own");
     assert_eq!(s.shared_counters().real_periods, 1);
-    // the far end's cover packets: one decoy (the real period's 40 packets) starts at once;
-    // more cover while it runs starts no second one
-    let t = HOUR + SECOND;
-    let mut cover = 0;
-    s.on_peer_cover(t, &mut rng);
-    let mut now = t;
-    while let Some(w) = s.next_wakeup() {
-        now = w;
-        if now < t + 2 * SECOND {
-            s.on_peer_cover(now, &mut rng);
+    // the far end's decoy: 30 cover packets in 3 bursts; each is answered at the next tick
+    let mut answered = Vec::new();
+    for b in 0..3u64 {
+        let t = HOUR + b * SECOND;
+        for _ in 0..10 {
+            s.on_peer_cover(t);
         }
-        s.on_tick(now, &mut rng, &mut out);
-        cover += out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
+        assert_eq!(s.next_wakeup(), Some(t));
+        s.on_tick(t, &mut rng, &mut out);
+        answered.push(out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count());
     }
-    assert_eq!(s.shared_counters().decoy_periods, 1);
-    assert_eq!(cover, 40);
-    assert!(now < t + 5 * SECOND, "the decoy replayed the 3.9 s period: ended at {}", now - t);
+    assert_eq!(answered, vec![10, 10, 10]);
+    assert_eq!(s.shared_counters().decoy_periods, 1, "one run of answers, one decoy period");
+    // while the tunnel is active here, the far end's cover is not answered
+    for i in 0..20 {
+        s.on_packet(0, 2 * HOUR + i * 1000, i as PacketId, 100, &mut out);
+    }
+    s.on_peer_cover(2 * HOUR + 30_000);
+    assert_eq!(s.next_wakeup(), Some(2 * HOUR + 19_000 + 5 * SECOND), "only the period's end is due");
 }

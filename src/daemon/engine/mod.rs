@@ -506,7 +506,7 @@ impl ShapingEngine {
     /// [`crate::shaper::Schedule::on_peer_cover`]).
     pub fn peer_cover(&mut self, queue: u16, now: Micros) {
         if let Some(si) = self.sched_of(queue) {
-            self.scheds[si].schedule.on_peer_cover(now, self.rng.as_mut());
+            self.scheds[si].schedule.on_peer_cover(now);
             self.rearm();
         }
     }
