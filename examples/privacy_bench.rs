@@ -129,19 +129,26 @@ fn setup_for(config: &str, lab: &Lab) -> Setup {
     const CONSTANT: &str = "\toption mode 'constant'\n\toption rate '24'\n";
     const STOCHASTIC: &str = "\toption mode 'stochastic'\n\toption rate '50'\n";
     const PAD: &str = "\toption pad_to '384'\n";
+    // Stochastic mode pays per real packet: at 560 bytes (MSS 520) the devices' 1000-byte
+    // messages take two packets, not three or four.
+    const STOCHASTIC_PAD: &str = "\toption pad_to '560'\n";
     let companion = || Some(format!("config companion 'main'\n\toption device '{}'\n", lab.wg_server));
     let via_companion = format!("{PAD}\toption companion '{VPN_TUNNEL4}'\n");
+    let stochastic_via_companion = format!("{STOCHASTIC_PAD}\toption companion '{VPN_TUNNEL4}'\n");
     match config {
         "none" => Setup { router: None, companion: None },
         "vpn" => Setup { router: Some(router_config(lab, None, "")), companion: None },
         "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), PAD)), companion: None },
-        "up-stochastic" => Setup { router: Some(router_config(lab, Some(STOCHASTIC), PAD)), companion: None },
+        "up-stochastic" => {
+            Setup { router: Some(router_config(lab, Some(STOCHASTIC), STOCHASTIC_PAD)), companion: None }
+        }
         "two-constant" => {
             Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() }
         }
-        "two-stochastic" => {
-            Setup { router: Some(router_config(lab, Some(STOCHASTIC), &via_companion)), companion: companion() }
-        }
+        "two-stochastic" => Setup {
+            router: Some(router_config(lab, Some(STOCHASTIC), &stochastic_via_companion)),
+            companion: companion(),
+        },
         other => panic!("unknown configuration {other}"),
     }
 }

@@ -72,10 +72,10 @@ pub struct StochasticConfig {
     pub pace_percent: u32,
     /// The sliding window real periods and decoys are counted in, microseconds (≥ 1 s).
     pub pace_window: Micros,
-    /// Follow the far end's decoys instead of drawing its own: every cover packet of the far
-    /// end ([`super::Schedule::on_peer_cover`]) is answered by one here at once, while the tunnel
-    /// has no activity here (a companion answering a router's decoys packet for packet, as the
-    /// server's data and ACKs answer the router's).
+    /// Follow the far end's decoys instead of drawing its own: the far end's cover packets
+    /// ([`super::Schedule::on_peer_cover`]) are answered at once while the tunnel has no
+    /// activity here, 0.5-1.5 answers per packet (drawn per run of them), as a server's data and
+    /// ACKs answer a router's (a companion answering its router's decoys).
     pub follow: bool,
 }
 
@@ -141,6 +141,9 @@ pub(super) struct Stochastic {
     mirror: u32,
     mirror_at: Micros,
     last_mirror: Option<Micros>,
+    /// Answers per far-end packet in the current run (drawn per run) and the fraction carried.
+    mirror_ratio: f64,
+    mirror_carry: f64,
     // budget (bytes, with a remainder in byte·µs units so refills lose nothing)
     tokens: u64,
     capacity: u64,
@@ -169,6 +172,8 @@ impl Stochastic {
             mirror: 0,
             mirror_at: 0,
             last_mirror: None,
+            mirror_ratio: 1.0,
+            mirror_carry: 0.0,
             tokens: capacity,
             capacity,
             refill_per_day: cfg.budget_bytes_per_day - capacity,
@@ -319,11 +324,18 @@ impl Stochastic {
         self.refill(now);
         // Answers to the far end's cover (follow mode)
         if self.mirror > 0 && self.mirror_at <= now {
-            // a run of answers after idle_gap without one counts as a decoy period
+            // a run of answers after idle_gap without one counts as a decoy period; its ratio
+            // of answers to far-end packets is drawn in [0.5, 1.5) (real exchanges range from
+            // upload-heavy, about one ACK per two segments, to download-heavy)
             if self.last_mirror.is_none_or(|t| self.mirror_at >= t + self.cfg.idle_gap) {
                 c.decoy_periods += 1;
+                self.mirror_ratio = MIRROR_MIN + rng.unit();
+                self.mirror_carry = 0.0;
             }
-            for _ in 0..std::mem::take(&mut self.mirror) {
+            self.mirror_carry += std::mem::take(&mut self.mirror) as f64 * self.mirror_ratio;
+            let send = self.mirror_carry.floor();
+            self.mirror_carry -= send;
+            for _ in 0..send as u64 {
                 if self.tokens < pad_to as u64 {
                     break;
                 }
@@ -418,6 +430,9 @@ impl Stochastic {
         t
     }
 }
+
+/// Fewest answers per far-end cover packet in follow mode (the most is one more).
+const MIRROR_MIN: f64 = 0.5;
 
 /// Most timestamps kept per pace ring (beyond it the counts saturate: 1,000 periods per window).
 const PACE_MAX: usize = 1000;

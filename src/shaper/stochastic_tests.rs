@@ -226,7 +226,7 @@ fn follow_mode_answers_the_far_ends_cover_packet_for_packet() {
     s.on_tick(HOUR, &mut rng, &mut out);
     assert_eq!(s.next_wakeup(), None, "a follower draws no decoy of its own");
     assert_eq!(s.shared_counters().real_periods, 1);
-    // the far end's decoy: 30 cover packets in 3 bursts; each is answered at the next tick
+    // the far end's decoy: 30 cover packets in 3 bursts; each burst is answered at the next tick
     let mut answered = Vec::new();
     for b in 0..3u64 {
         let t = HOUR + b * SECOND;
@@ -237,7 +237,10 @@ fn follow_mode_answers_the_far_ends_cover_packet_for_packet() {
         s.on_tick(t, &mut rng, &mut out);
         answered.push(out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count());
     }
-    assert_eq!(answered, vec![10, 10, 10]);
+    // one ratio in [0.5, 1.5) for the run: 30 packets get 15-45 answers, evenly spread
+    let total: usize = answered.iter().sum();
+    assert!((15..=45).contains(&total), "{answered:?}");
+    assert!(answered.iter().all(|&n| n.abs_diff(total / 3) <= 1), "{answered:?}");
     assert_eq!(s.shared_counters().decoy_periods, 1, "one run of answers, one decoy period");
     // while the tunnel is active here, the far end's cover is not answered
     for i in 0..20 {
