@@ -32,6 +32,12 @@
 //! price: the count of periods (real + decoy) now follows the real count, so the *amount* of
 //! use shows, but not *when* it happened; and decoys still only run while the tunnel is idle.
 //!
+//! Two-way: the router draws the decoys; a companion's schedule runs in *follow* mode, draws
+//! none and answers the router's cover packets as they arrive (0.5-1.5 answers per packet,
+//! the ratio drawn per run of them) while its own direction has no activity, so a decoy moves
+//! both ways at once as every real exchange does (independent decoys at the two ends gave the
+//! observer one-way windows).
+//!
 //! Cover bytes are limited by a token bucket sized so that any 24 hours spend at most
 //! `budget_bytes_per_day`: capacity one hour's share (B/24), refilled at 23/24·B per day.
 //! A decoy only starts when the bucket holds its expected size; a running decoy stops early
