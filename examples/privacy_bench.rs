@@ -124,24 +124,34 @@ fn router_config(lab: &Lab, shaper: Option<&str>, tunnel_extra: &str) -> String 
 /// uses one `config shaper` section (one clock or decoy process per tunnel and direction, shared
 /// by the three devices) and the low-rate home's settings: packets padded to 384 bytes
 /// (`option pad_to` on the tunnel; TCP's MSS is clamped to fit) and, in constant mode, 24
-/// slots/s each way: 2 × 24 × 458 B frames ≈ 22 KB/s on the WAN for the whole home.
+/// slots/s each way: 2 × 24 × 458 B frames ≈ 22 KB/s on the WAN for the whole home. The
+/// stochastic rows pad to 560 bytes (it pays per real packet, see below) and set `budget 200`
+/// (MB/day, a user's setting: the default 50 MB/day would cut decoys short in 10-minute runs of
+/// this busy home, whose real traffic is ~350 MB/day).
 fn setup_for(config: &str, lab: &Lab) -> Setup {
     const CONSTANT: &str = "\toption mode 'constant'\n\toption rate '24'\n";
-    const STOCHASTIC: &str = "\toption mode 'stochastic'\n\toption rate '50'\n";
+    const STOCHASTIC: &str = "\toption mode 'stochastic'\n\toption rate '50'\n\toption budget '200'\n";
     const PAD: &str = "\toption pad_to '384'\n";
+    // Stochastic mode pays per real packet: at 560 bytes (MSS 520) the devices' 1000-byte
+    // messages take two packets, not three or four.
+    const STOCHASTIC_PAD: &str = "\toption pad_to '560'\n";
     let companion = || Some(format!("config companion 'main'\n\toption device '{}'\n", lab.wg_server));
     let via_companion = format!("{PAD}\toption companion '{VPN_TUNNEL4}'\n");
+    let stochastic_via_companion = format!("{STOCHASTIC_PAD}\toption companion '{VPN_TUNNEL4}'\n");
     match config {
         "none" => Setup { router: None, companion: None },
         "vpn" => Setup { router: Some(router_config(lab, None, "")), companion: None },
         "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), PAD)), companion: None },
-        "up-stochastic" => Setup { router: Some(router_config(lab, Some(STOCHASTIC), PAD)), companion: None },
+        "up-stochastic" => {
+            Setup { router: Some(router_config(lab, Some(STOCHASTIC), STOCHASTIC_PAD)), companion: None }
+        }
         "two-constant" => {
             Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() }
         }
-        "two-stochastic" => {
-            Setup { router: Some(router_config(lab, Some(STOCHASTIC), &via_companion)), companion: companion() }
-        }
+        "two-stochastic" => Setup {
+            router: Some(router_config(lab, Some(STOCHASTIC), &stochastic_via_companion)),
+            companion: companion(),
+        },
         other => panic!("unknown configuration {other}"),
     }
 }

@@ -437,6 +437,7 @@ fn stochastic_mode_through_wireguard_pads_without_delay_and_keeps_the_budget() {
         idle_gap: 3_000_000,
         pace_percent: 0,
         pace_window: 3_600_000_000,
+        follow: false,
     };
     let spec = QueueSpec {
         queue: QNUM,

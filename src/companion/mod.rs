@@ -18,7 +18,10 @@
 //! - Requests arrive in the router's cover packets, read from an `AF_PACKET` tap on `device`
 //!   ([`crate::sys::Tap`]) before the server's kernel drops them. WireGuard authenticates
 //!   them (see [`peers`]); a peer can only ask for its own address. A refused request gets one
-//!   answer packet (at the request's size, at most one per second per peer).
+//!   answer packet (at the request's size, at most one per second per peer). Every cover
+//!   packet of a shaping router carries its request, so the tap also tells when the router runs
+//!   a decoy: a stochastic peer's schedule follows them (`follow`, each router decoy answered
+//!   by a downstream decoy at once) instead of drawing decoys of its own.
 //!
 //! Files in `--state-dir` (default `/run/moat-companion`): `peers` (the accepted requests, so a
 //! restarted companion shapes at once, before the peers ask again) and `status.json` (rewritten

@@ -105,6 +105,8 @@ pub fn shaper_config(r: &Request) -> Config {
             idle_gap: idle_gap_s as u64 * SECOND,
             pace_percent: pace_percent as u32,
             pace_window: StochasticConfig::default().pace_window,
+            // the router draws the decoys; the companion answers each with a downstream one
+            follow: true,
         }),
     };
     Config { pad_to: r.pad_to, mode }

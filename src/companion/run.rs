@@ -189,7 +189,15 @@ impl Companion {
                     continue;
                 }
             };
-            match self.peers.request(&self.cfg, self.mtu, src, r, now) {
+            let outcome = self.peers.request(&self.cfg, self.mtu, src, r, now);
+            // every cover packet of a shaping router carries its request: a decoy there is
+            // answered by one here (stochastic mode; constant mode ignores it)
+            if let Some(p) = self.peers.peers.iter().find(|p| p.addr == src) {
+                if !matches!(outcome, Outcome::Refused(_)) {
+                    self.engine.peer_cover(p.queue, now);
+                }
+            }
+            match outcome {
                 Outcome::Refreshed => {}
                 Outcome::Changed => {
                     log::info!("shaping downstream to {src}: pad_to {}, {:?}", r.pad_to, r.mode);

@@ -20,9 +20,9 @@
 //!   `rate × pad_to` bytes/s of inner packets (e.g. 20 slots/s × 1408 B ≈ 28 KB/s ≈ 225 kbit/s),
 //!   and the cover cost is the same figure whether the device is busy or idle.
 //! - [`Mode::Stochastic`] — stochastic traffic padding after STP (Apthorpe et al., PoPETs 2019):
-//!   real packets are padded and released at once; while the device is idle, decoy activity
-//!   periods start at random times, each shaped (rate, duration) like one of the device's recent
-//!   real activity periods (or configured defaults), under a rate cap and a daily cover budget.
+//!   real packets are padded and released at once; while the tunnel has no activity, decoy
+//!   periods start at random times, each replaying the packet timing of one of its recent real
+//!   activity periods (or configured defaults), under a rate cap and a daily cover budget.
 //! - [`Mode::PadOnly`] — pad and release at once, no cover (other traffic in a `pad_all` tunnel).
 //!
 //! In every mode a real packet longer than `pad_to` is dropped (counted in
@@ -36,6 +36,7 @@ pub mod stats;
 
 mod constant;
 mod flows;
+mod profile;
 mod schedule;
 mod stochastic;
 

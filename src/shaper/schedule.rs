@@ -159,6 +159,14 @@ impl Schedule {
         }
     }
 
+    /// A cover packet of the far end's schedule arrived at `now` (a companion hears its router's):
+    /// a stochastic schedule in follow mode answers it with one; other modes ignore it.
+    pub fn on_peer_cover(&mut self, now: Micros) {
+        if let State::Stochastic(s) = &mut self.state {
+            s.on_peer_cover(now);
+        }
+    }
+
     /// One slot: the next lane with a packet in round-robin order, else a cover packet.
     fn serve_slot(&mut self, now: Micros, out: &mut Vec<(Lane, Action)>) {
         let n = self.lanes.len();

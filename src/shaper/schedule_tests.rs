@@ -135,6 +135,10 @@ fn stochastic_schedule_releases_every_lane_at_once_and_counts_periods_once() {
     s.on_packet(0, SECOND, 1, 100, &mut out);
     s.on_packet(1, SECOND + 1, 1, 200, &mut out);
     assert_eq!(out, vec![(0, Action::Release { id: 1, pad_to: 1000 }), (1, Action::Release { id: 1, pad_to: 1000 })]);
+    // enough packets of both lanes for one activity period (fewer would be background)
+    for i in 2..super::super::stochastic::ACTIVE_PACKETS {
+        s.on_packet(i as usize % 2, SECOND + i as u64, i, 100, &mut out);
+    }
     s.on_tick(30 * SECOND, &mut rng, &mut out);
     assert_eq!(s.shared_counters().real_periods, 1, "one activity period of the tunnel, not one per device");
 }

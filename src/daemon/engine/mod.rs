@@ -507,6 +507,15 @@ impl ShapingEngine {
         }
     }
 
+    /// A cover packet of the far end arrived for `queue`'s schedule at `now` (see
+    /// [`crate::shaper::Schedule::on_peer_cover`]).
+    pub fn peer_cover(&mut self, queue: u16, now: Micros) {
+        if let Some(si) = self.sched_of(queue) {
+            self.scheds[si].schedule.on_peer_cover(now);
+            self.rearm();
+        }
+    }
+
     /// The source address of the cover packets of `queue`'s schedule (the tunnel device's own
     /// address).
     pub fn cover_src(&self, queue: u16) -> Option<std::net::IpAddr> {

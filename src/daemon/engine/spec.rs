@@ -45,6 +45,7 @@ pub fn shaper_config(mode: &ShaperMode, pad_to: u16) -> Config {
             idle_gap: p.idle_gap as u64 * SECOND,
             pace_percent: p.pace,
             pace_window: p.pace_window as u64 * SECOND,
+            follow: false,
         }),
     };
     Config { pad_to, mode }
