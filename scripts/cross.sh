@@ -2,8 +2,10 @@
 # Cross-build moat for router SoCs, or run its unit tests there under qemu-user.
 #
 #   scripts/cross.sh <target> build   static, stripped release binary; prints its path last
+#   scripts/cross.sh <target> build --full   the same with `moat companion` (cargo feature `companion`):
+#                                     <...>/release/moat-full, for the server packages (.deb)
 #   scripts/cross.sh <target> test    cargo test --lib --bins for <target>, run under qemu-user
-#   scripts/cross.sh <target> path    print where `build` puts the binary (builds nothing)
+#   scripts/cross.sh <target> path [--full]   print where `build` puts the binary (builds nothing)
 #   scripts/cross.sh <target> run ARGS  run that binary under qemu-user (e.g. `run check --config FILE`)
 #
 # <target>: mips | mipsel | aarch64 | armv7 | x86_64, or the full Rust triple. Extra build/test arguments go
@@ -20,11 +22,16 @@
 # builds for two triples can run at the same time only in different dirs (scripts/test.sh runs two at once: a
 # build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
 #
+# `build` makes the router binary (the .ipk packages and scripts/size-report.sh): without the cargo feature
+# `companion`, the VPN server's half, which no router runs (-33 KB on mipsel; the router's side of the exchange,
+# `option companion`, is always in). `build --full` adds it, into moat-full next to it (scripts/build-deb.sh).
+#
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
 #
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it saved 268 KB on mipsel (515 -> 247 KB for the early skeleton) while panics still print their
-# message and location. -Cpanic=immediate-abort would save a further 12% (mipsel 529 -> 463 KB at 16:40 UTC,
+# message and location. It is built with `optimize_for_size` (smaller sort, string and formatting code paths,
+# same results; -32 KB on mipsel, 2026-12-01). -Cpanic=immediate-abort would save a further 12% (mipsel 529 -> 463 KB at 16:40 UTC,
 # with the other savings below) but a panic would then kill the daemon without a word; a fail-closed daemon
 # whose crash reason must reach the log is worth more than that, and the goal (<= 700 KB) is met without it.
 # MOAT_CROSS_PANIC=immediate-abort builds that variant anyway (same output path), e.g. to see what it saves.
@@ -39,6 +46,8 @@ usage() {
 [ $# -ge 2 ] || usage
 target_arg=$1 action=$2
 shift 2
+variant=router
+if [ "${1:-}" = --full ]; then variant=full; shift; fi
 
 # triple, qemu-user runner (CPU of the OpenWrt target), what `file` says about the machine, ELF class, endianness
 case "$target_arg" in
@@ -59,13 +68,15 @@ esac
 
 target_dir="${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross}"
 bin="$target_dir/$triple/release/moat"
+[ "$variant" = router ] || bin+=-full
 cargo_dir="$target_dir/$triple/cargo"
 case "$action" in
 	path) echo "$bin"; exit 0 ;;
 	run)
 		[ -x "$bin" ] || { echo "cross.sh: $bin is not built yet: scripts/cross.sh $target_arg build" >&2; exit 1; }
 		exec ${qemu[@]+"${qemu[@]}"} "$bin" "$@" ;;
-	build | test) ;;
+	build) ;;
+	test) [ "$variant" = router ] || usage ;; # unit tests build with the default features, companion included
 	*) usage ;;
 esac
 
@@ -117,8 +128,10 @@ case "${MOAT_CROSS_PANIC:-}" in
 	immediate-abort) release_flags+=", '-Zunstable-options', '-Cpanic=immediate-abort'" ;;
 	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty or immediate-abort" >&2; exit 2 ;;
 esac
-cargo-zigbuild zigbuild --locked --release --target "$triple" \
-	-Zbuild-std=std,panic_abort -Zbuild-std-features= --config "target.$triple.rustflags=[$release_flags]" "$@"
+features=()
+[ "$variant" = full ] || features=(--no-default-features)
+cargo-zigbuild zigbuild --locked --release --target "$triple" "${features[@]}" \
+	-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --config "target.$triple.rustflags=[$release_flags]" "$@"
 
 # cargo's binary, copied to $bin (a new file each time: cargo's own stays as cargo made it)
 mkdir -p "$(dirname "$bin")"

@@ -41,6 +41,7 @@ run_start=$(date +%s)
 # Targets of the release builds (scripts/build-ipk.sh packages all five) and of the qemu unit test stages.
 release_targets=(mips mipsel aarch64 armv7 x86_64)
 test_targets=(mips mipsel)
+full_targets=(x86_64 aarch64) # the .deb binaries: with `moat companion` (cross.sh build --full)
 
 # stamp : copy stdin to stdout; cargo's lines that start and end a test binary also go to $times, after the
 # time they were read (the host stage's per-binary seconds).
@@ -88,6 +89,7 @@ build_all() {
 	local specs=() name
 	local -A job_name=() job_start=()
 	for t in "${release_targets[@]}"; do specs+=("$t-release:$t build"); done
+	for t in "${full_targets[@]}"; do specs+=("$t-full:$t build --full"); done
 	for t in "${test_targets[@]}"; do specs+=("$t-tests:$t test --no-run"); done
 	mkdir -p "$dir"
 	if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then

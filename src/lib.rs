@@ -8,6 +8,7 @@
 //! daemon`; every `unsafe` system call is in [`sys`].
 
 pub mod advice;
+#[cfg(feature = "companion")]
 pub mod companion;
 pub mod config;
 pub mod daemon;

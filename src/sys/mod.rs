@@ -10,12 +10,14 @@
 //! covers awkwardly: `getrandom(2)`, the raw `sched_setscheduler` syscall, `poll` over the
 //! daemon's `pollfd` array, the signalfd set-up, and `sendto` with a `sockaddr_ll`.
 
+mod crash;
 mod net;
 mod packet;
 mod signal;
 mod tap;
 mod time;
 
+pub use crash::report_crashes;
 pub use net::{
     interface_addr, netlink_socket, raw_socket, recv, send, sendto_ip, sendto_netlink_kernel, set_nonblocking,
     set_rcvbuf, Recv,
