@@ -22,19 +22,23 @@
 # builds for two triples can run at the same time only in different dirs (scripts/test.sh runs two at once: a
 # build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
 #
-# `build` makes the router binary (the .ipk packages and scripts/size-report.sh): without the cargo feature
-# `companion`, the VPN server's half, which no router runs (-33 KB on mipsel; the router's side of the exchange,
-# `option companion`, is always in). `build --full` adds it, into moat-full next to it (scripts/build-deb.sh).
+# `build` makes the router binary (the .ipk packages and scripts/size-report.sh), `build --full` the server's
+# (the .deb, scripts/build-deb.sh) into moat-full next to it. They differ in two measured ways (mipsel,
+# 2026-12-01, docs/DESIGN.md "Build"):
+# - the router binary is built without the cargo feature `companion`, the VPN server's half, which no router
+#   runs (the router's side of the exchange, `option companion`, is always in);
+# - the router binary panics with -Cpanic=immediate-abort: a trap instruction at the panic, no message
+#   (-111 KB on mipsel: 710,940 -> 599,688 B). sys/crash.rs turns the trap into one line on stderr (procd
+#   sends it to syslog): signal, thread name, address of the trap (the function: `nm` of the unstripped
+#   build of the same commit, `build --config profile.release.strip=false`). The full build keeps
+#   panic=abort with std's message and location. MOAT_CROSS_PANIC=abort|immediate-abort overrides either.
 #
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
 #
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it saved 268 KB on mipsel (515 -> 247 KB for the early skeleton) while panics still print their
 # message and location. It is built with `optimize_for_size` (smaller sort, string and formatting code paths,
-# same results; -32 KB on mipsel, 2026-12-01). -Cpanic=immediate-abort would save a further 12% (mipsel 529 -> 463 KB at 16:40 UTC,
-# with the other savings below) but a panic would then kill the daemon without a word; a fail-closed daemon
-# whose crash reason must reach the log is worth more than that, and the goal (<= 700 KB) is met without it.
-# MOAT_CROSS_PANIC=immediate-abort builds that variant anyway (same output path), e.g. to see what it saves.
+# same results; -32 KB on mipsel, 2026-12-01).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -123,10 +127,12 @@ fi
 # No unwind tables: with panic=abort they serve only backtrace capture, which a stripped binary cannot
 # symbolize (-27 KB on mipsel; panics still print message and location). Test builds unwind and keep them.
 release_flags="'-Cforce-unwind-tables=no'"
-case "${MOAT_CROSS_PANIC:-}" in
-	"") ;;
+panic=${MOAT_CROSS_PANIC:-}
+[ -n "$panic" ] || { [ "$variant" = router ] && panic=immediate-abort || panic=abort; }
+case "$panic" in
+	abort) ;;
 	immediate-abort) release_flags+=", '-Zunstable-options', '-Cpanic=immediate-abort'" ;;
-	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty or immediate-abort" >&2; exit 2 ;;
+	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty, abort or immediate-abort" >&2; exit 2 ;;
 esac
 features=()
 [ "$variant" = full ] || features=(--no-default-features)
@@ -168,7 +174,15 @@ esac
 # it must also start on the target CPU
 ver=$(${qemu[@]+"${qemu[@]}"} "$bin" version) || fail "does not run under ${qemu[*]:-the host}"
 [[ $ver == "moat "* ]] || fail "'moat version' printed '$ver'"
+# `moat companion` is in the full build only; the router build says so (exit 2)
+comp_rc=0
+comp=$(${qemu[@]+"${qemu[@]}"} "$bin" companion --help 2>&1) || comp_rc=$?
+case "$variant:$comp_rc" in
+	full:0) [[ $comp == "usage: moat companion"* ]] || fail "'moat companion --help' printed '$comp'" ;;
+	router:2) [[ $comp == "moat companion: not in this build"* ]] || fail "'moat companion' printed '$comp'" ;;
+	*) fail "'moat companion --help' exited $comp_rc in the $variant build: $comp" ;;
+esac
 size=$(stat -c %s "$bin")
-echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, built in $(($(date +%s) - start)) s" >&2
+echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, $variant build (panic=$panic), built in $(($(date +%s) - start)) s" >&2
 echo "cross.sh: $desc; runs: $ver" >&2
 echo "$bin"
