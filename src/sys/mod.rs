@@ -1,6 +1,7 @@
 //! Every `unsafe` libc call of moat, behind safe wrappers: sockets (netlink, raw ICMP,
 //! `AF_PACKET`), fds, the monotonic clock, timerfd, signalfd, `poll`, real-time scheduling,
-//! `getrandom(2)`, interface lookups (`if_nametoindex`, `getifaddrs`) and process liveness.
+//! `getrandom(2)`, interface lookups (`if_nametoindex`, `getifaddrs`), process liveness and the
+//! crash line on a trap ([`report_crashes`]).
 //!
 //! Nothing outside this module writes `unsafe`; each block here carries a `// SAFETY:` comment.
 //! The wrappers are thin (one syscall each, errors as [`std::io::Error`]) so the protocol and
