@@ -9,8 +9,9 @@
 #
 # Stages, in this order:
 #   lint            cargo fmt --check (also fuzz/), cargo clippy --all-targets -D warnings
-#   build           every cross build of the run, once: static release binaries for mips, mipsel, aarch64, armv7,
-#                   x86_64 (cross.sh checks static linking, float ABI, that it starts; prints the size) and the
+#   build           every cross build of the run, once: static release router binaries for mips, mipsel, aarch64,
+#                   armv7, x86_64 (cross.sh checks static linking, float ABI, that it starts; prints the size), the
+#                   server binaries (`build --full`, with `moat companion`: the .deb) for x86_64 and aarch64, and the
 #                   mips + mipsel unit test binaries; MOAT_BUILD_JOBS (default: the CPU count) at a time, each
 #                   into target/test-logs/<job>.log. When all succeed, MOAT_PREBUILT_DIR names the release
 #                   binaries for the later stages, which build nothing of them again (tests/ipk.rs packages
