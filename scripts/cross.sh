@@ -29,8 +29,8 @@
 #   runs (the router's side of the exchange, `option companion`, is always in);
 # - the router binary panics with -Cpanic=immediate-abort: a trap instruction at the panic, no message
 #   (-111 KB on mipsel: 710,940 -> 599,688 B). sys/crash.rs turns the trap into one line on stderr (procd
-#   sends it to syslog): signal, thread name, address of the trap (the function: `nm` of the unstripped
-#   build of the same commit, `build --config profile.release.strip=false`). The full build keeps
+#   sends it to syslog): signal, thread name, address of the trap (the function: `llvm-symbolizer
+#   --obj=<binary>.syms ADDR`, the unstripped twin kept below). The full build keeps
 #   panic=abort with std's message and location. MOAT_CROSS_PANIC=abort|immediate-abort overrides either.
 #
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
@@ -137,18 +137,22 @@ esac
 features=()
 [ "$variant" = full ] || features=(--no-default-features)
 cargo-zigbuild zigbuild --locked --release --target "$triple" "${features[@]}" \
-	-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --config "target.$triple.rustflags=[$release_flags]" "$@"
+	-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --config "target.$triple.rustflags=[$release_flags]" \
+	--config profile.release.strip=false "$@"
 
-# cargo's binary, copied to $bin (a new file each time: cargo's own stays as cargo made it)
+# cargo's binary is linked unstripped (profile.release.strip=false above) and stays as cargo made it, also
+# copied to $bin.syms: the same layout as $bin, so the trap address of a crash line (sys/crash.rs) names the
+# function (`llvm-symbolizer --obj=$bin.syms ADDR`). A separately built unstripped binary would not do: the
+# profile is part of cargo's symbol hashes, which change the function order. $bin is stripped here.
 mkdir -p "$(dirname "$bin")"
-case "$triple" in
-	mips*)
-		# LLVM writes a .pdr (MIPS procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12%
-		# of the file. llvm-objcopy from Debian's rust-web-llvm removes it.
-		objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
-		"$objcopy_bin" --remove-section=.pdr "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
-	*) cp "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
-esac
+objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
+strip_args=(--strip-all)
+# LLVM writes a .pdr on MIPS (procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12% of
+# the file. llvm-objcopy from Debian's rust-web-llvm removes it.
+case "$triple" in mips*) strip_args+=(--remove-section=.pdr) ;; esac
+cp "$cargo_dir/$triple/release/moat" "$bin.syms.tmp"
+"$objcopy_bin" "${strip_args[@]}" "$cargo_dir/$triple/release/moat" "$bin.tmp"
+mv -f "$bin.syms.tmp" "$bin.syms"
 mv -f "$bin.tmp" "$bin"
 
 # --- verify the artifact ---------------------------------------------------------------------------------------

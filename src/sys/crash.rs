@@ -3,8 +3,9 @@
 //! The router binaries are built with `-Cpanic=immediate-abort` (docs/DESIGN.md, Build): a panic
 //! executes a trap instruction at once, without a message. This handler turns that into one line
 //! on stderr (procd passes it to syslog): the signal, the thread's name and the address of the
-//! trap, which `addr2line` maps to the source line in the unstripped build of the same commit.
-//! Then the process dies of the same signal, as it would have without the handler.
+//! trap, which names the function in the unstripped twin that `scripts/cross.sh` keeps next to
+//! the binary (`llvm-symbolizer --obj=moat.syms ADDR`). Then the process dies of the same
+//! signal, as it would have without the handler.
 
 /// The trap of an aborting panic (SIGTRAP: mips `break`, aarch64 `brk`; SIGILL: x86 `ud2`, arm
 /// `udf`) and `abort()` (SIGABRT). SIGSEGV/SIGBUS stay with std (its stack-overflow report).
