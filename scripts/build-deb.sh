@@ -7,10 +7,9 @@
 # ARCH is a Debian architecture: amd64 (x86_64-unknown-linux-musl) or arm64 (aarch64-unknown-linux-musl);
 # default both. Output: DIR/moat_<version>_<arch>.deb (DIR defaults to dist/), <version> from Cargo.toml.
 #
-# The binary is the one `scripts/cross.sh <target> build --full` makes (with `moat companion`, which the router
-# build leaves out; cargo rebuilds only what changed). With MOAT_PREBUILT_DIR set (scripts/test.sh sets it after
-# its build stage), the existing $MOAT_PREBUILT_DIR/<rust-target>/release/moat-full is packaged instead and
-# nothing is built.
+# The binary is the one `scripts/cross.sh <target> build` makes, the same as in the router packages (cargo
+# rebuilds only what changed). With MOAT_PREBUILT_DIR set (scripts/test.sh sets it after its build stage), the
+# existing $MOAT_PREBUILT_DIR/<rust-target>/release/moat is packaged instead and nothing is built.
 #
 # Contents (packaging/debian/): /usr/bin/moat, /usr/lib/systemd/system/moat-companion.service (neither
 # enabled nor started by the package), /etc/moat/companion (conffile: the two-line minimum),
@@ -70,11 +69,11 @@ build_one() {
 	local arch=$1 target bin desc work data ctrl size pkg
 	target=$(rust_target "$arch")
 	if [ -n "${MOAT_PREBUILT_DIR:-}" ]; then
-		bin="$MOAT_PREBUILT_DIR/$target/release/moat-full"
+		bin="$MOAT_PREBUILT_DIR/$target/release/moat"
 		[ -f "$bin" ] || die "no binary at $bin (MOAT_PREBUILT_DIR is set)"
 	else
-		bin=$("$root/scripts/cross.sh" "$target" build --full | tail -n1)
-		[ -f "$bin" ] || die "scripts/cross.sh $target build --full left no binary at '$bin'"
+		bin=$("$root/scripts/cross.sh" "$target" build | tail -n1)
+		[ -f "$bin" ] || die "scripts/cross.sh $target build left no binary at '$bin'"
 	fi
 	# cross.sh checked it when it built it; a prebuilt one may come from anywhere.
 	desc=$(file -b "$bin")

@@ -8,8 +8,7 @@
 # Output: DIR/moat_<version>-r<release>_<arch>.ipk (DIR defaults to dist/).
 #
 # The binary for each arch is the static cross build made by
-# `scripts/cross.sh <rust-target> build`, the router build without `moat companion` (the VPN
-# server's half, in the .deb; cargo rebuilds only what changed, so an
+# `scripts/cross.sh <rust-target> build` (cargo rebuilds only what changed, so an
 # up-to-date binary costs seconds). With MOAT_PREBUILT_DIR set (scripts/test.sh
 # sets it after its build stage), the existing
 # $MOAT_PREBUILT_DIR/<rust-target>/release/moat is used instead and nothing is built.

@@ -2,10 +2,8 @@
 # Cross-build moat for router SoCs, or run its unit tests there under qemu-user.
 #
 #   scripts/cross.sh <target> build   static, stripped release binary; prints its path last
-#   scripts/cross.sh <target> build --full   the same with `moat companion` (cargo feature `companion`):
-#                                     <...>/release/moat-full, for the server packages (.deb)
 #   scripts/cross.sh <target> test    cargo test --lib --bins for <target>, run under qemu-user
-#   scripts/cross.sh <target> path [--full]   print where `build` puts the binary (builds nothing)
+#   scripts/cross.sh <target> path    print where `build` puts the binary (builds nothing)
 #   scripts/cross.sh <target> run ARGS  run that binary under qemu-user (e.g. `run check --config FILE`)
 #
 # <target>: mips | mipsel | aarch64 | armv7 | x86_64, or the full Rust triple. Extra build/test arguments go
@@ -22,16 +20,12 @@
 # builds for two triples can run at the same time only in different dirs (scripts/test.sh runs two at once: a
 # build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
 #
-# `build` makes the router binary (the .ipk packages and scripts/size-report.sh), `build --full` the server's
-# (the .deb, scripts/build-deb.sh) into moat-full next to it. They differ in two measured ways (mipsel,
-# 2026-12-01, docs/DESIGN.md "Build"):
-# - the router binary is built without the cargo feature `companion`, the VPN server's half, which no router
-#   runs (the router's side of the exchange, `option companion`, is always in);
-# - the router binary panics with -Cpanic=immediate-abort: a trap instruction at the panic, no message
-#   (-111 KB on mipsel: 710,940 -> 599,688 B). sys/crash.rs turns the trap into one line on stderr (procd
-#   sends it to syslog): signal, thread name, address of the trap (the function: `llvm-symbolizer
-#   --obj=<binary>.syms ADDR`, the unstripped twin kept below). The full build keeps
-#   panic=abort with std's message and location. MOAT_CROSS_PANIC=abort|immediate-abort overrides either.
+# `build` makes the one binary of the target: the router's daemon (the .ipk packages) and the VPN server's
+# `moat companion` (the .deb) alike. It panics with -Cpanic=immediate-abort: a trap instruction at the panic,
+# no message (-111 KB on mipsel, 2026-12-01, docs/DESIGN.md "Build"). sys/crash.rs turns the trap into one
+# line on stderr (procd and systemd send it to the log): signal, thread name, address of the trap (the
+# function: `llvm-symbolizer --obj=<binary>.syms ADDR`, the unstripped twin kept below).
+# MOAT_CROSS_PANIC=abort builds with std's panic message and location instead.
 #
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
 #
@@ -50,8 +44,6 @@ usage() {
 [ $# -ge 2 ] || usage
 target_arg=$1 action=$2
 shift 2
-variant=router
-if [ "${1:-}" = --full ]; then variant=full; shift; fi
 
 # triple, qemu-user runner (CPU of the OpenWrt target), what `file` says about the machine, ELF class, endianness
 case "$target_arg" in
@@ -72,15 +64,13 @@ esac
 
 target_dir="${MOAT_CROSS_TARGET_DIR:-${CARGO_TARGET_DIR:-$root/target}/cross}"
 bin="$target_dir/$triple/release/moat"
-[ "$variant" = router ] || bin+=-full
 cargo_dir="$target_dir/$triple/cargo"
 case "$action" in
 	path) echo "$bin"; exit 0 ;;
 	run)
 		[ -x "$bin" ] || { echo "cross.sh: $bin is not built yet: scripts/cross.sh $target_arg build" >&2; exit 1; }
 		exec ${qemu[@]+"${qemu[@]}"} "$bin" "$@" ;;
-	build) ;;
-	test) [ "$variant" = router ] || usage ;; # unit tests build with the default features, companion included
+	build | test) ;;
 	*) usage ;;
 esac
 
@@ -128,15 +118,13 @@ fi
 # symbolize (-27 KB on mipsel; panics still print message and location). Test builds unwind and keep them.
 release_flags="'-Cforce-unwind-tables=no'"
 panic=${MOAT_CROSS_PANIC:-}
-[ -n "$panic" ] || { [ "$variant" = router ] && panic=immediate-abort || panic=abort; }
+[ -n "$panic" ] || panic=immediate-abort
 case "$panic" in
 	abort) ;;
 	immediate-abort) release_flags+=", '-Zunstable-options', '-Cpanic=immediate-abort'" ;;
 	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty, abort or immediate-abort" >&2; exit 2 ;;
 esac
-features=()
-[ "$variant" = full ] || features=(--no-default-features)
-cargo-zigbuild zigbuild --locked --release --target "$triple" "${features[@]}" \
+cargo-zigbuild zigbuild --locked --release --target "$triple" \
 	-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --config "target.$triple.rustflags=[$release_flags]" \
 	--config profile.release.strip=false "$@"
 
@@ -178,15 +166,10 @@ esac
 # it must also start on the target CPU
 ver=$(${qemu[@]+"${qemu[@]}"} "$bin" version) || fail "does not run under ${qemu[*]:-the host}"
 [[ $ver == "moat "* ]] || fail "'moat version' printed '$ver'"
-# `moat companion` is in the full build only; the router build says so (exit 2)
-comp_rc=0
-comp=$(${qemu[@]+"${qemu[@]}"} "$bin" companion --help 2>&1) || comp_rc=$?
-case "$variant:$comp_rc" in
-	full:0) [[ $comp == "usage: moat companion"* ]] || fail "'moat companion --help' printed '$comp'" ;;
-	router:2) [[ $comp == "moat companion: not in this build"* ]] || fail "'moat companion' printed '$comp'" ;;
-	*) fail "'moat companion --help' exited $comp_rc in the $variant build: $comp" ;;
-esac
+# the same binary is the router's daemon and the VPN server's companion (.ipk and .deb)
+comp=$(${qemu[@]+"${qemu[@]}"} "$bin" companion --help 2>&1) || fail "'moat companion --help' failed: $comp"
+[[ $comp == "usage: moat companion"* ]] || fail "'moat companion --help' printed '$comp'"
 size=$(stat -c %s "$bin")
-echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, $variant build (panic=$panic), built in $(($(date +%s) - start)) s" >&2
+echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, panic=$panic, built in $(($(date +%s) - start)) s" >&2
 echo "cross.sh: $desc; runs: $ver" >&2
 echo "$bin"

@@ -9,9 +9,8 @@
 #
 # Stages, in this order:
 #   lint            cargo fmt --check (also fuzz/), cargo clippy --all-targets -D warnings
-#   build           every cross build of the run, once: static release router binaries for mips, mipsel, aarch64,
-#                   armv7, x86_64 (cross.sh checks static linking, float ABI, that it starts; prints the size), the
-#                   server binaries (`build --full`, with `moat companion`: the .deb) for x86_64 and aarch64, and the
+#   build           every cross build of the run, once: static release binaries for mips, mipsel, aarch64, armv7,
+#                   x86_64 (cross.sh checks static linking, float ABI, that it starts; prints the size) and the
 #                   mips + mipsel unit test binaries; MOAT_BUILD_JOBS (default: the CPU count) at a time, each
 #                   into target/test-logs/<job>.log. When all succeed, MOAT_PREBUILT_DIR names the release
 #                   binaries for the later stages, which build nothing of them again (tests/ipk.rs packages
@@ -42,7 +41,6 @@ run_start=$(date +%s)
 # Targets of the release builds (scripts/build-ipk.sh packages all five) and of the qemu unit test stages.
 release_targets=(mips mipsel aarch64 armv7 x86_64)
 test_targets=(mips mipsel)
-full_targets=(x86_64 aarch64) # the .deb binaries: with `moat companion` (cross.sh build --full)
 
 # stamp : copy stdin to stdout; cargo's lines that start and end a test binary also go to $times, after the
 # time they were read (the host stage's per-binary seconds).
@@ -90,7 +88,6 @@ build_all() {
 	local specs=() name
 	local -A job_name=() job_start=()
 	for t in "${release_targets[@]}"; do specs+=("$t-release:$t build"); done
-	for t in "${full_targets[@]}"; do specs+=("$t-full:$t build --full"); done
 	for t in "${test_targets[@]}"; do specs+=("$t-tests:$t test --no-run"); done
 	mkdir -p "$dir"
 	if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then

@@ -8,7 +8,6 @@
 //! daemon`; every `unsafe` system call is in [`sys`].
 
 pub mod advice;
-#[cfg(feature = "companion")]
 pub mod companion;
 pub mod config;
 pub mod daemon;

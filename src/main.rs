@@ -32,15 +32,14 @@ commands:
   companion [--config FILE] [--state-dir DIR] [--stderr] [--cleanup]
                           on the VPN server: shape what it sends to the routers that ask
                           (config default /etc/moat/companion, state /run/moat-companion;
-                          --cleanup removes its queue rules and exits; only in the server
-                          builds, the .deb: the router packages leave it out)
+                          --cleanup removes its queue rules and exits)
   help                    show this text
   version                 print the version
 
 The configuration file defaults to /etc/config/moat.";
 
 fn main() -> ExitCode {
-    moat::sys::report_crashes(); // the only trace of a panic in the router builds (immediate-abort)
+    moat::sys::report_crashes(); // the only trace of a panic (the release builds use immediate-abort)
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),
@@ -298,7 +297,6 @@ fn cleanup(args: &[String]) -> ExitCode {
     }
 }
 
-#[cfg(feature = "companion")]
 const COMPANION_USAGE: &str = "usage: moat companion [--config FILE] [--state-dir DIR] [--stderr] [--cleanup]
 
 Runs on the WireGuard server: shapes what the server sends to each home router whose moat
@@ -311,17 +309,6 @@ asks for it (option companion on the router's tunnel), at the router's size and 
   --cleanup         remove the companion's queue rules and exit (while they exist and no
                     companion runs, shaped peers' downstream is dropped)";
 
-/// `moat companion` in a build without the `companion` feature (the router packages).
-#[cfg(not(feature = "companion"))]
-fn companion(_args: &[String]) -> ExitCode {
-    eprintln!(
-        "moat companion: not in this build: the router packages leave the VPN server's companion out \
-         (install the moat .deb on the server, or build with the cargo feature `companion`)"
-    );
-    ExitCode::from(2)
-}
-
-#[cfg(feature = "companion")]
 fn companion(args: &[String]) -> ExitCode {
     let mut o = moat::companion::Options::default();
     let mut it = args.iter();

@@ -1,8 +1,7 @@
 //! The .deb packages made by `scripts/build-deb.sh` for the WireGuard server side.
 //!
-//! Both packages (amd64, arm64) are built once per run: from `$MOAT_PREBUILT_DIR/<triple>/release/moat-full`
-//! (the build with `moat companion`) when scripts/test.sh's build stage set it, else from
-//! `scripts/cross.sh <triple> build --full` (which rebuilds only what
+//! Both packages (amd64, arm64) are built once per run: from `$MOAT_PREBUILT_DIR/<triple>/release/moat`
+//! when scripts/test.sh's build stage set it, else from `scripts/cross.sh` (which rebuilds only what
 //! changed; without the cross toolchain this test FAILS, it does not skip). Checked: the deb layout,
 //! control fields (Version from Cargo.toml, Installed-Size recomputed), conffiles, md5sums, maintainer
 //! scripts, owners, modes and mtimes of every file, that /usr/bin/moat is a static ELF of the right
@@ -59,9 +58,9 @@ fn prebuilt_dir() -> PathBuf {
     );
     let mut dir = None;
     for &(_, triple, _, _) in ARCHS {
-        let out = run_ok(Command::new(repo().join("scripts/cross.sh")).args([triple, "build", "--full"]));
+        let out = run_ok(Command::new(repo().join("scripts/cross.sh")).args([triple, "build"]));
         let bin = PathBuf::from(out.lines().last().expect("cross.sh printed no path"));
-        // <dir>/<triple>/release/moat-full (with `moat companion`, which the router build leaves out)
+        // <dir>/<triple>/release/moat
         dir = Some(bin.parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf());
     }
     dir.unwrap()
