@@ -1,6 +1,6 @@
 //! A line on stderr when the process dies of a trap or an abort.
 //!
-//! The router binaries are built with `-Cpanic=immediate-abort` (docs/DESIGN.md, Build): a panic
+//! The release binaries are built with `-Cpanic=immediate-abort` (docs/DESIGN.md, Build): a panic
 //! executes a trap instruction at once, without a message. This handler turns that into one line
 //! on stderr (procd passes it to syslog): the signal, the thread's name and the address of the
 //! trap, which names the function in the unstripped twin that `scripts/cross.sh` keeps next to
