@@ -7,9 +7,9 @@
 # ARCH is a Debian architecture: amd64 (x86_64-unknown-linux-musl) or arm64 (aarch64-unknown-linux-musl);
 # default both. Output: DIR/moat_<version>_<arch>.deb (DIR defaults to dist/), <version> from Cargo.toml.
 #
-# The binary is the one `scripts/cross.sh <target> build` makes (cargo rebuilds only what changed). With
-# MOAT_PREBUILT_DIR set (scripts/test.sh sets it after its build stage), the existing
-# $MOAT_PREBUILT_DIR/<rust-target>/release/moat is packaged instead and nothing is built.
+# The binary is the one `scripts/cross.sh <target> build` makes, the same as in the router packages (cargo
+# rebuilds only what changed). With MOAT_PREBUILT_DIR set (scripts/test.sh sets it after its build stage), the
+# existing $MOAT_PREBUILT_DIR/<rust-target>/release/moat is packaged instead and nothing is built.
 #
 # Contents (packaging/debian/): /usr/bin/moat, /usr/lib/systemd/system/moat-companion.service (neither
 # enabled nor started by the package), /etc/moat/companion (conffile: the two-line minimum),

@@ -20,14 +20,19 @@
 # builds for two triples can run at the same time only in different dirs (scripts/test.sh runs two at once: a
 # build is mostly the serial core -> alloc -> std chain, which leaves the second core idle).
 #
+# `build` makes the one binary of the target: the router's daemon (the .ipk packages) and the VPN server's
+# `moat companion` (the .deb) alike. It panics with -Cpanic=immediate-abort: a trap instruction at the panic,
+# no message (-111 KB on mipsel, 2026-12-01, docs/DESIGN.md "Build"). sys/crash.rs turns the trap into one
+# line on stderr (procd and systemd send it to the log): signal, thread name, address of the trap (the
+# function: `llvm-symbolizer --obj=<binary>.syms ADDR`, the unstripped twin kept below).
+# MOAT_CROSS_PANIC=abort builds with std's panic message and location instead.
+#
 # `test --no-run` only builds the test binaries (scripts/test.sh builds them next to the release builds).
 #
 # Release std is built without its `backtrace` feature: a stripped binary cannot symbolize a backtrace anyway,
 # and dropping it saved 268 KB on mipsel (515 -> 247 KB for the early skeleton) while panics still print their
-# message and location. -Cpanic=immediate-abort would save a further 12% (mipsel 529 -> 463 KB at 16:40 UTC,
-# with the other savings below) but a panic would then kill the daemon without a word; a fail-closed daemon
-# whose crash reason must reach the log is worth more than that, and the goal (<= 700 KB) is met without it.
-# MOAT_CROSS_PANIC=immediate-abort builds that variant anyway (same output path), e.g. to see what it saves.
+# message and location. It is built with `optimize_for_size` (smaller sort, string and formatting code paths,
+# same results; -32 KB on mipsel, 2026-12-01).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -112,24 +117,30 @@ fi
 # No unwind tables: with panic=abort they serve only backtrace capture, which a stripped binary cannot
 # symbolize (-27 KB on mipsel; panics still print message and location). Test builds unwind and keep them.
 release_flags="'-Cforce-unwind-tables=no'"
-case "${MOAT_CROSS_PANIC:-}" in
-	"") ;;
+panic=${MOAT_CROSS_PANIC:-}
+[ -n "$panic" ] || panic=immediate-abort
+case "$panic" in
+	abort) ;;
 	immediate-abort) release_flags+=", '-Zunstable-options', '-Cpanic=immediate-abort'" ;;
-	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty or immediate-abort" >&2; exit 2 ;;
+	*) echo "cross.sh: MOAT_CROSS_PANIC must be empty, abort or immediate-abort" >&2; exit 2 ;;
 esac
 cargo-zigbuild zigbuild --locked --release --target "$triple" \
-	-Zbuild-std=std,panic_abort -Zbuild-std-features= --config "target.$triple.rustflags=[$release_flags]" "$@"
+	-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size --config "target.$triple.rustflags=[$release_flags]" \
+	--config profile.release.strip=false "$@"
 
-# cargo's binary, copied to $bin (a new file each time: cargo's own stays as cargo made it)
+# cargo's binary is linked unstripped (profile.release.strip=false above) and stays as cargo made it, also
+# copied to $bin.syms: the same layout as $bin, so the trap address of a crash line (sys/crash.rs) names the
+# function (`llvm-symbolizer --obj=$bin.syms ADDR`). A separately built unstripped binary would not do: the
+# profile is part of cargo's symbol hashes, which change the function order. $bin is stripped here.
 mkdir -p "$(dirname "$bin")"
-case "$triple" in
-	mips*)
-		# LLVM writes a .pdr (MIPS procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12%
-		# of the file. llvm-objcopy from Debian's rust-web-llvm removes it.
-		objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
-		"$objcopy_bin" --remove-section=.pdr "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
-	*) cp "$cargo_dir/$triple/release/moat" "$bin.tmp" ;;
-esac
+objcopy_bin="$(/usr/bin/rustc --print sysroot)/lib/rustlib/$(/usr/bin/rustc -vV | sed -n 's/^host: //p')/bin/rust-objcopy"
+strip_args=(--strip-all)
+# LLVM writes a .pdr on MIPS (procedure descriptors, for old debuggers; never loaded) that strip keeps: ~12% of
+# the file. llvm-objcopy from Debian's rust-web-llvm removes it.
+case "$triple" in mips*) strip_args+=(--remove-section=.pdr) ;; esac
+cp "$cargo_dir/$triple/release/moat" "$bin.syms.tmp"
+"$objcopy_bin" "${strip_args[@]}" "$cargo_dir/$triple/release/moat" "$bin.tmp"
+mv -f "$bin.syms.tmp" "$bin.syms"
 mv -f "$bin.tmp" "$bin"
 
 # --- verify the artifact ---------------------------------------------------------------------------------------
@@ -155,7 +166,10 @@ esac
 # it must also start on the target CPU
 ver=$(${qemu[@]+"${qemu[@]}"} "$bin" version) || fail "does not run under ${qemu[*]:-the host}"
 [[ $ver == "moat "* ]] || fail "'moat version' printed '$ver'"
+# the same binary is the router's daemon and the VPN server's companion (.ipk and .deb)
+comp=$(${qemu[@]+"${qemu[@]}"} "$bin" companion --help 2>&1) || fail "'moat companion --help' failed: $comp"
+[[ $comp == "usage: moat companion"* ]] || fail "'moat companion --help' printed '$comp'"
 size=$(stat -c %s "$bin")
-echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, built in $(($(date +%s) - start)) s" >&2
+echo "cross.sh: $triple: $size bytes ($((size / 1024)) KiB) static, stripped$abi, panic=$panic, built in $(($(date +%s) - start)) s" >&2
 echo "cross.sh: $desc; runs: $ver" >&2
 echo "$bin"

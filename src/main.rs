@@ -39,6 +39,7 @@ commands:
 The configuration file defaults to /etc/config/moat.";
 
 fn main() -> ExitCode {
+    moat::sys::report_crashes(); // the only trace of a panic (the release builds use immediate-abort)
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => check(&args[1..]),

@@ -27,6 +27,13 @@ fn bytes(n: Option<u64>) -> String {
     }
 }
 
+/// Microseconds as milliseconds with one decimal, rounded half up. Integer arithmetic: float
+/// formatting is the only user of core's float-to-decimal code (~15 KB on mipsel).
+fn ms(us: u64) -> String {
+    let tenths = us.saturating_add(50) / 100;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
 /// The status object as a readable table.
 pub fn render(st: &Value) -> String {
     let mut s = String::new();
@@ -58,7 +65,7 @@ pub fn render(st: &Value) -> String {
                 _ => "-".into(),
             };
             let delay = match (c["delay_p50_us"].as_u64(), c["delay_p99_us"].as_u64()) {
-                (Some(a), Some(b)) => format!("{:.1}/{:.1} ms", a as f32 / 1000.0, b as f32 / 1000.0),
+                (Some(a), Some(b)) => format!("{}/{} ms", ms(a), ms(b)),
                 _ => "-".into(),
             };
             [
@@ -157,6 +164,14 @@ pub fn status_cli(args: &[String]) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_print_as_ms_with_one_decimal() {
+        assert_eq!(
+            [ms(0), ms(49), ms(50), ms(1500), ms(9049), ms(123_456)],
+            ["0.0", "0.0", "0.1", "1.5", "9.0", "123.5"]
+        );
+    }
 
     #[test]
     fn a_status_renders_as_aligned_rows() {

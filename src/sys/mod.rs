@@ -1,6 +1,7 @@
 //! Every `unsafe` libc call of moat, behind safe wrappers: sockets (netlink, raw ICMP,
 //! `AF_PACKET`), fds, the monotonic clock, timerfd, signalfd, `poll`, real-time scheduling,
-//! `getrandom(2)`, interface lookups (`if_nametoindex`, `getifaddrs`) and process liveness.
+//! `getrandom(2)`, interface lookups (`if_nametoindex`, `getifaddrs`), process liveness and the
+//! crash line on a trap ([`report_crashes`]).
 //!
 //! Nothing outside this module writes `unsafe`; each block here carries a `// SAFETY:` comment.
 //! The wrappers are thin (one syscall each, errors as [`std::io::Error`]) so the protocol and
@@ -10,12 +11,14 @@
 //! covers awkwardly: `getrandom(2)`, the raw `sched_setscheduler` syscall, `poll` over the
 //! daemon's `pollfd` array, the signalfd set-up, and `sendto` with a `sockaddr_ll`.
 
+mod crash;
 mod net;
 mod packet;
 mod signal;
 mod tap;
 mod time;
 
+pub use crash::report_crashes;
 pub use net::{
     interface_addr, netlink_socket, raw_socket, recv, send, sendto_ip, sendto_netlink_kernel, set_nonblocking,
     set_rcvbuf, Recv,
