@@ -4,8 +4,11 @@
 //! the .plan files. A second test loads every golden nft script with `nft -c -f` (and the
 //! iptables queue scripts with `iptables-restore --test`) in a fresh network namespace.
 
+mod netns;
+
+use netns::Netns;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -108,41 +111,6 @@ fn ipt_scripts(plan: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A network namespace that is deleted on drop (also on panic).
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("moat-gold-{}-{tag}", std::process::id());
-        let st = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .expect("`ip` (iproute2) is required for this test");
-        assert!(st.success(), "ip netns add {name} failed");
-        Netns(name)
-    }
-    fn run(&self, prog: &str, args: &[&str], stdin: &str) -> (bool, String) {
-        use std::io::Write;
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, prog])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {prog}: {e}"));
-        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let o = c.wait_with_output().unwrap();
-        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn require(tool: &str) {
     let found =
         std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false)
@@ -158,7 +126,7 @@ fn golden_nft_scripts_load_in_a_netns() {
     require("nft");
     require("ip");
     require("iptables-restore");
-    let ns = Netns::new("nft");
+    let ns = Netns::new("gold", "nft");
     // Does this kernel have the nft queue statement? (It decides what a `queue num` line must do.)
     let probe = "table inet moat_probe { chain c { type filter hook postrouting priority 0; queue num 0; } }\n";
     let (kernel_has_queue, _) = ns.run("nft", &["-c", "-f", "-"], probe);
@@ -208,7 +176,7 @@ fn golden_nft_scripts_load_in_a_netns() {
 fn fallback_and_hold_scripts_load_in_a_netns() {
     require("nft");
     require("ip");
-    let ns = Netns::new("fb");
+    let ns = Netns::new("gold", "fb");
     let dir = golden_dir();
     let model = moat::config::load_file(dir.join("shaped_wireguard.conf")).expect("golden config is valid").model;
     let facts =

@@ -3,41 +3,13 @@
 //! fw4-like ruleset (as fw4 includes ruleset-post/*.nft), twice in a row (the table exists
 //! then), and next to moat's full table and its hold. Needs root, `ip` and `nft`.
 
+mod netns;
+
+use netns::Netns;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("moat-guard-{}-{tag}", std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().expect("ip").success());
-        Netns(name)
-    }
-    fn nft(&self, args: &[&str], stdin: &str) -> (bool, String) {
-        use std::io::Write;
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", &self.0, "nft"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nft");
-        c.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let o = c.wait_with_output().unwrap();
-        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
 }
 
 /// A stand-in for fw4's rendered script (its first lines and a forward chain).
@@ -45,7 +17,7 @@ const FW4: &str = "table inet fw4\nflush table inet fw4\ntable inet fw4 {\n\tcha
 
 #[test]
 fn guard_and_hold_scripts_load_for_every_golden_config() {
-    let ns = Netns::new("all");
+    let ns = Netns::new("guard", "all");
     let dir = golden_dir();
     let facts =
         moat::plan::facts::Facts::parse("default.facts", &std::fs::read_to_string(dir.join("default.facts")).unwrap())
@@ -70,7 +42,7 @@ fn guard_and_hold_scripts_load_for_every_golden_config() {
         let name = p.display();
         // As fw4 loads it: one transaction with fw4's script, table absent, then present.
         for round in 0..2 {
-            let (ok, msg) = ns.nft(&["-f", "-"], &format!("{FW4}{guard}"));
+            let (ok, msg) = ns.run("nft", &["-f", "-"], &format!("{FW4}{guard}"));
             assert!(ok, "{name}: guard inside fw4's transaction (round {round}): {msg}\n{guard}");
         }
         // Next to moat's full table, then its hold, and in one transaction with the full table.
@@ -87,18 +59,18 @@ fn guard_and_hold_scripts_load_for_every_golden_config() {
         for (what, s) in
             [("full", plan.nft.clone()), ("hold", hold.clone()), ("full+guard", format!("{}{guard}", plan.nft))]
         {
-            let (ok, msg) = ns.nft(&["-f", "-"], &s);
+            let (ok, msg) = ns.run("nft", &["-f", "-"], &s);
             assert!(ok, "{name}: {what} with the guard loaded: {msg}\n{s}");
         }
-        let (_, listing) = ns.nft(&["list", "table", "inet", "moat_guard"], "");
+        let (_, listing) = ns.run("nft", &["list", "table", "inet", "moat_guard"], "");
         assert!(listing.contains("chain guard_forward"), "{name}: {listing}");
-        let (ok, msg) = ns.nft(&["-f", "-"], &moat::plan::guard::remove().to_string());
+        let (ok, msg) = ns.run("nft", &["-f", "-"], &moat::plan::guard::remove().to_string());
         assert!(ok, "{name}: removal: {msg}");
-        let (ok, msg) = ns.nft(&["-f", "-"], &moat::plan::guard::remove().to_string());
+        let (ok, msg) = ns.run("nft", &["-f", "-"], &moat::plan::guard::remove().to_string());
         assert!(ok, "{name}: removal of an absent guard: {msg}");
-        let (present, _) = ns.nft(&["list", "table", "inet", "moat_guard"], "");
+        let (present, _) = ns.run("nft", &["list", "table", "inet", "moat_guard"], "");
         assert!(!present, "{name}: guard still present after removal");
-        let _ = ns.nft(&["-f", "-"], "table inet moat\ndelete table inet moat\n");
+        let _ = ns.run("nft", &["-f", "-"], "table inet moat\ndelete table inet moat\n");
     }
     assert!(guarded >= 5, "only {guarded} golden configs protect devices");
 }
