@@ -8,7 +8,6 @@ mod lab;
 
 use lab::*;
 use std::path::Path;
-use std::time::Duration;
 
 fn plugin() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,51 +23,9 @@ fn leases_and_neighbours_are_discovered_with_their_protection() {
         Options { devices: vec![DeviceSpec::new("speaker"), DeviceSpec::new("laptop")], tor: false, fw4: false },
     );
     let (speaker, laptop) = (lab.dev("speaker").clone(), lab.dev("laptop").clone());
-    let leases = lab.dir.join("dhcp.leases");
+    let leases = lab.dhcp_server();
     let leases_s = leases.display().to_string();
-    lab.spawn(
-        "dnsmasq",
-        &lab.router,
-        &[
-            "dnsmasq",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--port=0",
-            "--interface=br-lan",
-            "--bind-interfaces",
-            "--dhcp-range=192.168.77.100,192.168.77.150,12h",
-            "--dhcp-authoritative",
-            &format!("--dhcp-leasefile={leases_s}"),
-            "--pid-file=",
-            "--user=root",
-            "--log-dhcp",
-            "--log-facility=-",
-        ],
-        &[],
-    );
-    let got_lease = lab.wait_for("a DHCP lease", Duration::from_secs(20), || {
-        lab.ns(
-            &speaker.ns,
-            &[
-                "busybox",
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-n",
-                "-q",
-                "-t",
-                "3",
-                "-T",
-                "1",
-                "-s",
-                "/bin/true",
-                "-x",
-                "hostname:speaker",
-            ],
-        )
-        .is_ok()
-            && std::fs::read_to_string(&leases).is_ok_and(|t| t.contains(&speaker.mac))
-    });
+    let got_lease = lab.dhcp_lease(&speaker, "speaker", &leases);
     assert!(got_lease, "no lease from dnsmasq: {}", lab.proc_log("dnsmasq"));
     lab.must(&laptop.ns, &["ping", "-c", "2", "-i", "0.2", "-W", "2", &ROUTER_LAN4.to_string()]);
 

@@ -36,49 +36,9 @@ fn protect_a_discovered_device_in_the_browser() {
     let (speaker, laptop, camera) = (lab.dev("speaker").clone(), lab.dev("laptop").clone(), lab.dev("camera").clone());
 
     // Discovery sources: a DHCP lease for the camera, a neighbour entry for the laptop.
-    let leases = lab.dir.join("dhcp.leases");
+    let leases = lab.dhcp_server();
     let leases_s = leases.display().to_string();
-    lab.spawn(
-        "dnsmasq",
-        &lab.router,
-        &[
-            "dnsmasq",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--port=0",
-            "--interface=br-lan",
-            "--bind-interfaces",
-            "--dhcp-range=192.168.77.100,192.168.77.150,12h",
-            "--dhcp-authoritative",
-            &format!("--dhcp-leasefile={leases_s}"),
-            "--pid-file=",
-            "--user=root",
-            "--log-facility=-",
-        ],
-        &[],
-    );
-    let leased = lab.wait_for("camera's DHCP lease", Duration::from_secs(20), || {
-        let _ = lab.ns(
-            &camera.ns,
-            &[
-                "busybox",
-                "udhcpc",
-                "-i",
-                "eth0",
-                "-n",
-                "-q",
-                "-t",
-                "3",
-                "-T",
-                "1",
-                "-s",
-                "/bin/true",
-                "-x",
-                "hostname:camera",
-            ],
-        );
-        std::fs::read_to_string(&leases).is_ok_and(|t| t.contains(&camera.mac))
-    });
+    let leased = lab.dhcp_lease(&camera, "camera", &leases);
     assert!(leased, "no lease: {}", lab.proc_log("dnsmasq"));
     lab.must(&laptop.ns, &["ping", "-c", "2", "-i", "0.2", "-W", "2", &ROUTER_LAN4.to_string()]);
 

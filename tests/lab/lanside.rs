@@ -124,6 +124,45 @@ impl Lab {
         self.keep_server(d);
     }
 
+    /// dnsmasq on the router as the LAN's DHCPv4 server (192.168.77.100-150) writing its leases to
+    /// `<lab dir>/dhcp.leases`, which it returns (the discovery tests read it).
+    pub fn dhcp_server(&self) -> std::path::PathBuf {
+        let leases = self.dir.join("dhcp.leases");
+        let leasefile = format!("--dhcp-leasefile={}", leases.display());
+        self.spawn(
+            "dnsmasq",
+            &self.router,
+            &[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--port=0",
+                "--interface=br-lan",
+                "--bind-interfaces",
+                "--dhcp-range=192.168.77.100,192.168.77.150,12h",
+                "--dhcp-authoritative",
+                &leasefile,
+                "--pid-file=",
+                "--user=root",
+                "--log-dhcp",
+                "--log-facility=-",
+            ],
+            &[],
+        );
+        leases
+    }
+
+    /// `dev` asks for a DHCP lease as `hostname` (busybox udhcpc, no script) until [`Self::dhcp_server`]'s
+    /// `leases` file names its MAC, for up to 20 s. True when udhcpc succeeded and the lease is there.
+    pub fn dhcp_lease(&self, dev: &Device, hostname: &str, leases: &std::path::Path) -> bool {
+        let host = format!("hostname:{hostname}");
+        self.wait_for("a DHCP lease", Duration::from_secs(20), || {
+            let args =
+                ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "3", "-T", "1", "-s", "/bin/true", "-x", &host];
+            self.ns(&dev.ns, &args).is_ok() && std::fs::read_to_string(leases).is_ok_and(|t| t.contains(&dev.mac))
+        })
+    }
+
     /// dnsmasq on the router as a DHCPv4 and DHCPv6 relay for `br-lan`, to servers on the WAN
     /// (the internet host's WAN addresses; nobody answers: only what leaves counts).
     pub fn dhcp_relay(&self) {
