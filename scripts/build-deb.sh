@@ -23,6 +23,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pkgdir="$root/packaging/debian"
 
 die() { echo "build-deb: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/package-lib.sh
+source "$root/scripts/package-lib.sh"
 
 # Debian architecture -> Rust target of the static build, and what `file` says about its machine.
 rust_target() {
@@ -37,19 +39,7 @@ elf_machine() {
 }
 all_archs="amd64 arm64"
 
-out="$root/dist"
-archs=()
-while [ $# -gt 0 ]; do
-	case "$1" in
-		--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
-		--out=*) out=${1#--out=}; shift ;;
-		-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		-*) die "unknown option $1" ;;
-		*) rust_target "$1" >/dev/null || die "unknown architecture '$1' (known: $all_archs)"
-			archs+=("$1"); shift ;;
-	esac
-done
-[ ${#archs[@]} -gt 0 ] || read -r -a archs <<<"$all_archs"
+package_args 2,19 "$@"
 
 command -v dpkg-deb >/dev/null || die "dpkg-deb is required (Debian package dpkg)"
 command -v file >/dev/null || die "file is required (Debian package file)"
@@ -58,12 +48,7 @@ version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$root/Cargo
 [ -n "$version" ] || die "cannot read the version from Cargo.toml"
 maintainer=${MOAT_DEB_MAINTAINER:-"moat maintainers <maintainers@users.noreply.r-seed-5388dd33.example>"}
 
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null) ||
-		die "SOURCE_DATE_EPOCH is not set and $root is not a git checkout"
-fi
-case "$SOURCE_DATE_EPOCH" in '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;; esac
-export SOURCE_DATE_EPOCH
+source_date_epoch
 
 build_one() {
 	local arch=$1 target bin desc work data ctrl size pkg

@@ -27,6 +27,8 @@ makefile="$root/openwrt/moat/Makefile"
 files="$root/openwrt/moat/files"
 
 die() { echo "build-ipk: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/package-lib.sh
+source "$root/scripts/package-lib.sh"
 
 # OpenWrt package architecture -> Rust target of the static build.
 rust_target() {
@@ -41,19 +43,7 @@ rust_target() {
 }
 all_archs="mips_24kc mipsel_24kc aarch64_cortex-a53 aarch64_generic arm_cortex-a7_neon-vfpv4 x86_64"
 
-out="$root/dist"
-archs=()
-while [ $# -gt 0 ]; do
-	case "$1" in
-		--out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
-		--out=*) out=${1#--out=}; shift ;;
-		-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-		-*) die "unknown option $1" ;;
-		*) rust_target "$1" >/dev/null || die "unknown architecture '$1' (known: $all_archs)"
-		   archs+=("$1"); shift ;;
-	esac
-done
-[ ${#archs[@]} -gt 0 ] || read -r -a archs <<<"$all_archs"
+package_args 2,20 "$@"
 
 tar --version 2>/dev/null | grep -q 'GNU tar' || die "GNU tar is required"
 
@@ -80,20 +70,10 @@ cargo_version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$root
 	die "PKG_VERSION $pkg_version in $makefile differs from version $cargo_version in Cargo.toml"
 version="$pkg_version-r$pkg_release"
 
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null) ||
-		die "SOURCE_DATE_EPOCH is not set and $root is not a git checkout"
-fi
-case "$SOURCE_DATE_EPOCH" in ''|*[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;; esac
-export SOURCE_DATE_EPOCH
+source_date_epoch
 
 # --- one package --------------------------------------------------------------
 # Deterministic tar of the current directory's listed members, gzip'd to stdout.
-det_tar() {
-	tar --format=gnu --sort=name --owner=root:0 --group=root:0 \
-		--mtime="@$SOURCE_DATE_EPOCH" -cf - "$@" | gzip -n
-}
-
 build_one() {
 	local arch=$1 target bin work pkg installed_size
 	target=$(rust_target "$arch")

@@ -14,6 +14,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 app="$root/openwrt/luci-app-moat"
 makefile="$root/openwrt/moat/Makefile"
 die() { echo "build-luci-ipk: $*" >&2; exit 1; }
+# shellcheck source=SCRIPTDIR/package-lib.sh
+source "$root/scripts/package-lib.sh"
 
 out="$root/dist"
 while [ $# -gt 0 ]; do
@@ -28,14 +30,7 @@ ver=$(sed -n 's/^PKG_VERSION:=//p' "$makefile" | head -n1)
 rel=$(sed -n 's/^PKG_RELEASE:=//p' "$makefile" | head -n1)
 [ -n "$ver" ] && [ -n "$rel" ] || die "cannot read PKG_VERSION/PKG_RELEASE from $makefile"
 version="$ver-r$rel"
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null) || die "SOURCE_DATE_EPOCH is not set"
-fi
-export SOURCE_DATE_EPOCH
-
-det_tar() {
-	tar --format=gnu --sort=name --owner=root:0 --group=root:0 --mtime="@$SOURCE_DATE_EPOCH" -cf - "$@" | gzip -n
-}
+source_date_epoch
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
