@@ -54,22 +54,9 @@ impl Lab {
         std::fs::write(&p, text.replace("TUN", &self.tun)).unwrap();
         p.to_string_lossy().into_owned()
     }
+    /// `moat run` on the current config, waiting for its first apply (a hold of 3 s at stop).
     fn start(&self) -> Daemon {
-        let log = std::fs::File::create(self.dir.join("moat.log")).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
-            .arg(self.dir.join("moat.conf"))
-            .arg("--state-dir")
-            .arg(self.dir.join("state"))
-            .arg("--guard-file")
-            .arg(self.dir.join("guard.nft"))
-            .args(["--hold", "3"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let d = Daemon { child: Some(child) };
+        let d = self.launch("3");
         self.wait_log("applied:", 1);
         d
     }
@@ -111,8 +98,11 @@ impl Lab {
     fn guard_file(&self) -> PathBuf {
         self.dir.join("guard.nft")
     }
-    /// `moat run` on the current config, not waiting for anything.
+    /// `moat run` on the current config, not waiting for anything (a hold of 1 s at stop).
     fn spawn(&self) -> Daemon {
+        self.launch("1")
+    }
+    fn launch(&self, hold: &str) -> Daemon {
         let log = std::fs::File::create(self.dir.join("moat.log")).unwrap();
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_moat"), "run", "--stderr", "--config"])
@@ -121,7 +111,7 @@ impl Lab {
             .arg(self.dir.join("state"))
             .arg("--guard-file")
             .arg(self.guard_file())
-            .args(["--hold", "1"])
+            .args(["--hold", hold])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
