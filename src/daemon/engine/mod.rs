@@ -353,7 +353,9 @@ impl ShapingEngine {
                         continue;
                     }
                     let len16 = len.min(u16::MAX as usize) as u16;
-                    let flow = wire::flow_hash(&p.payload, self.flow_salt);
+                    // only constant mode queues, and so tells flows apart
+                    let queued = matches!(d.spec.config.mode, Mode::Constant(_));
+                    let flow = if queued { wire::flow_hash(&p.payload, self.flow_salt) } else { 0 };
                     let pad_to = d.spec.config.pad_to;
                     if len <= pad_to as usize {
                         let mut bytes = p.payload;
