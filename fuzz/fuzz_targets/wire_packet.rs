@@ -1,6 +1,6 @@
 //! Fuzz target for the packet views and what the engine derives from a queued packet: checked
-//! views never panic, their accessors agree with `ip_len`, padding keeps the datagram, and the
-//! ICMP replies are well-formed.
+//! views never panic, their accessors agree with `ip_len`, the flow hash never panics (and is 0
+//! for what `ip_len` refuses), padding keeps the datagram, and the ICMP replies are well-formed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -18,6 +18,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(ip) = Ipv6Packet::new_checked(data) {
         assert_eq!(len, Ok(ip.total_len()));
         let _ = (ip.payload(), ip.src_addr(), ip.dst_addr(), ip.next_header());
+    }
+    // the engine's flow key: never panics, and a malformed packet is one flow
+    let f = wire::flow_hash(data, 0x5eed);
+    if len.is_err() {
+        assert_eq!(f, 0);
     }
     let _ = wire::tcp_checksum_ok(data);
     let _ = wire::ipv4_header_ok(data);
