@@ -110,6 +110,10 @@ fn owned_table_survives_flush_and_sigkill() {
     );
     assert!(listing.contains("ether saddr 02:6d:00:00:00:02 drop"), "{listing}");
     assert!(listing.contains("ip saddr 10.64.0.2 oifname != \"wgx0\" drop"), "{listing}");
+    // the tunnel-address check runs after srcnat (what NAT rewrites to the tunnel address counts)
+    let post = listing.split("chain kill_postrouting {").nth(1).unwrap_or("");
+    assert!(post.contains("type filter hook postrouting priority srcnat + 10;"), "{listing}");
+    assert!(post.split('}').next().unwrap_or("").contains("ip saddr 10.64.0.2"), "{listing}");
     assert!(listing.contains("ip6 saddr fd00::2 oifname != \"wgx0\" drop"), "{listing}");
     assert!(listing.contains("type nat hook postrouting priority srcnat; policy accept;"), "{listing}");
     assert!(listing.contains("ether saddr 02:6d:00:00:00:02 udp dport != 67 udp dport != 547 drop"), "{listing}");

@@ -41,7 +41,6 @@ const NFPROTO_INET: u8 = 1;
 const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_IN: u32 = 1;
 const NF_INET_FORWARD: u32 = 2;
-const NF_INET_LOCAL_OUT: u32 = 3;
 const NF_INET_POST_ROUTING: u32 = 4;
 const NF_DROP: u32 = 0;
 const NF_ACCEPT: u32 = 1;
@@ -53,8 +52,14 @@ pub const PERSIST_TABLE: &str = "moat_persist";
 pub const FORWARD_CHAIN: &str = "kill_forward";
 /// Its input chain (hook input).
 pub const INPUT_CHAIN: &str = "kill_input";
-/// Its output chain (hook output): the router's own packets from a tunnel address stay in it.
-pub const OUTPUT_CHAIN: &str = "kill_output";
+/// Its postrouting chain (filter, after srcnat): a packet from a tunnel address leaves only by
+/// the tunnel. After NAT, not at output: an ICMP error the router sends from its LAN address
+/// about a reply of a flow masqueraded into the tunnel is related to that flow, and srcnat
+/// rewrites it to the tunnel address only after the output hook (seen leaving by the WAN in the
+/// lab's 20-flush cell while `inet moat` and fw4 were deleted).
+pub const POST_CHAIN: &str = "kill_postrouting";
+/// Its priority: after srcnat (100).
+pub const POST_PRIORITY: i32 = 110;
 /// An empty nat chain at prerouting (dstnat): while any nat chain exists the kernel keeps
 /// applying the NAT of existing connections; without one (`fw4 flush` deleted every other table)
 /// the replies of a flow masqueraded into the tunnel are no longer translated back, reach the
@@ -80,7 +85,7 @@ pub enum Key {
     /// Source MAC (`ether saddr`, on Ethernet-framed input interfaces): a protected device,
     /// in chain `kill_forward` (with [`Unless::Oif`]) or `kill_input` (with [`Unless::Dport`]).
     Mac([u8; 6]),
-    /// Source address of the router's own packets (chain `kill_output`): a tunnel's address.
+    /// Source address (chain `kill_postrouting`, after NAT): a tunnel's address.
     Source(IpAddr),
 }
 
@@ -102,7 +107,7 @@ pub enum Unless {
 impl KillRule {
     fn chain(&self) -> &'static str {
         match (&self.key, &self.unless) {
-            (Key::Source(_), _) => OUTPUT_CHAIN,
+            (Key::Source(_), _) => POST_CHAIN,
             (Key::Mac(_), Unless::Oif(_)) => FORWARD_CHAIN,
             (Key::Mac(_), Unless::Dport { .. }) => INPUT_CHAIN,
         }
@@ -373,7 +378,7 @@ pub fn encode_install(buf: &mut [u8], seq0: u32, rules: &[KillRule]) -> Result<(
     let chains = [
         (FORWARD_CHAIN, NF_INET_FORWARD, "filter", PERSIST_PRIORITY),
         (INPUT_CHAIN, NF_INET_LOCAL_IN, "filter", PERSIST_PRIORITY),
-        (OUTPUT_CHAIN, NF_INET_LOCAL_OUT, "filter", PERSIST_PRIORITY),
+        (POST_CHAIN, NF_INET_POST_ROUTING, "filter", POST_PRIORITY),
         (NAT_PRE_CHAIN, NF_INET_PRE_ROUTING, "nat", -100),
         (NAT_POST_CHAIN, NF_INET_POST_ROUTING, "nat", 100),
     ];

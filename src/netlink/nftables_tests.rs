@@ -46,7 +46,7 @@ fn install_batch_decodes_back() {
     assert_eq!(attrs(a[2].data).count(), 10, "iiftype, mac, l4proto, dport: 2 each; two port cmps, drop");
     let (_, a) = msgs[15].split(4).unwrap();
     let a: Vec<_> = a.map(Result::unwrap).collect();
-    assert_eq!(a[1].data, b"kill_output\0");
+    assert_eq!(a[1].data, b"kill_postrouting\0");
     for m in &msgs[1..16] {
         assert_ne!(m.flags & NLM_F_ACK, 0, "every request is acknowledged");
     }

@@ -4,8 +4,8 @@
 //! tunnel device; a block device's `lan_device`s; nothing for Tor), and its TCP and UDP to the
 //! router are dropped unless `protected_input` also lets them in (DHCP 67/547; Tor's TransPort
 //! and DNSPort), so no router service (e.g. the DNS forwarder) relays for it while `inet moat` is
-//! gone. ICMP and other protocols are left to `inet moat`. The router's own packets from a
-//! tunnel's address leave only by the tunnel, loopback or a `lan_device` (with every nat chain
+//! gone. ICMP and other protocols are left to `inet moat`. Packets from a tunnel's address
+//! (checked after NAT) leave only by the tunnel, loopback or a `lan_device` (with every nat chain
 //! gone, replies of flows masqueraded into the tunnel were no longer translated back and the
 //! router's RSTs from the tunnel address went out of the WAN: found by the lab's 20-flush cell).
 //! It never drops what `inet moat` allows, and it stays in force when `fw4 flush` deletes every
