@@ -99,6 +99,10 @@ fn wireguard_go_handshake_is_read_from_its_uapi_socket() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(ours > 0 && now - ours < 60, "handshake at {ours}, now {now}");
     assert_eq!(moat::daemon::health::handshake_note(ours, now), None);
+    // The daemon reads the handshake on its own health tick, so its status may still say "no
+    // handshake yet" right after the first one: wait for it (a hang shows as a failure).
+    let seen = || moat_status(&lab).1.contains("\"state\": \"protected (tunnel up)\"");
+    lab.wait_for("the handshake in moat's status", Duration::from_secs(20), seen);
     let (_, s) = moat_status(&lab);
     assert!(s.contains("\"type\": \"wireguard\", \"device\": \"") && s.contains("\"up\": true, \"note\": null"), "{s}");
     assert!(s.contains("\"state\": \"protected (tunnel up)\""), "{s}");
