@@ -99,10 +99,12 @@ fn wireguard_go_handshake_is_read_from_its_uapi_socket() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(ours > 0 && now - ours < 60, "handshake at {ours}, now {now}");
     assert_eq!(moat::daemon::health::handshake_note(ours, now), None);
-    // The daemon reads the handshake on its own health tick, so its status may still say "no
-    // handshake yet" right after the first one: wait for it (a hang shows as a failure).
+    // Without a companion the daemon rewrites its status file on events and on its 30 s
+    // re-check (VERIFY_EVERY), so right after the first handshake it may still say "no handshake
+    // yet": wait one re-check and a margin (a hang shows as a failure).
     let seen = || moat_status(&lab).1.contains("\"state\": \"protected (tunnel up)\"");
-    lab.wait_for("the handshake in moat's status", Duration::from_secs(20), seen);
+    let limit = moat::daemon::VERIFY_EVERY + Duration::from_secs(15);
+    lab.wait_for("the handshake in moat's status", limit, seen);
     let (_, s) = moat_status(&lab);
     assert!(s.contains("\"type\": \"wireguard\", \"device\": \"") && s.contains("\"up\": true, \"note\": null"), "{s}");
     assert!(s.contains("\"state\": \"protected (tunnel up)\""), "{s}");
