@@ -49,8 +49,9 @@ use packet_path::PacketPath;
 pub const DEFAULT_STATE_DIR: &str = "/var/run/moat";
 /// How often the kernel state is re-checked without any event.
 pub const VERIFY_EVERY: Duration = Duration::from_secs(30);
-/// How often the status file is rewritten while a tunnel has a companion.
-pub const COMPANION_STATUS_EVERY: Duration = Duration::from_secs(2);
+/// How often the status file is rewritten while moat is enabled (a tunnel's handshake, tor's
+/// listeners and a companion's answer show within this, not only on events or re-checks).
+pub const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// Quiet time after a netlink event before converging (events come in bursts).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 
@@ -458,14 +459,14 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
     let mut next_verify = Instant::now() + VERIFY_EVERY;
     let mut dirty_at: Option<Instant> = None;
     let mut series = series::Sampler::new(Instant::now());
-    // With a companion the status file is refreshed often: "downstream shaped / not shaped"
-    // must show within seconds.
-    let mut next_status = Instant::now() + COMPANION_STATUS_EVERY;
+    // While enabled the status file is refreshed often: a handshake, a stopped tor, "downstream
+    // shaped / not shaped" must show within seconds, not at the next 30 s re-check.
+    let mut next_status = Instant::now() + STATUS_EVERY;
     loop {
         let now = Instant::now();
         let mut deadline = next_verify.min(series.deadline());
-        let companion = d.applied.as_ref().is_some_and(|p| p.queues.shaped.iter().any(|q| q.companion.is_some()));
-        if companion {
+        let refresh = d.applied.as_ref().is_some_and(|p| p.enabled);
+        if refresh {
             deadline = deadline.min(next_status);
         }
         if let Some(t) = dirty_at {
@@ -586,8 +587,8 @@ fn serve(opts: Options, engine: Option<Box<dyn Engine>>, sfd: RawFd) -> u8 {
             dirty_at = None;
             d.step(false);
         }
-        if companion && next_status <= now {
-            next_status = now + COMPANION_STATUS_EVERY;
+        if refresh && next_status <= now {
+            next_status = now + STATUS_EVERY;
             d.write_status(d.current_state());
         }
         if next_verify <= now {
