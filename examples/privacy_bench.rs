@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The benchmark configurations, in table order.
-const CONFIGS: [&str; 6] = ["none", "vpn", "up-constant", "up-stochastic", "two-constant", "two-stochastic"];
+const CONFIGS: [&str; 7] =
+    ["none", "vpn", "up-constant", "up-stochastic", "two-constant", "two-stochastic", "two-padded"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -128,9 +129,14 @@ fn router_config(lab: &Lab, shaper: Option<&str>, tunnel_extra: &str) -> String 
 /// stochastic rows pad to 560 bytes (it pays per real packet, see below) and set `budget 200`
 /// (MB/day, a user's setting: the default 50 MB/day would cut decoys short in 10-minute runs of
 /// this busy home, whose real traffic is ~350 MB/day).
+///
+/// `PRIVACY_BENCH_STOCHASTIC` (e.g. `pace=300 decoys=0`) adds or overrides options of the
+/// stochastic rows' `config shaper` section, for trying other settings; the table's rows run
+/// without it.
 fn setup_for(config: &str, lab: &Lab) -> Setup {
     const CONSTANT: &str = "\toption mode 'constant'\n\toption rate '24'\n";
-    const STOCHASTIC: &str = "\toption mode 'stochastic'\n\toption rate '50'\n\toption budget '200'\n";
+    let stochastic = stochastic_shaper(&std::env::var("PRIVACY_BENCH_STOCHASTIC").unwrap_or_default());
+    let stochastic = stochastic.as_str();
     const PAD: &str = "\toption pad_to '384'\n";
     // Stochastic mode pays per real packet: at 560 bytes (MSS 520) the devices' 1000-byte
     // messages take two packets, not three or four.
@@ -143,17 +149,40 @@ fn setup_for(config: &str, lab: &Lab) -> Setup {
         "vpn" => Setup { router: Some(router_config(lab, None, "")), companion: None },
         "up-constant" => Setup { router: Some(router_config(lab, Some(CONSTANT), PAD)), companion: None },
         "up-stochastic" => {
-            Setup { router: Some(router_config(lab, Some(STOCHASTIC), STOCHASTIC_PAD)), companion: None }
+            Setup { router: Some(router_config(lab, Some(stochastic), STOCHASTIC_PAD)), companion: None }
         }
         "two-constant" => {
             Setup { router: Some(router_config(lab, Some(CONSTANT), &via_companion)), companion: companion() }
         }
         "two-stochastic" => Setup {
-            router: Some(router_config(lab, Some(STOCHASTIC), &stochastic_via_companion)),
+            router: Some(router_config(lab, Some(stochastic), &stochastic_via_companion)),
+            companion: companion(),
+        },
+        // The stochastic rows' padding without any decoy (what padding alone costs and buys;
+        // the real traffic's share of the stochastic rows' overhead, the base of the decoy floor)
+        "two-padded" => Setup {
+            router: Some(router_config(lab, Some(&stochastic_shaper("decoys=0 pace=0")), &stochastic_via_companion)),
             companion: companion(),
         },
         other => panic!("unknown configuration {other}"),
     }
+}
+
+/// The stochastic rows' shaper body: mode, rate 50, budget 200, then `name=value` pairs of
+/// `extra` (space separated; a name given twice keeps the last value).
+fn stochastic_shaper(extra: &str) -> String {
+    let mut opts: Vec<(String, String)> =
+        vec![("mode".into(), "stochastic".into()), ("rate".into(), "50".into()), ("budget".into(), "200".into())];
+    for kv in extra.split_whitespace() {
+        let Some((k, v)) = kv.split_once('=') else { panic!("PRIVACY_BENCH_STOCHASTIC: {kv:?} is not name=value") };
+        assert!(
+            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') && v.bytes().all(|b| b.is_ascii_alphanumeric()),
+            "PRIVACY_BENCH_STOCHASTIC: {kv:?}"
+        );
+        opts.retain(|(n, _)| n != k);
+        opts.push((k.into(), v.into()));
+    }
+    opts.iter().map(|(k, v)| format!("\toption {k} '{v}'\n")).collect()
 }
 
 /// Start what `setup` asks for: the companion first (so the router finds it), then moat.
@@ -259,6 +288,10 @@ fn run(config: &str, seed: u64, secs: f64, out: &Path) {
         String::new()
     };
     std::fs::write(out.join("moat-status.txt"), &shaper_status).unwrap();
+    // What ran: the router's config (a run's settings are in its directory, not only in the table)
+    if let Some(text) = &setup.router {
+        std::fs::write(out.join("router.conf"), text).unwrap();
+    }
     let meta = format!(
         "config\t{config}\nseed\t{seed}\nseconds\t{secs}\nstart\t{t_start:.6}\nend\t{t_end:.6}\n\
          device_bytes\t{}\napp_bytes\t{}\nwan_bytes\t{wan_bytes}\nwan_packets\t{}\nload_start\t{}\nload_end\t{}\n",

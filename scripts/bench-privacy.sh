@@ -8,10 +8,13 @@
 # (tests/lab/devices.rs) behind the router, activities from a seeded schedule logged as ground truth, the
 # WAN link captured (examples/privacy_bench.rs). Then scripts/privacy/classify.py trains a random forest on
 # 5 s windows of the other seeds' runs and scores it on each run (so >= 2 seeds for a classifier figure),
-# and prints balanced accuracy, AUC, overhead (WAN bytes / device bytes) and request/answer latency.
+# and prints balanced accuracy, AUC, overhead (WAN bytes / device bytes) and request/answer latency, then
+# the decoy floor: the least overhead at which any defence that only adds packets can hold an observer to
+# a balanced accuracy (scripts/privacy/classify.py --help).
 # Configurations: none (no moat), vpn (WireGuard, no shaping), up-constant / up-stochastic (today's shaper,
 # router -> server only), two-constant / two-stochastic (with `moat companion` on the VPN server: run only
-# when the moat binary has it). Default: 10 minutes per run (the issue's goals), seeds 1,2, all configurations,
+# when the moat binary has it), two-padded (two-stochastic's padding, no decoys). PRIVACY_BENCH_STOCHASTIC
+# ("pace=250 budget=400") changes the stochastic rows' shaper options for a trial. Default: 10 minutes per run (the issue's goals), seeds 1,2, all configurations,
 # one run at a time; --parallel N runs up to N labs at once (each lab is its own set of namespaces; the runs
 # then share the CPU, which the printed load averages show).
 # Needs root (network namespaces), the lab's Debian packages and scikit-learn (installed through
@@ -19,7 +22,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-minutes=10 seeds=1,2 configs=none,vpn,up-constant,up-stochastic,two-constant,two-stochastic
+minutes=10 seeds=1,2 configs=none,vpn,up-constant,up-stochastic,two-constant,two-stochastic,two-padded
 out="" parallel=1
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -28,7 +31,7 @@ while [ $# -gt 0 ]; do
 	--configs) configs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--parallel) parallel=$2; shift 2 ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -63,7 +66,7 @@ trap 'exit 130' INT TERM
 secs=$(awk -v m="$minutes" 'BEGIN { printf "%d", m * 60 }')
 
 echo "== privacy benchmark: ${minutes} min per run, seeds $seeds, $parallel at a time, $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== runs in $out"
+echo "== runs in $out${PRIVACY_BENCH_STOCHASTIC:+ (stochastic rows with: $PRIVACY_BENCH_STOCHASTIC)}"
 dirs=()
 # The run of process $1 ended with status $2: clean up after it and report it.
 finish() {

@@ -9,6 +9,9 @@ configuration. The observer cuts the WAN link into 5 s windows, describes each b
 of its packets (count, bytes, size histogram, inter-arrival statistics, upstream vs downstream) and a
 random forest learns "some device is active in this window" from the ground truth of the other runs
 (other seeds) of the same configuration; it is scored on the held-out run (every run held out once).
+Then, for the configurations without cover or delay (none, vpn, two-padded), the decoy floor: the
+least overhead at which any defence that only adds packets to that traffic could hold this observer
+to a balanced accuracy of 0.55 / 0.65 / 0.75 (see decoy_floor).
 Printed per configuration: balanced accuracy and ROC AUC of the whole link, of the upstream alone and
 of the downstream alone; overhead (WAN bytes / the devices' own bytes); latency of the small
 request/answer exchanges (heartbeats, toggles, state reports) and of the speaker's answer (from the
@@ -24,7 +27,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 WINDOW = 5.0
 SIZE_BINS = [0, 100, 200, 400, 700, 1000, 1300, 1500, 1e9]
 SMALL = {"heartbeat", "toggle", "state-report"}
-ORDER = ["none", "vpn", "up-constant", "up-stochastic", "two-constant", "two-stochastic"]
+ORDER = ["none", "vpn", "up-constant", "up-stochastic", "two-constant", "two-stochastic", "two-padded"]
 
 
 def read_tsv(path):
@@ -95,6 +98,44 @@ def score(runs, view):
         ba.append(balanced_accuracy_score(yte, rf.predict(xte)))
         auc.append(roc_auc_score(yte, rf.predict_proba(xte)[:, 1]))
     return ba, auc
+
+
+FLOOR_TARGETS = (0.55, 0.65, 0.75)
+# Configurations whose WAN traffic is the devices' own (possibly padded), with no cover packet and
+# nothing delayed: the decoy floor is computed on top of them.
+FLOOR_BASES = ("none", "vpn", "two-padded")
+
+
+def decoy_floor(runs, target):
+    """The least overhead (WAN bytes / device bytes) at which a defence that only ADDS packets to
+    these runs' traffic (decoys; it neither delays nor drops a real one) could hold an observer of
+    5 s windows to balanced accuracy <= target.
+
+    The observer who flags a window when it carries at least t bytes has balanced accuracy
+    (1 + TPR(t) - FPR(t)) / 2. Added packets only raise an active window's bytes, so TPR(t) >=
+    S(t), the share of the real active windows with >= t bytes. Holding every such observer to
+    `target` needs FPR(t) >= S(t) - (2 target - 1) for every t, and an idle window's expected bytes
+    are the integral of FPR(t) over t: at least the integral of max(0, S(t) - (2 target - 1)).
+    The floor is the real active windows' bytes plus that much in every idle window (or the idle
+    windows' own bytes, if more), over the devices' bytes. A lower bound: a real classifier also
+    has timing and direction, and a real decoy is not shaped to the byte."""
+    act, idle, dev = [], [], 0
+    for r in runs:
+        x, y = windows(r)
+        b = x["all"][:, 1]
+        act.extend(b[y == 1])
+        idle.extend(b[y == 0])
+        dev += int(r["meta"]["device_bytes"])
+    if not act or not idle or not dev:
+        return float("nan")
+    a, c, n = np.sort(np.array(act)), 2 * target - 1, len(act)
+    prev, need = 0.0, 0.0
+    for k, v in enumerate(a):
+        # for t in (prev, v]: S(t) = share of active windows with >= t bytes = (n - k) / n
+        need += (v - prev) * max(0.0, (n - k) / n - c)
+        prev = v
+    per_idle = max(need, float(np.mean(idle)))
+    return (a.sum() + per_idle * len(idle)) / dev
 
 
 def pct(v, q):
@@ -175,6 +216,13 @@ def main(argv):
         for t in table:
             print("\n".join(f"  {h:<27} {c}" for h, c in zip(heads, t)))
             print()
+    floors = [(cfg, [decoy_floor(groups[cfg], t) for t in FLOOR_TARGETS]) for cfg in FLOOR_BASES if cfg in groups]
+    if floors:
+        head = " / ".join(f"{t:.2f}" for t in FLOOR_TARGETS)
+        print("decoy floor: least overhead at which added packets alone (nothing delayed) could hold the observer")
+        print(f"to a balanced accuracy of {head}, on top of the traffic of")
+        for cfg, v in floors:
+            print(f"  {cfg:<27} " + " / ".join(f"{x:.2f}x" for x in v))
     if any(r["runs"] < 2 for r in rows):
         print("(a configuration with one run has no classifier figure: it is trained on one seed and scored on another)")
 

@@ -1,4 +1,5 @@
-//! Keep pace: decoys follow the real activity rate (virtual clock).
+//! Keep pace: decoy time follows the real activity time, drawn from the calmest periods
+//! (virtual clock).
 
 use super::super::*;
 use super::tests::drive;
@@ -18,6 +19,68 @@ fn busy_device(hours: u64, seed: u64) -> Vec<Micros> {
     v
 }
 
+/// Real activity of two kinds: 30 bursts an hour (250 packets in 2 s, an answer) and 4 calm
+/// sessions (300 packets over 60 s, a recording), at exponentially distributed times: real
+/// activity time ≈ 300 s an hour, 80 % of it calm. Returns the packet times and the real
+/// activity time.
+fn mixed_device(hours: u64, seed: u64) -> (Vec<Micros>, Micros) {
+    let mut rng = SeededRng::new(seed);
+    let (mut v, mut busy) = (Vec::new(), 0);
+    let mut t = 30 * SECOND;
+    while t < hours * HOUR {
+        let calm = rng.below(34) < 4;
+        let (n, gap) = if calm { (300, 200_000) } else { (250, 8_000) };
+        v.extend((0..n).map(|i| t + i * gap));
+        busy += (n - 1) * gap;
+        t += (n - 1) * gap + 10 * SECOND + rng.exp(96.0 * SECOND as f64) as Micros;
+    }
+    (v, busy)
+}
+
+/// Decoy periods in `log`: runs of cover packets less than 5 s apart, as (start, end).
+fn decoy_runs(log: &[(Micros, Action)]) -> Vec<(Micros, Micros)> {
+    let mut runs: Vec<(Micros, Micros)> = Vec::new();
+    for &(t, _) in log.iter().filter(|(_, a)| matches!(a, Action::Cover { .. })) {
+        match runs.last_mut() {
+            Some(r) if t < r.1 + 5 * SECOND => r.1 = t,
+            _ => runs.push((t, t)),
+        }
+    }
+    runs
+}
+
+#[test]
+fn decoy_time_keeps_pace_with_real_time_mostly_from_calm_periods() {
+    for seed in 0..3 {
+        let (real, busy) = mixed_device(8, seed);
+        let mut share = Vec::new();
+        for pace in [100, 200] {
+            let (mut s, mut rng) = shaper(pace, 1_000_000_000, seed + 40);
+            let log = drive(&mut s, &mut rng, 8 * HOUR, &real);
+            let runs = decoy_runs(&log);
+            let decoy: Micros = runs.iter().map(|r| r.1 - r.0).sum();
+            let ratio = decoy as f64 / busy as f64;
+            // a decoy longer than 30 s copies a calm session (the bursts last 2 s)
+            let calm: Micros = runs.iter().map(|r| r.1 - r.0).filter(|&d| d > 30 * SECOND).sum();
+            let bursts = runs.iter().filter(|r| r.1 - r.0 < 5 * SECOND).count();
+            eprintln!(
+                "seed {seed} pace {pace}: decoy/real time {ratio:.2}, calm share {:.2}, {bursts} burst decoys",
+                calm as f64 / decoy as f64
+            );
+            let want = pace as f64 / 100.0;
+            // (over by up to ~40 %: the `decoys_per_hour` floor, 6 calm decoys an hour, is as much
+            // as the pace asks of this device)
+            assert!(ratio >= 0.8 * want && ratio <= 1.5 * want, "seed {seed} pace {pace}: decoy/real time {ratio:.2}");
+            // the calm sessions are 80 % of the real time and cost 25× fewer packets a second:
+            // they carry most of the decoy time, the bursts still come up
+            assert!(calm as f64 >= 0.9 * decoy as f64, "seed {seed} pace {pace}: calm share {calm}/{decoy}");
+            assert!(bursts > 0, "seed {seed} pace {pace}: no burst decoy at all");
+            share.push(ratio);
+        }
+        assert!(share[1] > 1.5 * share[0], "seed {seed}: pace 200 gave {:.2} vs {:.2}", share[1], share[0]);
+    }
+}
+
 fn shaper(pace: u32, budget: u64, seed: u64) -> (DeviceShaper, SeededRng) {
     let mut rng = SeededRng::new(seed);
     let cfg = Config {
@@ -33,8 +96,9 @@ fn shaper(pace: u32, budget: u64, seed: u64) -> (DeviceShaper, SeededRng) {
 
 #[test]
 fn decoys_keep_pace_with_thirty_real_periods_an_hour() {
-    // Today's fixed 6 decoys per idle hour leave an observer a precision of ~30/36 on a busy
-    // device; with pace 100 % (the default) decoys reach the real count (≥ 0.95), pace 200 % about twice it.
+    // The fixed 6 decoys per idle hour leave an observer a precision of ~30/36 on a busy
+    // device; with pace 100 % (the default) decoy time reaches the real time: with every
+    // period 10 s long, as many decoys as real periods (≥ 0.95), pace 200 % about twice it.
     for seed in 0..5 {
         let real = busy_device(6, seed);
         let mut ratios = Vec::new();

@@ -7,30 +7,34 @@
 //! which alone would cut the tunnel's time into many tiny periods) is background: it neither
 //! joins the shapes nor counts for the pace, and it does not hold a decoy back. Each finished
 //! activity period's *profile* (its packets per 5 ms bin from its first packet, `profile`
-//! module) goes into a ring of the last [`SHAPES`] profiles.
+//! module) goes into a ring of [`SHAPES`] recent profiles (a full ring drops the busiest of
+//! its older half).
 //!
 //! Decoy periods start at random times while the tunnel has no activity: after each period
-//! (real or decoy) ends, the shaper draws the next decoy's profile — uniformly from the ring,
-//! or Poisson packets at the configured default rate and duration while the ring is empty —
-//! and waits an exponentially distributed gap with mean `3600 s / decoys_per_hour − duration`
-//! (at least [`MIN_GAP_S`]). Every gap+decoy cycle therefore lasts `3600 / decoys_per_hour`
-//! seconds on average, so an idle hour holds `decoys_per_hour` decoys in expectation. A decoy
-//! *replays* its profile: cover packets of `pad_to` bytes leave bin by bin at the recorded
-//! offsets, so it has the real period's bursts and pauses (a profile whose mean rate is above
-//! `rate_cap` is thinned to it, bin by bin). Activity cancels a pending decoy start; a running
-//! decoy runs to its end.
+//! (real or decoy) ends, the shaper draws the next decoy's profile — from the ring, each
+//! profile in proportion to its seconds per packet (the calmest real periods buy the most
+//! decoy time for the budget), or Poisson packets at the configured default rate and duration
+//! while the ring is empty — and waits an exponentially distributed gap with mean
+//! `3600 s / decoys_per_hour − duration` (at least [`MIN_GAP_S`]), so an idle hour holds
+//! `decoys_per_hour` decoys in expectation. A decoy *replays* its profile: cover packets of
+//! `pad_to` bytes leave bin by bin at the recorded offsets, so it has the real period's bursts
+//! and pauses (a profile whose mean rate is above `rate_cap` is thinned to it, bin by bin).
+//! Activity cancels a pending decoy start; a running decoy runs to its end.
 //!
 //! The decoy is copied from real use, so an observer cannot tell a real period from a decoy by
-//! its rate, length or burst pattern (STP's argument: its precision is bounded by real / (real +
-//! decoy) periods). That bound only helps if decoys are as frequent as real use: a device with
-//! 30 real periods an hour hides nothing behind 6 decoys. So decoys **keep pace**: the shaper
-//! counts the activity periods that ended and the decoys that started in a sliding window
-//! (`pace_window`, default an hour) and aims at `pace_percent`/100 decoys per real period: the
-//! target plus the decoys still owed are spread over the idle time of the window (decoy cycles
-//! of idle / (target + owed) + duration, when shorter than the `decoys_per_hour` cycle). With the default
-//! 100 % an observer who flags every activity period is right at most about half the time. The
-//! price: the count of periods (real + decoy) now follows the real count, so the *amount* of
-//! use shows, but not *when* it happened; and decoys still only run while the tunnel is idle.
+//! its rate, length or burst pattern (STP's argument: an observer who flags active-looking time
+//! is right at most real / (real + decoy) of it). That bound only helps if decoys keep pace
+//! with real use *in time*: a device busy 30 % of the hour hides nothing behind six 20-second
+//! decoys. So the shaper sums the real activity time and the decoy time of a sliding window
+//! (`pace_window`, default an hour) and aims at `pace_percent`/100 seconds of decoy per second
+//! of activity: the target plus the time still owed is spread over the idle time of the window
+//! (decoy cycles of `duration × idle / (target + owed)`, when shorter than the
+//! `decoys_per_hour` cycle; at most [`COVER_MAX`] of the idle time). With the default 100 % an
+//! observer who flags every active-looking stretch is right at most about half the time; an
+//! observer of 5 s windows who must also be right about the idle ones (balanced accuracy)
+//! needs decoys on the same share of the idle time as activity has of the whole, `pace` ≈
+//! 100 × idle / busy (BENCHMARKS.md, "Privacy"). The price: the amount of use shows, not when
+//! it happened; and decoys still only run while the tunnel is idle.
 //!
 //! Two-way: the router draws the decoys; a companion's schedule runs in *follow* mode, draws
 //! none and answers the router's cover packets as they arrive (0.5-1.5 answers per packet,
@@ -43,7 +47,7 @@
 //! A decoy only starts when the bucket holds its expected size; a running decoy stops early
 //! when the bucket runs dry.
 
-use super::profile::Profile;
+use super::profile::{Profile, BIN};
 use super::{Action, Counters, Lane, Micros, Rng, SECOND};
 use std::collections::VecDeque;
 
@@ -73,10 +77,10 @@ pub struct StochasticConfig {
     pub max_duration_s: u32,
     /// Silence that ends an activity period, microseconds.
     pub idle_gap: Micros,
-    /// Keep pace: decoy periods per 100 real activity periods of the last `pace_window`
+    /// Keep pace: seconds of decoy per 100 seconds of real activity in the last `pace_window`
     /// (0 = decoys only at `decoys_per_hour`). See the module docs.
     pub pace_percent: u32,
-    /// The sliding window real periods and decoys are counted in, microseconds (≥ 1 s).
+    /// The sliding window real activity and decoy time are summed over, microseconds (≥ 1 s).
     pub pace_window: Micros,
     /// Follow the far end's decoys instead of drawing its own: the far end's cover packets
     /// ([`super::Schedule::on_peer_cover`]) are answered at once while the tunnel has no
@@ -87,8 +91,8 @@ pub struct StochasticConfig {
 
 impl Default for StochasticConfig {
     /// 6 decoys per idle hour, cap 50 packets/s, 50 MB/day, default shape 5 packets/s for 20 s,
-    /// decoys at most 5 minutes, periods split by 5 s of silence, at least one decoy per real
-    /// period of the last hour.
+    /// decoys at most 5 minutes, periods split by 5 s of silence, as much decoy time as real
+    /// activity time in the last hour.
     fn default() -> Self {
         StochasticConfig {
             decoys_per_hour: 6,
@@ -135,10 +139,10 @@ pub(super) struct Stochastic {
     period_packets: u32,
     current: Profile,
     shapes: VecDeque<Profile>,
-    // keep pace: end times and lengths of recent real periods, start times of recent decoys
-    // (pruned to the window, at most PACE_MAX each)
+    // keep pace: end times and lengths of recent real periods, start times and lengths of
+    // recent decoys (pruned to the window, at most PACE_MAX each)
     real_ends: VecDeque<(Micros, Micros)>,
-    decoy_starts: VecDeque<Micros>,
+    decoy_starts: VecDeque<(Micros, Micros)>,
     started: Micros,
     // decoys
     pending: Option<(Micros, Profile)>,
@@ -201,27 +205,39 @@ impl Stochastic {
             return;
         }
         let shape = self.draw(rng);
-        let duration = shape.duration() as f64;
+        let duration = shape.duration().max(BIN) as f64;
         let mut cycle = 3600.0 * SECOND as f64 / self.cfg.decoys_per_hour as f64;
         let (target, deficit, idle) = self.pace(now);
         if target > 0 {
-            // Spread target + deficit decoys over the idle time the window had: decoys run only
-            // while the tunnel is idle, so that, not the window, is the time they have.
-            cycle = cycle.min(idle as f64 / (target + deficit) as f64 + duration);
+            // Cover the idle time the window had at the rate that reaches target + deficit decoy
+            // time there: decoys run only while the tunnel is idle, so that is the time they have.
+            let share = ((target + deficit) as f64 / idle as f64).min(COVER_MAX);
+            cycle = cycle.min(duration / share);
         }
         let mean_gap = (cycle - duration).max(MIN_GAP_S as f64 * SECOND as f64);
         let gap = rng.exp(mean_gap).min(cycle * 20.0) as Micros;
         self.pending = Some((now + gap, shape));
     }
 
-    /// A decoy's profile: one of the ring's, or the default shape while it is empty.
+    /// A decoy's profile: one of the ring's, or the default shape while it is empty. The ring's
+    /// profiles are drawn in proportion to their seconds per packet: a cover budget buys the most
+    /// decoy time, the observer's windows, from the calmest real periods (a recording session at
+    /// 15 packets/s, not a 200 KB answer within a second), and every kind still comes up.
     fn draw(&self, rng: &mut dyn Rng) -> Profile {
         if self.shapes.is_empty() {
             let d = (self.cfg.default_duration_s as u64 * SECOND).min(self.max_duration());
-            Profile::poisson(self.cfg.default_rate as f64, d, rng)
-        } else {
-            self.shapes[rng.below(self.shapes.len() as u32) as usize].clone()
+            return Profile::poisson(self.cfg.default_rate as f64, d, rng);
         }
+        let weight = |p: &Profile| p.duration().max(BIN) as f64 / p.packets().max(1) as f64;
+        let total: f64 = self.shapes.iter().map(weight).sum();
+        let mut x = rng.unit() * total;
+        for p in &self.shapes {
+            x -= weight(p);
+            if x < 0.0 {
+                return p.clone();
+            }
+        }
+        self.shapes[self.shapes.len() - 1].clone()
     }
 
     /// A cover packet of the far end arrived at `now`: in follow mode, answer it with one (sent
@@ -280,21 +296,24 @@ impl Stochastic {
         }
     }
 
-    /// The pace at `now` over the window: (target = ⌈pace × real periods / 100⌉, decoys still
-    /// owed = target − decoys started, idle time in the window in µs (at least a minute)).
-    fn pace(&mut self, now: Micros) -> (u64, u64, Micros) {
+    /// The pace at `now` over the window, in µs: (target = pace × real activity time / 100,
+    /// decoy time still owed = target − decoy time started, idle time of the window, at least
+    /// a minute).
+    fn pace(&mut self, now: Micros) -> (Micros, Micros, Micros) {
         let from = now.saturating_sub(self.cfg.pace_window);
         while self.real_ends.front().is_some_and(|&(t, _)| t < from) {
             self.real_ends.pop_front();
         }
-        while self.decoy_starts.front().is_some_and(|&t| t < from) {
+        while self.decoy_starts.front().is_some_and(|&(t, _)| t < from) {
             self.decoy_starts.pop_front();
         }
-        let target = (self.real_ends.len() as u64 * self.cfg.pace_percent as u64).div_ceil(100);
+        let real: Micros = self.real_ends.iter().map(|&(_, d)| d).sum();
+        let target = (real as u128 * self.cfg.pace_percent as u128 / 100) as Micros;
+        let decoys: Micros = self.decoy_starts.iter().map(|&(_, d)| d).sum();
         let busy: Micros = self.real_ends.iter().map(|&(_, d)| d + self.cfg.idle_gap).sum();
         let span = now.saturating_sub(self.started).min(self.cfg.pace_window);
         let idle = span.saturating_sub(busy).max(60 * SECOND);
-        (target, target.saturating_sub(self.decoy_starts.len() as u64), idle)
+        (target, target.saturating_sub(decoys), idle)
     }
 
     /// Close the current period: an activity period's profile joins the ring and the pace.
@@ -308,7 +327,11 @@ impl Stochastic {
             return false;
         }
         if self.shapes.len() >= SHAPES {
-            self.shapes.pop_front();
+            // Make room: the busiest (packets a second) of the older half goes, so a rare calm
+            // kind (a recording session among many short answers) stays drawable.
+            let rate = |p: &Profile| p.packets() as f64 / p.duration().max(BIN) as f64;
+            let evict = (0..SHAPES / 2).max_by(|&a, &b| rate(&self.shapes[a]).total_cmp(&rate(&self.shapes[b])));
+            self.shapes.remove(evict.unwrap_or(0));
         }
         self.shapes.push_back(profile);
         if self.real_ends.len() >= PACE_MAX {
@@ -403,7 +426,7 @@ impl Stochastic {
                     let expected = (profile.packets() as f64 * keep).ceil() as u64 * pad_to as u64;
                     if self.tokens >= expected.max(pad_to as u64) {
                         c.decoy_periods += 1;
-                        push_bounded(&mut self.decoy_starts, start);
+                        push_bounded(&mut self.decoy_starts, (start, profile.duration()));
                         self.decoy = Some(Decoy { start, profile, next: 0, keep, carry: 0.0 });
                         // send what is already due
                         self.on_tick(now, pad_to, rng, c, out);
@@ -440,10 +463,13 @@ impl Stochastic {
 /// Fewest answers per far-end cover packet in follow mode (the most is one more).
 const MIRROR_MIN: f64 = 0.5;
 
+/// Most of the idle time decoys are scheduled to cover (the rest stays quiet).
+const COVER_MAX: f64 = 0.95;
+
 /// Most timestamps kept per pace ring (beyond it the counts saturate: 1,000 periods per window).
 const PACE_MAX: usize = 1000;
 
-fn push_bounded(q: &mut VecDeque<Micros>, t: Micros) {
+fn push_bounded(q: &mut VecDeque<(Micros, Micros)>, t: (Micros, Micros)) {
     if q.len() >= PACE_MAX {
         q.pop_front();
     }
