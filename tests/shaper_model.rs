@@ -64,7 +64,7 @@ fn stochastic_errors_name_line_and_option() {
         ("\toption decoy_duration '0'\n", 4, "decoy_duration", "1-3600"),
         ("\toption decoys '60'\n\toption decoy_duration '60'\n", 5, "decoy_duration", "do not fit"),
         ("\toption idle_gap '5;reboot'\n", 4, "idle_gap", "idle gap"),
-        ("\toption pace '1001'\n", 4, "pace", "0-1000 decoys per 100 real periods"),
+        ("\toption pace '1001'\n", 4, "pace", "0-1000 seconds of decoy per 100 s of real activity"),
         ("\toption pace_window '59'\n", 4, "pace_window", "60-86400 seconds"),
         ("\toption pase '100'\n", 4, "pase", "did you mean 'pace'?"),
     ];

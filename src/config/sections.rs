@@ -314,7 +314,7 @@ pub(super) fn read_stochastic(cx: &mut Ctx<'_>, sec: &Sec<'_>, rate: u32) -> Opt
         get(cx, "decoy_rate", rate.min(5), &range("decoy rate", 1, RATE_MAX as u64, "packets per second"));
     let (decoy_duration, dur_line) = get(cx, "decoy_duration", 20, &range("decoy duration", 1, 3600, "seconds"));
     let (idle_gap, _) = get(cx, "idle_gap", 5, &range("idle gap", 1, 600, "seconds"));
-    let (pace, _) = get(cx, "pace", 100, &range("pace", 0, 1000, "decoys per 100 real periods"));
+    let (pace, _) = get(cx, "pace", 100, &range("pace", 0, 1000, "seconds of decoy per 100 s of real activity"));
     let (pace_window, _) = get(cx, "pace_window", 3600, &range("pace window", 60, 86_400, "seconds"));
     if decoy_rate > rate {
         let line = rate_line.unwrap_or(sec.s.line);

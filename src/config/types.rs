@@ -142,11 +142,11 @@ pub struct StochasticParams {
     pub decoy_duration: u32,
     /// `idle_gap`: seconds of silence that end an activity period (1-600, default 5).
     pub idle_gap: u32,
-    /// `pace`: decoy periods per 100 real activity periods of the last `pace_window` that the
-    /// shaper tops decoys up to (0-1000, default 100; 0 = only `decoys` per idle hour).
+    /// `pace`: seconds of decoy per 100 seconds of real activity in the last `pace_window` that
+    /// the shaper tops decoys up to (0-1000, default 100; 0 = only `decoys` per idle hour).
     pub pace: u32,
-    /// `pace_window`: the sliding window real periods are counted in, seconds (60-86400,
-    /// default 3600).
+    /// `pace_window`: the sliding window real activity and decoy time are summed over, seconds
+    /// (60-86400, default 3600).
     pub pace_window: u32,
 }
 
