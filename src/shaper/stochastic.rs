@@ -37,10 +37,13 @@
 //! it happened; and decoys still only run while the tunnel is idle.
 //!
 //! Two-way: the router draws the decoys; a companion's schedule runs in *follow* mode, draws
-//! none and answers the router's cover packets as they arrive (0.5-1.5 answers per packet,
-//! the ratio drawn per run of them) while its own direction has no activity, so a decoy moves
-//! both ways at once as every real exchange does (independent decoys at the two ends gave the
-//! observer one-way windows).
+//! none and answers the router's cover packets as they arrive, while its own direction has no
+//! activity, as TCP answers data: one answer per two packets of a flight (packets less than
+//! [`FLIGHT_GAP`] apart; a lone packet gets one), so a decoy moves both ways at once as every
+//! real exchange does, and a copied upload (a recording: two segments, then an ACK, every
+//! 200 ms) gets the downstream of a real one (independent decoys at the two ends gave the
+//! observer one-way windows; answers at a random 0.5-1.5 per packet, bunched per tick, gave it
+//! a downstream no real exchange has).
 //!
 //! Cover bytes are limited by a token bucket sized so that any 24 hours spend at most
 //! `budget_bytes_per_day`: capacity one hour's share (B/24), refilled at 23/24·B per day.
@@ -84,8 +87,8 @@ pub struct StochasticConfig {
     pub pace_window: Micros,
     /// Follow the far end's decoys instead of drawing its own: the far end's cover packets
     /// ([`super::Schedule::on_peer_cover`]) are answered at once while the tunnel has no
-    /// activity here, 0.5-1.5 answers per packet (drawn per run of them), as a server's data and
-    /// ACKs answer a router's (a companion answering its router's decoys).
+    /// activity here, one answer per two packets of a flight, as a server's ACKs answer a
+    /// router's upload (a companion answering its router's decoys).
     pub follow: bool,
 }
 
@@ -147,13 +150,13 @@ pub(super) struct Stochastic {
     // decoys
     pending: Option<(Micros, Profile)>,
     decoy: Option<Decoy>,
-    // follow mode: cover packets owed to the far end's, due at `mirror_at`
+    // follow mode: cover packets owed to the far end's, due at `mirror_at`; the current flight
+    // of far-end packets (its last arrival and length)
     mirror: u32,
     mirror_at: Micros,
     last_mirror: Option<Micros>,
-    /// Answers per far-end packet in the current run (drawn per run) and the fraction carried.
-    mirror_ratio: f64,
-    mirror_carry: f64,
+    flight_last: Option<Micros>,
+    flight_len: u32,
     // budget (bytes, with a remainder in byte·µs units so refills lose nothing)
     tokens: u64,
     capacity: u64,
@@ -182,8 +185,8 @@ impl Stochastic {
             mirror: 0,
             mirror_at: 0,
             last_mirror: None,
-            mirror_ratio: 1.0,
-            mirror_carry: 0.0,
+            flight_last: None,
+            flight_len: 0,
             tokens: capacity,
             capacity,
             refill_per_day: cfg.budget_bytes_per_day - capacity,
@@ -240,10 +243,17 @@ impl Stochastic {
         self.shapes[self.shapes.len() - 1].clone()
     }
 
-    /// A cover packet of the far end arrived at `now`: in follow mode, answer it with one (sent
-    /// at the next tick) unless the tunnel is active here.
+    /// A cover packet of the far end arrived at `now`: in follow mode, answer it (at the next
+    /// tick) if it opens a flight or is its third, fifth, … packet, unless the tunnel is active
+    /// here.
     pub(super) fn on_peer_cover(&mut self, now: Micros) {
-        if self.cfg.follow && self.cfg.decoys_per_hour > 0 && !self.active() {
+        if !self.cfg.follow || self.cfg.decoys_per_hour == 0 {
+            return;
+        }
+        let same_flight = self.flight_last.is_some_and(|t| now.saturating_sub(t) < FLIGHT_GAP);
+        self.flight_len = if same_flight { self.flight_len.saturating_add(1) } else { 1 };
+        self.flight_last = Some(now);
+        if self.flight_len % 2 == 1 && !self.active() {
             if self.mirror == 0 {
                 self.mirror_at = now;
             }
@@ -353,18 +363,11 @@ impl Stochastic {
         self.refill(now);
         // Answers to the far end's cover (follow mode)
         if self.mirror > 0 && self.mirror_at <= now {
-            // a run of answers after idle_gap without one counts as a decoy period; its ratio
-            // of answers to far-end packets is drawn in [0.5, 1.5) (real exchanges range from
-            // upload-heavy, about one ACK per two segments, to download-heavy)
+            // a run of answers after idle_gap without one counts as a decoy period
             if self.last_mirror.is_none_or(|t| self.mirror_at >= t + self.cfg.idle_gap) {
                 c.decoy_periods += 1;
-                self.mirror_ratio = MIRROR_MIN + rng.unit();
-                self.mirror_carry = 0.0;
             }
-            self.mirror_carry += std::mem::take(&mut self.mirror) as f64 * self.mirror_ratio;
-            let send = self.mirror_carry.floor();
-            self.mirror_carry -= send;
-            for _ in 0..send as u64 {
+            for _ in 0..std::mem::take(&mut self.mirror) {
                 if self.tokens < pad_to as u64 {
                     break;
                 }
@@ -460,8 +463,8 @@ impl Stochastic {
     }
 }
 
-/// Fewest answers per far-end cover packet in follow mode (the most is one more).
-const MIRROR_MIN: f64 = 0.5;
+/// Far-end packets closer than this are one flight (follow mode), µs.
+pub const FLIGHT_GAP: Micros = 2_000;
 
 /// Most of the idle time decoys are scheduled to cover (the rest stays quiet).
 const COVER_MAX: f64 = 0.95;

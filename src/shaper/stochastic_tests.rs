@@ -205,7 +205,7 @@ fn a_decoy_replays_the_bursts_of_a_real_period() {
 }
 
 #[test]
-fn follow_mode_answers_the_far_ends_cover_packet_for_packet() {
+fn follow_mode_answers_the_far_ends_flights_as_tcp_answers_an_upload() {
     let mut rng = SeededRng::new(4);
     let c = Config {
         pad_to: 1000,
@@ -226,22 +226,36 @@ fn follow_mode_answers_the_far_ends_cover_packet_for_packet() {
     s.on_tick(HOUR, &mut rng, &mut out);
     assert_eq!(s.next_wakeup(), None, "a follower draws no decoy of its own");
     assert_eq!(s.shared_counters().real_periods, 1);
-    // the far end's decoy: 30 cover packets in 3 bursts; each burst is answered at the next tick
+    // the far end's decoy: 30 cover packets in 3 flights of 10; each flight is answered at the
+    // next tick, one answer per two packets (as ACKs answer an upload)
     let mut answered = Vec::new();
     for b in 0..3u64 {
         let t = HOUR + b * SECOND;
-        for _ in 0..10 {
-            s.on_peer_cover(t);
+        for i in 0..10 {
+            s.on_peer_cover(t + i * 100);
         }
         assert_eq!(s.next_wakeup(), Some(t));
-        s.on_tick(t, &mut rng, &mut out);
+        s.on_tick(t + 1000, &mut rng, &mut out);
         answered.push(out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count());
     }
-    // one ratio in [0.5, 1.5) for the run: 30 packets get 15-45 answers, evenly spread
-    let total: usize = answered.iter().sum();
-    assert!((15..=45).contains(&total), "{answered:?}");
-    assert!(answered.iter().all(|&n| n.abs_diff(total / 3) <= 1), "{answered:?}");
+    assert_eq!(answered, [5, 5, 5]);
     assert_eq!(s.shared_counters().decoy_periods, 1, "one run of answers, one decoy period");
+    // a copied recording: two packets back to back every 200 ms get one answer each time; a
+    // flight of three gets two; lone packets 10 ms apart get one each
+    let mut n = 0;
+    let t0 = HOUR + 10 * SECOND;
+    for k in 0..10u64 {
+        s.on_peer_cover(t0 + k * 200_000);
+        s.on_peer_cover(t0 + k * 200_000 + 300);
+        s.on_tick(t0 + k * 200_000 + 1000, &mut rng, &mut out);
+        n += out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
+    }
+    assert_eq!(n, 10, "one answer per pair");
+    let t1 = t0 + 3 * SECOND;
+    (0..3).for_each(|i| s.on_peer_cover(t1 + i * 500));
+    (0..4).for_each(|i| s.on_peer_cover(t1 + 100_000 + i * 10_000));
+    s.on_tick(t1 + 200_000, &mut rng, &mut out);
+    assert_eq!(out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count(), 2 + 4);
     // while the tunnel is active here, the far end's cover is not answered
     for i in 0..20 {
         s.on_packet(0, 2 * HOUR + i * 1000, i as PacketId, 100, &mut out);
