@@ -70,6 +70,12 @@ impl Profile {
         self.events.last().map_or(0, |&e| ((e >> COUNT_BITS) as u64 + 1) * BIN).max(SECOND)
     }
 
+    /// Seconds per packet over the profile's duration (how calm it is; an empty profile counts
+    /// as one packet).
+    pub(super) fn seconds_per_packet(&self) -> f64 {
+        self.duration() as f64 / SECOND as f64 / self.packets.max(1) as f64
+    }
+
     /// Number of bins with packets.
     pub(super) fn len(&self) -> usize {
         self.events.len()

@@ -50,7 +50,7 @@
 //! A decoy only starts when the bucket holds its expected size; a running decoy stops early
 //! when the bucket runs dry.
 
-use super::profile::{Profile, BIN};
+use super::profile::Profile;
 use super::{Action, Counters, Lane, Micros, Rng, SECOND};
 use std::collections::VecDeque;
 
@@ -208,7 +208,7 @@ impl Stochastic {
             return;
         }
         let shape = self.draw(rng);
-        let duration = shape.duration().max(BIN) as f64;
+        let duration = shape.duration() as f64;
         let mut cycle = 3600.0 * SECOND as f64 / self.cfg.decoys_per_hour as f64;
         let (target, deficit, idle) = self.pace(now);
         if target > 0 {
@@ -231,11 +231,10 @@ impl Stochastic {
             let d = (self.cfg.default_duration_s as u64 * SECOND).min(self.max_duration());
             return Profile::poisson(self.cfg.default_rate as f64, d, rng);
         }
-        let weight = |p: &Profile| p.duration().max(BIN) as f64 / p.packets().max(1) as f64;
-        let total: f64 = self.shapes.iter().map(weight).sum();
+        let total: f64 = self.shapes.iter().map(Profile::seconds_per_packet).sum();
         let mut x = rng.unit() * total;
         for p in &self.shapes {
-            x -= weight(p);
+            x -= p.seconds_per_packet();
             if x < 0.0 {
                 return p.clone();
             }
@@ -320,7 +319,8 @@ impl Stochastic {
         let real: Micros = self.real_ends.iter().map(|&(_, d)| d).sum();
         let target = (real as u128 * self.cfg.pace_percent as u128 / 100) as Micros;
         let decoys: Micros = self.decoy_starts.iter().map(|&(_, d)| d).sum();
-        let busy: Micros = self.real_ends.iter().map(|&(_, d)| d + self.cfg.idle_gap).sum();
+        // every real period is followed by the idle_gap that ended it
+        let busy = real + self.real_ends.len() as Micros * self.cfg.idle_gap;
         let span = now.saturating_sub(self.started).min(self.cfg.pace_window);
         let idle = span.saturating_sub(busy).max(60 * SECOND);
         (target, target.saturating_sub(decoys), idle)
@@ -339,8 +339,9 @@ impl Stochastic {
         if self.shapes.len() >= SHAPES {
             // Make room: the busiest (packets a second) of the older half goes, so a rare calm
             // kind (a recording session among many short answers) stays drawable.
-            let rate = |p: &Profile| p.packets() as f64 / p.duration().max(BIN) as f64;
-            let evict = (0..SHAPES / 2).max_by(|&a, &b| rate(&self.shapes[a]).total_cmp(&rate(&self.shapes[b])));
+            let calm = |i: usize| self.shapes[i].seconds_per_packet();
+            // (the least calm; max_by keeps the newer of equals, as before)
+            let evict = (0..SHAPES / 2).max_by(|&a, &b| calm(b).total_cmp(&calm(a)));
             self.shapes.remove(evict.unwrap_or(0));
         }
         self.shapes.push_back(profile);
