@@ -71,6 +71,16 @@ fn protect_a_discovered_device_in_the_browser() {
         let d = st["devices"].as_array().unwrap().iter().find(|d| d["name"] == "speaker").cloned().unwrap();
         (d["counters"]["real_bytes_up"].as_u64().unwrap_or(0), d["counters"]["wire_bytes_up"].as_u64().unwrap_or(0), d)
     };
+    // The constant shaper's first cover packets make WireGuard's first handshake; the daemon
+    // rewrites its status every STATUS_EVERY (2 s), so until then it rightly says "no handshake
+    // yet". Wait a few rewrites for the handshake to show (a daemon that never reports it fails).
+    let handshaken = || {
+        let st = call("status");
+        st["devices"]
+            .as_array()
+            .is_some_and(|ds| ds.iter().any(|d| d["name"] == "speaker" && d["state"] == "protected (tunnel up)"))
+    };
+    lab.wait_for("the first handshake in the plugin's status", moat::daemon::STATUS_EVERY * 5, handshaken);
     let st0 = call("status");
     assert_eq!(st0["running"], true, "{st0}");
     let (real0, wire0, d0) = speaker_counters(&st0);
