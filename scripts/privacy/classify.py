@@ -15,7 +15,9 @@ to a balanced accuracy of 0.55 / 0.65 / 0.75 (see decoy_floor).
 Printed per configuration: balanced accuracy and ROC AUC of the whole link, of the upstream alone and
 of the downstream alone; overhead (WAN bytes / the devices' own bytes); latency of the small
 request/answer exchanges (heartbeats, toggles, state reports) and of the speaker's answer (from the
-end of the audio upload to the last byte of the answer). Figures only: nothing here passes or fails.
+end of the audio upload to the last byte of the answer); and which windows the whole-link observer
+flags, by what happened in them (idle ones are its false alarms; a kind of activity it still flags
+is what the defence does not hide). Figures only: nothing here passes or fails.
 """
 import os
 import sys
@@ -44,8 +46,9 @@ def load(d):
     ln = np.array([int(r[2]) for r in rows])
     _, truth = read_tsv(os.path.join(d, "truth.tsv"))
     acts = [(float(r[2]), float(r[3])) for r in truth]
+    kinds = [r[1] for r in truth]
     _, ex = read_tsv(os.path.join(d, "exchanges.tsv"))
-    return {"dir": d, "meta": meta, "t": t, "up": up, "len": ln, "acts": acts, "ex": ex}
+    return {"dir": d, "meta": meta, "t": t, "up": up, "len": ln, "acts": acts, "kinds": kinds, "ex": ex}
 
 
 def view_features(t, ln):
@@ -65,7 +68,7 @@ def windows(run):
     start, end = float(run["meta"]["start"]), float(run["meta"]["end"])
     nwin = int((end - start) // WINDOW)
     feats = {"all": [], "up": [], "down": []}
-    labels = []
+    labels, kinds = [], []
     idx = np.floor((run["t"] - start) / WINDOW).astype(int)
     for w in range(nwin):
         a, b = start + w * WINDOW, start + (w + 1) * WINDOW
@@ -80,12 +83,17 @@ def windows(run):
         feats["up"].append(fu)
         feats["down"].append(fd)
         labels.append(int(any(s < b and e > a for s, e in run["acts"])))
-    return {k: np.array(v, dtype=float) for k, v in feats.items()}, np.array(labels)
+        here = {k for (s, e), k in zip(run["acts"], run["kinds"]) if s < b and e > a}
+        kinds.append(here.pop() if len(here) == 1 else ("idle" if not here else "mixed"))
+    return {k: np.array(v, dtype=float) for k, v in feats.items()}, np.array(labels), kinds
 
 
 def score(runs, view):
-    """Leave one run out: train on the others, score the held-out one. Mean (min, max) over folds."""
+    """Leave one run out: train on the others, score the held-out one. Returns the balanced
+    accuracies and AUCs of the folds and, per kind of window (idle, one activity kind, mixed),
+    [windows flagged active, windows] over the held-out runs."""
     ba, auc = [], []
+    flagged = {}  # window kind -> [flagged, windows] over the held-out runs
     data = [windows(r) for r in runs]
     for i in range(len(runs)):
         xtr = np.vstack([d[0][view] for j, d in enumerate(data) if j != i])
@@ -95,9 +103,14 @@ def score(runs, view):
             continue
         rf = RandomForestClassifier(n_estimators=300, min_samples_leaf=2, class_weight="balanced", random_state=0)
         rf.fit(xtr, ytr)
-        ba.append(balanced_accuracy_score(yte, rf.predict(xte)))
+        pred = rf.predict(xte)
+        ba.append(balanced_accuracy_score(yte, pred))
         auc.append(roc_auc_score(yte, rf.predict_proba(xte)[:, 1]))
-    return ba, auc
+        for k, p in zip(data[i][2], pred):
+            f = flagged.setdefault(k, [0, 0])
+            f[0] += int(p)
+            f[1] += 1
+    return ba, auc, flagged
 
 
 FLOOR_TARGETS = (0.55, 0.65, 0.75)
@@ -121,7 +134,7 @@ def decoy_floor(runs, target):
     has timing and direction, and a real decoy is not shaped to the byte."""
     act, idle, dev = [], [], 0
     for r in runs:
-        x, y = windows(r)
+        x, y, _ = windows(r)
         b = x["all"][:, 1]
         act.extend(b[y == 1])
         idle.extend(b[y == 0])
@@ -163,7 +176,8 @@ def main(argv):
     for cfg in sorted(groups, key=lambda c: ORDER.index(c) if c in ORDER else 99):
         runs = sorted(groups[cfg], key=lambda r: int(r["meta"]["seed"]))
         labels = np.concatenate([windows(r)[1] for r in runs])
-        res = {v: score(runs, v) if len(runs) >= 2 else ([], []) for v in ("all", "up", "down")}
+        res = {v: score(runs, v) if len(runs) >= 2 else ([], [], {}) for v in ("all", "up", "down")}
+        per_kind = res["all"][2]
         wan = sum(int(r["meta"]["wan_bytes"]) for r in runs)
         dev = sum(int(r["meta"]["device_bytes"]) for r in runs)
         small = [float(e[3]) for r in runs for e in r["ex"] if e[1] in SMALL and e[3] != "fail"]
@@ -179,7 +193,7 @@ def main(argv):
             "over": wan / dev if dev else float("nan"),
             "rate": dev / 1e3 / sum(float(r["meta"]["end"]) - float(r["meta"]["start"]) for r in runs),
             "p50": pct(small, 50), "p99": pct(small, 99), "v50": pct(voice, 50), "v99": pct(voice, 99),
-            "fails": f"{fails}/{nex}",
+            "fails": f"{fails}/{nex}", "per_kind": per_kind,
         })
     if not rows:
         print("no runs to score")
@@ -216,6 +230,13 @@ def main(argv):
         for t in table:
             print("\n".join(f"  {h:<27} {c}" for h, c in zip(heads, t)))
             print()
+    print("whole link, share of held-out windows flagged active, by what happened in them (idle: false alarms;")
+    print("one kind of activity alone; mixed: several), with the number of windows:")
+    for r in rows:
+        pk = r["per_kind"]
+        if pk:
+            order = sorted(pk, key=lambda k: (k != "idle", k == "mixed", k))
+            print(f"  {r['cfg']:<27} " + ", ".join(f"{k} {pk[k][0] / pk[k][1]:.2f} ({pk[k][1]})" for k in order))
     floors = [(cfg, [decoy_floor(groups[cfg], t) for t in FLOOR_TARGETS]) for cfg in FLOOR_BASES if cfg in groups]
     if floors:
         head = " / ".join(f"{t:.2f}" for t in FLOOR_TARGETS)

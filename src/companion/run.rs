@@ -194,7 +194,7 @@ impl Companion {
             // answered by one here (stochastic mode; constant mode ignores it)
             if let Some(p) = self.peers.peers.iter().find(|p| p.addr == src) {
                 if !matches!(outcome, Outcome::Refused(_)) {
-                    self.engine.peer_cover(p.queue, now);
+                    self.engine.peer_cover(p.queue, now, control::answers(pkt));
                 }
             }
             match outcome {

@@ -122,7 +122,7 @@ mod tests {
         assert_eq!(log.len(), 50 * 60);
         for (i, (t, a)) in log.iter().enumerate() {
             assert_eq!(*t, 1_000_000 + (i as u64 + 1) * 20_000, "slot {i} time");
-            assert_eq!(*a, Action::Cover { len: 1408 });
+            assert_eq!(*a, Action::Cover { len: 1408, answers: 0 });
         }
         assert_eq!(s.counters().cover_packets, 3000);
         assert_eq!(s.counters().cover_bytes, 3000 * 1408);
@@ -144,7 +144,7 @@ mod tests {
             assert_eq!(*t, t0 + k * 1_000_000 / 3);
             match a {
                 Action::Release { pad_to, .. } => assert_eq!(*pad_to, 1408),
-                Action::Cover { len } => assert_eq!(*len, 1408),
+                Action::Cover { len, .. } => assert_eq!(*len, 1408),
                 Action::Drop { .. } => panic!("unexpected drop"),
             }
         }

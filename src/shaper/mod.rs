@@ -81,6 +81,9 @@ pub enum Action {
     Cover {
         /// Total length of the cover packet.
         len: u16,
+        /// Answers the far end's follow-mode schedule should send for it (0: by its own rule):
+        /// a decoy copying a download's acknowledgements asks for the data they acknowledged.
+        answers: u8,
     },
     /// Drop held packet `id`.
     Drop {

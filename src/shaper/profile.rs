@@ -5,7 +5,9 @@
 //! [`MAX_EVENTS`] of them, 16 KB). Replaying it
 //! sends each bin's packets together at the bin's offset from the decoy's start, so a decoy has
 //! the real period's bursts (a TCP flight, an answer of 200 KB within a second or two) and its
-//! pauses, not a Poisson stream at the period's mean rate.
+//! pauses, not a Poisson stream at the period's mean rate. Each bin also counts its *small*
+//! packets (at most [`SMALL_LEN`] bytes: a pure TCP or QUIC acknowledgement), which tell the far
+//! end of a two-way schedule that this stretch was a download (`stochastic` module).
 
 use super::{Micros, Rng, SECOND};
 
@@ -13,6 +15,9 @@ use super::{Micros, Rng, SECOND};
 pub const BIN: Micros = 5_000;
 /// Most bins with packets kept per profile (a longer period is cut there).
 pub const MAX_EVENTS: usize = 4096;
+/// Largest IP length of a *small* packet, bytes: an IPv6 TCP ACK with timestamps is 72, a QUIC
+/// ACK-only packet about 60-90; a data segment of a device is larger.
+pub const SMALL_LEN: u16 = 96;
 const COUNT_BITS: u32 = 12;
 const COUNT_MAX: u32 = (1 << COUNT_BITS) - 1;
 const BIN_MAX: u64 = (1 << (32 - COUNT_BITS)) - 1;
@@ -22,13 +27,16 @@ const BIN_MAX: u64 = (1 << (32 - COUNT_BITS)) - 1;
 pub(super) struct Profile {
     /// Bin index from the first packet << COUNT_BITS | packets in it, in increasing bin order.
     events: Vec<u32>,
+    /// Small packets per bin with packets (same length as `events`).
+    small: Vec<u16>,
     packets: u32,
 }
 
 impl Profile {
-    /// Count a packet `offset` µs after the period's first packet. False (and not counted) when
-    /// the profile is full or the offset is beyond `max`.
-    pub(super) fn record(&mut self, offset: Micros, max: Micros) -> bool {
+    /// Count a packet (`small`: at most [`SMALL_LEN`] bytes) `offset` µs after the period's
+    /// first packet. False (and not counted) when the profile is full or the offset is beyond
+    /// `max`.
+    pub(super) fn record(&mut self, offset: Micros, max: Micros, small: bool) -> bool {
         let bin = offset / BIN;
         if offset >= max || bin > BIN_MAX {
             return false;
@@ -42,7 +50,13 @@ impl Profile {
                 *e += 1;
             }
             _ if full => return false,
-            _ => self.events.push(((bin as u32) << COUNT_BITS) | 1),
+            _ => {
+                self.events.push(((bin as u32) << COUNT_BITS) | 1);
+                self.small.push(0);
+            }
+        }
+        if let (true, Some(k)) = (small, self.small.last_mut()) {
+            *k += 1; // at most the bin's count, which is at most COUNT_MAX
         }
         self.packets += 1;
         true
@@ -54,7 +68,7 @@ impl Profile {
         let mut p = Profile::default();
         let mean = SECOND as f64 / rate.max(1e-3);
         let mut t = 0.0;
-        while (t as Micros) < duration && p.record(t as Micros, duration) {
+        while (t as Micros) < duration && p.record(t as Micros, duration, false) {
             t += rng.exp(mean).max(1.0);
         }
         p
@@ -86,6 +100,11 @@ impl Profile {
         let e = self.events[i];
         ((e >> COUNT_BITS) as u64 * BIN, e & COUNT_MAX)
     }
+
+    /// Small packets among the `i`-th bin's.
+    pub(super) fn small(&self, i: usize) -> u32 {
+        self.small[i] as u32
+    }
 }
 
 #[cfg(test)]
@@ -96,17 +115,17 @@ mod tests {
     #[test]
     fn records_bins_sparsely_and_stops_when_full() {
         let mut p = Profile::default();
-        assert!(p.record(0, SECOND));
-        assert!(p.record(BIN - 1, SECOND));
-        assert!(p.record(3 * BIN, SECOND));
-        assert!(!p.record(SECOND, SECOND), "past max");
+        assert!(p.record(0, SECOND, true));
+        assert!(p.record(BIN - 1, SECOND, false));
+        assert!(p.record(3 * BIN, SECOND, true));
+        assert!(!p.record(SECOND, SECOND, true), "past max");
         assert_eq!((p.len(), p.packets()), (2, 3));
-        assert_eq!(p.event(0), (0, 2));
-        assert_eq!(p.event(1), (3 * BIN, 1));
+        assert_eq!((p.event(0), p.small(0)), ((0, 2), 1));
+        assert_eq!((p.event(1), p.small(1)), ((3 * BIN, 1), 1));
         assert_eq!(p.duration(), SECOND, "at least a second");
         let mut q = Profile::default();
         for i in 0..MAX_EVENTS as u64 + 10 {
-            q.record(i * BIN, Micros::MAX);
+            q.record(i * BIN, Micros::MAX, false);
         }
         assert_eq!((q.len(), q.packets() as usize), (MAX_EVENTS, MAX_EVENTS));
         assert_eq!(q.duration(), MAX_EVENTS as u64 * BIN);

@@ -21,6 +21,7 @@
 
 use super::constant::Clock;
 use super::flows::FlowQueue;
+use super::profile::SMALL_LEN;
 use super::stochastic::Stochastic;
 use super::{Action, Config, Counters, DropReason, Micros, Mode, PacketId, Rng, MIN_PAD_TO};
 /// Index of a device queue in its schedule (0-based, in the order given at creation).
@@ -138,7 +139,7 @@ impl Schedule {
                 }
             }
             State::Stochastic(s) => {
-                s.on_packet(now, &mut self.shared);
+                s.on_packet(now, len <= SMALL_LEN, &mut self.shared);
                 release(&mut l.counters, lane, id, len, pad_to, 0, out);
             }
             State::PadOnly => release(&mut l.counters, lane, id, len, pad_to, 0, out),
@@ -159,11 +160,12 @@ impl Schedule {
         }
     }
 
-    /// A cover packet of the far end's schedule arrived at `now` (a companion hears its router's):
-    /// a stochastic schedule in follow mode answers it with one; other modes ignore it.
-    pub fn on_peer_cover(&mut self, now: Micros) {
+    /// A cover packet of the far end's schedule arrived at `now` (a companion hears its router's),
+    /// asking for `answers` answers (0: by the schedule's own rule): a stochastic schedule in
+    /// follow mode answers it; other modes ignore it.
+    pub fn on_peer_cover(&mut self, now: Micros, answers: u8) {
         if let State::Stochastic(s) = &mut self.state {
-            s.on_peer_cover(now);
+            s.on_peer_cover(now, answers);
         }
     }
 
@@ -184,7 +186,7 @@ impl Schedule {
         self.since_cover = 0;
         self.shared.cover_packets += 1;
         self.shared.cover_bytes += self.pad_to as u64;
-        out.push((0, Action::Cover { len: self.pad_to }));
+        out.push((0, Action::Cover { len: self.pad_to, answers: 0 }));
     }
 
     /// When this schedule next needs [`Self::on_tick`], if ever.

@@ -51,7 +51,7 @@ fn three_lanes_share_one_clock_exactly_one_packet_per_slot() {
     }
     assert!(log.iter().all(|(_, _, a)| match a {
         Action::Release { pad_to, .. } => *pad_to == 1000,
-        Action::Cover { len } => *len == 1000,
+        Action::Cover { len, .. } => *len == 1000,
         Action::Drop { .. } => false,
     }));
     let real: u64 = (0..3).map(|l| s.lane_counters(l).real_packets).sum();

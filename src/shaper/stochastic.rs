@@ -43,7 +43,11 @@
 //! real exchange does, and a copied upload (a recording: two segments, then an ACK, every
 //! 200 ms) gets the downstream of a real one (independent decoys at the two ends gave the
 //! observer one-way windows; answers at a random 0.5-1.5 per packet, bunched per tick, gave it
-//! a downstream no real exchange has).
+//! a downstream no real exchange has). A download runs the other way round: its real upstream
+//! is acknowledgements, one per two data segments. So the profile counts each bin's small
+//! packets (`profile::SMALL_LEN`), and a decoy's cover packet that copies one asks the far end,
+//! in its control message, for [`ACK_ANSWERS`] answers instead of the flight rule: a copied
+//! answer of 200 KB comes down as 200 KB, not as the ACKs of an upload.
 //!
 //! Cover bytes are limited by a token bucket sized so that any 24 hours spend at most
 //! `budget_bytes_per_day`: capacity one hour's share (B/24), refilled at 23/24·B per day.
@@ -245,8 +249,18 @@ impl Stochastic {
     /// A cover packet of the far end arrived at `now`: in follow mode, answer it (at the next
     /// tick) if it opens a flight or is its third, fifth, … packet, unless the tunnel is active
     /// here.
-    pub(super) fn on_peer_cover(&mut self, now: Micros) {
+    pub(super) fn on_peer_cover(&mut self, now: Micros, answers: u8) {
         if !self.cfg.follow || self.cfg.decoys_per_hour == 0 {
+            return;
+        }
+        if answers > 0 {
+            // the far end copies an acknowledgement: answer with the data it acknowledged
+            if !self.active() {
+                if self.mirror == 0 {
+                    self.mirror_at = now;
+                }
+                self.mirror = self.mirror.saturating_add(answers.min(ACK_ANSWERS_MAX) as u32);
+            }
             return;
         }
         let same_flight = self.flight_last.is_some_and(|t| now.saturating_sub(t) < FLIGHT_GAP);
@@ -286,7 +300,8 @@ impl Stochastic {
         self.period_packets >= ACTIVE_PACKETS
     }
 
-    pub(super) fn on_packet(&mut self, now: Micros, c: &mut Counters) {
+    /// A real packet at `now` (`small`: at most `profile::SMALL_LEN` bytes).
+    pub(super) fn on_packet(&mut self, now: Micros, small: bool, c: &mut Counters) {
         if self.idle(now) {
             // the loop did not tick between the end of the last period and this packet
             self.close_real_period(c);
@@ -297,7 +312,7 @@ impl Stochastic {
         }
         self.period_packets += 1;
         let max = self.max_duration();
-        self.current.record(now - self.period_start, max);
+        self.current.record(now - self.period_start, max, small);
         self.last_real = Some(now);
         if self.active() {
             // real activity holds back a pending decoy (a running one runs to its end)
@@ -375,7 +390,7 @@ impl Stochastic {
                 self.tokens -= pad_to as u64;
                 c.cover_packets += 1;
                 c.cover_bytes += pad_to as u64;
-                out.push((0, Action::Cover { len: pad_to }));
+                out.push((0, Action::Cover { len: pad_to, answers: 0 }));
             }
             self.last_mirror = Some(now);
         }
@@ -393,11 +408,14 @@ impl Stochastic {
             while let Some(at) = d.next_at().filter(|&t| t <= now) {
                 let _ = at;
                 let (_, n) = d.profile.event(d.next);
+                // the share of the bin's packets that were acknowledgements asks for answers
+                let acks = d.profile.small(d.next) as f64 / n.max(1) as f64;
                 d.next += 1;
                 d.carry += n as f64 * d.keep;
                 let send = d.carry.floor();
                 d.carry -= send;
-                for _ in 0..send as u64 {
+                let small = (send * acks).round() as u64;
+                for i in 0..send as u64 {
                     if self.tokens < pad_to as u64 {
                         dry = true; // budget dry: stop early
                         break;
@@ -405,7 +423,8 @@ impl Stochastic {
                     self.tokens -= pad_to as u64;
                     c.cover_packets += 1;
                     c.cover_bytes += pad_to as u64;
-                    out.push((0, Action::Cover { len: pad_to }));
+                    let answers = if i < small { ACK_ANSWERS } else { 0 };
+                    out.push((0, Action::Cover { len: pad_to, answers }));
                 }
                 if dry {
                     break;
@@ -466,6 +485,13 @@ impl Stochastic {
 
 /// Far-end packets closer than this are one flight (follow mode), µs.
 pub const FLIGHT_GAP: Micros = 2_000;
+
+/// Answers a decoy asks for per copied acknowledgement: a receiver acknowledges every second
+/// full-sized segment (delayed ACKs, RFC 1122 / RFC 5681).
+pub const ACK_ANSWERS: u8 = 2;
+
+/// Most answers a follow-mode schedule sends for one far-end cover packet, whatever it asks.
+pub const ACK_ANSWERS_MAX: u8 = 4;
 
 /// Most of the idle time decoys are scheduled to cover (the rest stays quiet).
 const COVER_MAX: f64 = 0.95;

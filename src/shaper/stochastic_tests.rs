@@ -1,6 +1,7 @@
 //! Stochastic mode on the virtual clock: decoy counts, the budget, copied shapes.
 
 use super::super::*;
+use super::{ACK_ANSWERS, ACK_ANSWERS_MAX};
 
 const HOUR: Micros = 3600 * SECOND;
 
@@ -59,7 +60,7 @@ fn idle_hour_has_the_configured_number_of_decoys() {
         assert!((1..=30).contains(&c.decoy_periods), "seed {seed}: {} decoys", c.decoy_periods);
         assert_eq!(c.real_packets, 0);
         assert_eq!(c.cover_packets as usize, log.len());
-        assert!(log.iter().all(|(_, a)| *a == Action::Cover { len: 1000 }));
+        assert!(log.iter().all(|(_, a)| *a == Action::Cover { len: 1000, answers: 0 }));
         // about 100 packets per decoy (Poisson within a 20 s window)
         let per = c.cover_packets as f64 / c.decoy_periods as f64;
         assert!((60.0..=140.0).contains(&per), "seed {seed}: {per} packets per decoy");
@@ -232,7 +233,7 @@ fn follow_mode_answers_the_far_ends_flights_as_tcp_answers_an_upload() {
     for b in 0..3u64 {
         let t = HOUR + b * SECOND;
         for i in 0..10 {
-            s.on_peer_cover(t + i * 100);
+            s.on_peer_cover(t + i * 100, 0);
         }
         assert_eq!(s.next_wakeup(), Some(t));
         s.on_tick(t + 1000, &mut rng, &mut out);
@@ -245,21 +246,67 @@ fn follow_mode_answers_the_far_ends_flights_as_tcp_answers_an_upload() {
     let mut n = 0;
     let t0 = HOUR + 10 * SECOND;
     for k in 0..10u64 {
-        s.on_peer_cover(t0 + k * 200_000);
-        s.on_peer_cover(t0 + k * 200_000 + 300);
+        s.on_peer_cover(t0 + k * 200_000, 0);
+        s.on_peer_cover(t0 + k * 200_000 + 300, 0);
         s.on_tick(t0 + k * 200_000 + 1000, &mut rng, &mut out);
         n += out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
     }
     assert_eq!(n, 10, "one answer per pair");
     let t1 = t0 + 3 * SECOND;
-    (0..3).for_each(|i| s.on_peer_cover(t1 + i * 500));
-    (0..4).for_each(|i| s.on_peer_cover(t1 + 100_000 + i * 10_000));
+    (0..3).for_each(|i| s.on_peer_cover(t1 + i * 500, 0));
+    (0..4).for_each(|i| s.on_peer_cover(t1 + 100_000 + i * 10_000, 0));
     s.on_tick(t1 + 200_000, &mut rng, &mut out);
     assert_eq!(out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count(), 2 + 4);
+    // a copied download: each copied acknowledgement asks for two answers and gets them (the
+    // flight rule is for the packets that ask for none), whatever else it asks is capped
+    let t2 = t1 + 3 * SECOND;
+    (0..10).for_each(|i| s.on_peer_cover(t2 + i * 300, ACK_ANSWERS));
+    s.on_peer_cover(t2 + 3500, 200);
+    s.on_tick(t2 + 5000, &mut rng, &mut out);
+    let down = out.drain(..).filter(|(_, a)| matches!(a, Action::Cover { .. })).count();
+    assert_eq!(down, 10 * ACK_ANSWERS as usize + ACK_ANSWERS_MAX as usize);
     // while the tunnel is active here, the far end's cover is not answered
     for i in 0..20 {
         s.on_packet(0, 2 * HOUR + i * 1000, i as PacketId, 100, &mut out);
     }
-    s.on_peer_cover(2 * HOUR + 30_000);
+    s.on_peer_cover(2 * HOUR + 30_000, 0);
     assert_eq!(s.next_wakeup(), Some(2 * HOUR + 19_000 + 5 * SECOND), "only the period's end is due");
+}
+
+#[test]
+fn a_copied_download_asks_the_far_end_for_the_data_its_acks_acknowledged() {
+    let mut rng = SeededRng::new(6);
+    let c = Config {
+        pad_to: 1000,
+        mode: Mode::Stochastic(StochasticConfig {
+            decoys_per_hour: 60,
+            budget_bytes_per_day: 10_000_000_000,
+            rate_cap: 1000, // not thinned
+            ..StochasticConfig::default()
+        }),
+    };
+    let mut s = Schedule::new(&c, 1, 0, &mut rng);
+    let mut out = Vec::new();
+    // one real period: a 400-byte request, then 60 acknowledgements (52 bytes) of a download,
+    // in bins of three 20 ms apart
+    s.on_packet(0, SECOND, 0, 400, &mut out);
+    for i in 0..60u64 {
+        s.on_packet(0, SECOND + 50_000 + (i / 3) * 20_000 + (i % 3) * 100, 1 + i as PacketId, 52, &mut out);
+    }
+    out.clear();
+    // the decoys that follow copy it: of every 61 cover packets, 60 ask for two answers
+    let mut asks = [0usize; 2];
+    let mut t = 3 * SECOND;
+    while t < 2 * HOUR {
+        s.on_tick(t, &mut rng, &mut out);
+        for (_, a) in out.drain(..) {
+            if let Action::Cover { answers, .. } = a {
+                asks[(answers == ACK_ANSWERS) as usize] += 1;
+                assert!(answers == 0 || answers == ACK_ANSWERS, "{answers}");
+            }
+        }
+        t = s.next_wakeup().unwrap_or(t + SECOND).max(t + 1);
+    }
+    assert!(asks[1] >= 60 * 20, "decoys ran: {asks:?}");
+    assert_eq!(asks[1], asks[0] * 60, "one request bin, twenty bins of acknowledgements: {asks:?}");
 }

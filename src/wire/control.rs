@@ -16,8 +16,8 @@
 //! 6  2  body length L (exactly the kind's length)
 //! 8  L  body
 //! ..    zero bytes to the end of the packet (anything else is refused)
-//! request body (44): seq u32 | family u8 (4|6) | 0 u8 | pad_to u16 | addr [16] (IPv4 in the
-//!     first 4, the rest 0) | params (20, see below)
+//! request body (44): seq u32 | family u8 (4|6) | answers u8 (0-15) | pad_to u16 | addr [16]
+//!     (IPv4 in the first 4, the rest 0) | params (20, see below)
 //! answer body (48): the request body echoed (what is shaped / refused) | status u8 (0 shaped,
 //!     1 refused) | reason u8 | 0 u16
 //! params: mode u8 (1 constant, 2 stochastic) | 0 u8 | constant: rate u32, 14 zero bytes;
@@ -26,6 +26,12 @@
 //! ```
 //! A packet without the magic at the body's start is an ordinary cover packet ([`parse`] says
 //! `Ok(None)`); one with the magic but anything else wrong is an error (counted by the caller).
+//!
+//! `answers` is not part of the [`Request`] (it changes from packet to packet, the request does
+//! not): it is how many answers this one cover packet asks of a follow-mode schedule (a decoy
+//! copying a download's acknowledgements asks for the data they acknowledged), 0 meaning "by
+//! your own rule". [`set_answers`] writes it into a packet, [`answers`] reads it; an answer
+//! message echoes the request with 0.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -38,6 +44,10 @@ const REQ_LEN: usize = 44;
 const ANS_LEN: usize = 48;
 /// The smallest cover packet that can carry an answer over IPv6 (40 + 8 + 48).
 pub const MIN_PACKET: usize = 40 + HDR + ANS_LEN;
+/// Most answers one cover packet may ask for.
+pub const MAX_ANSWERS: u8 = 15;
+/// Offset of the `answers` byte in a control body.
+const ANSWERS_AT: usize = HDR + 5;
 
 /// Shaping mode parameters, as both ends run them (mirrors the shaper's modes; kept here so
 /// the wire layer stays below the shaper).
@@ -64,7 +74,7 @@ pub enum ModeParams {
         max_duration_s: u16,
         /// Idle gap that ends an activity period, seconds.
         idle_gap_s: u16,
-        /// Decoy periods per 100 real activity periods (`pace`, 0-1000), so both ends keep pace
+        /// Seconds of decoy per 100 s of real activity (`pace`, 0-1000), so both ends keep pace
         /// the same way (the pace window is not carried: the companion uses the default).
         pace_percent: u16,
     },
@@ -222,6 +232,9 @@ pub fn parse_body(b: &[u8]) -> Result<Message, ControlError> {
         return Ok(Message::Request(request));
     }
     let a = &body[REQ_LEN..];
+    if body[5] != 0 {
+        return Err(ControlError::Field("answers")); // an echoed request asks for nothing
+    }
     if a[2] != 0 || a[3] != 0 {
         return Err(ControlError::Field("reserved"));
     }
@@ -239,8 +252,8 @@ fn be32(b: &[u8], at: usize) -> u32 {
 
 fn parse_request(r: &[u8]) -> Result<Request, ControlError> {
     let seq = be32(r, 0);
-    if r[5] != 0 {
-        return Err(ControlError::Field("reserved"));
+    if r[5] > MAX_ANSWERS {
+        return Err(ControlError::Field("answers"));
     }
     let a = &r[8..24];
     let addr = match r[4] {
@@ -365,6 +378,27 @@ pub fn write_into(pkt: &mut [u8], m: Option<&Message>) -> Result<(), ControlErro
         body[..e.len()].copy_from_slice(&e);
     }
     Ok(())
+}
+
+/// The answers a request in cover packet `pkt` asks for (see the module docs); 0 if `pkt` does
+/// not carry a valid request. Never panics.
+pub fn answers(pkt: &[u8]) -> u8 {
+    match (parse(pkt), body_offset(pkt)) {
+        (Ok(Some(Message::Request(_))), Ok(off)) => pkt[off + ANSWERS_AT],
+        _ => 0,
+    }
+}
+
+/// Make the request in cover packet `pkt` ask for `n` answers (at most [`MAX_ANSWERS`]). False
+/// (and nothing written) if `pkt` carries no request.
+pub fn set_answers(pkt: &mut [u8], n: u8) -> bool {
+    let Ok(off) = body_offset(pkt) else { return false };
+    let b = &pkt[off..];
+    let is_request = b.len() >= HDR + REQ_LEN && b[..4] == MAGIC && b[5] == 1;
+    if is_request {
+        pkt[off + ANSWERS_AT] = n.min(MAX_ANSWERS);
+    }
+    is_request
 }
 
 #[cfg(test)]

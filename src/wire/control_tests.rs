@@ -65,7 +65,14 @@ fn hostile_bodies_are_refused() {
     assert_eq!(mutate(5, 1), Err(ControlError::Length), "answer length under a request kind");
     assert_eq!(mutate(7, 47), Err(ControlError::Length));
     assert_eq!(mutate(8 + 4, 5), Err(ControlError::Field("family")));
-    assert_eq!(mutate(8 + 5, 1), Err(ControlError::Field("reserved")));
+    assert_eq!(mutate(8 + 5, MAX_ANSWERS + 1), Err(ControlError::Field("answers")));
+    assert_eq!(mutate(8 + 5, 1), Err(ControlError::Field("answers")), "an answer's echo asks for none");
+    let request = encode(&Message::Request(req(IpAddr::V4(Ipv4Addr::new(1, 2, 3, 4)))));
+    let mut asking = request.clone();
+    asking[8 + 5] = MAX_ANSWERS;
+    assert_eq!(parse_body(&asking), parse_body(&request), "answers are not part of the request");
+    asking[8 + 5] = MAX_ANSWERS + 1;
+    assert_eq!(parse_body(&asking), Err(ControlError::Field("answers")));
     assert_eq!(mutate(8 + 12, 1), Err(ControlError::Field("family")), "IPv4 with bytes in the v6 part");
     assert_eq!(mutate(8 + 24, 3), Err(ControlError::Field("mode")));
     assert_eq!(mutate(8 + 24 + 10, 1), Err(ControlError::Field("mode")), "constant with stray bytes");
@@ -89,4 +96,24 @@ fn too_small_a_packet_cannot_carry_a_message() {
     let mut p = cover_ipv4(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 60);
     let m = Message::Request(req(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))));
     assert_eq!(write_into(&mut p, Some(&m)), Err(ControlError::Length));
+}
+
+#[test]
+fn answers_ride_in_a_request_without_changing_it() {
+    let r = req(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    let mut p = cover_ipv4(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 560);
+    assert!(!set_answers(&mut p, 2), "a plain cover packet carries no request");
+    assert_eq!(answers(&p), 0);
+    write_into(&mut p, Some(&Message::Request(r))).unwrap();
+    assert_eq!(answers(&p), 0, "a fresh request asks for none");
+    assert!(set_answers(&mut p, 2));
+    assert_eq!((answers(&p), parse(&p)), (2, Ok(Some(Message::Request(r)))));
+    assert!(set_answers(&mut p, 200));
+    assert_eq!(answers(&p), MAX_ANSWERS, "capped");
+    assert!(set_answers(&mut p, 0));
+    assert_eq!(answers(&p), 0);
+    let mut a = cover_ipv4(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 560);
+    write_into(&mut a, Some(&Message::Answer(Answer { request: r, refused: None }))).unwrap();
+    assert!(!set_answers(&mut a, 2), "an answer asks for nothing");
+    assert_eq!(answers(&a), 0);
 }

@@ -32,11 +32,11 @@ impl ShapingEngine {
         }
     }
 
-    /// A cover packet of the far end arrived for `queue`'s schedule at `now` (see
-    /// [`crate::shaper::Schedule::on_peer_cover`]).
-    pub fn peer_cover(&mut self, queue: u16, now: Micros) {
+    /// A cover packet of the far end asking for `answers` answers arrived for `queue`'s
+    /// schedule at `now` (see [`crate::shaper::Schedule::on_peer_cover`]).
+    pub fn peer_cover(&mut self, queue: u16, now: Micros, answers: u8) {
         if let Some(si) = self.sched_of(queue) {
-            self.scheds[si].schedule.on_peer_cover(now);
+            self.scheds[si].schedule.on_peer_cover(now, answers);
             self.rearm();
         }
     }

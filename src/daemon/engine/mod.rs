@@ -401,8 +401,10 @@ impl ShapingEngine {
                     d.held.remove(&id);
                     d.queue.verdict(id, Verdict::Drop, None, None).map(|_| ())
                 }
-                Action::Cover { .. } => {
-                    if let Some((pkt, inj)) = &s.cover {
+                Action::Cover { answers, .. } => {
+                    if let Some((pkt, inj)) = &mut s.cover {
+                        // the packet's control request (if any) asks the far end for `answers`
+                        crate::wire::control::set_answers(pkt, answers);
                         if let Err(e) = inj.send(pkt) {
                             self.stats.inject_errors += 1;
                             log::debug!("{}: cover packet: {e}", s.devs[0].spec.label);
