@@ -8,9 +8,10 @@
 # (tests/lab/devices.rs) behind the router, activities from a seeded schedule logged as ground truth, the
 # WAN link captured (examples/privacy_bench.rs). Then scripts/privacy/classify.py trains a random forest on
 # 5 s windows of the other seeds' runs and scores it on each run (so >= 2 seeds for a classifier figure),
-# and prints balanced accuracy, AUC, overhead (WAN bytes / device bytes) and request/answer latency, then
-# the decoy floor: the least overhead at which any defence that only adds packets can hold an observer to
-# a balanced accuracy (scripts/privacy/classify.py --help).
+# and prints balanced accuracy, AUC, overhead (WAN bytes / device bytes) and request/answer latency, which
+# kinds of window (idle, each activity) the observer flags, then the decoy floor: the least overhead at
+# which any defence that only adds packets can hold an observer to a balanced accuracy
+# (scripts/privacy/classify.py --help).
 # Configurations: none (no moat), vpn (WireGuard, no shaping), up-constant / up-stochastic (today's shaper,
 # router -> server only), two-constant / two-stochastic (with `moat companion` on the VPN server: run only
 # when the moat binary has it), two-padded (two-stochastic's padding, no decoys). PRIVACY_BENCH_STOCHASTIC
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 	--configs) configs=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--parallel) parallel=$2; shift 2 ;;
-	-h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done

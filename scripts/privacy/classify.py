@@ -230,8 +230,9 @@ def main(argv):
         for t in table:
             print("\n".join(f"  {h:<27} {c}" for h, c in zip(heads, t)))
             print()
-    print("whole link, share of held-out windows flagged active, by what happened in them (idle: false alarms;")
-    print("one kind of activity alone; mixed: several), with the number of windows:")
+    if any(r["per_kind"] for r in rows):
+        print("whole link, share of held-out windows flagged active, by what happened in them (idle: false alarms;")
+        print("one kind of activity alone; mixed: several), with the number of windows:")
     for r in rows:
         pk = r["per_kind"]
         if pk:
