@@ -234,7 +234,10 @@ fn init_reload_sends_sighup_to_a_running_daemon() {
 /// The real `moat check --quiet` of `config` on the host (the chroot cannot run the glibc
 /// binary): its stdout and exit code, for a replaying stand-in in the chroot.
 fn real_check(config: &str) -> (String, i32) {
-    let f = std::env::temp_dir().join(format!("owrt-check-{}.conf", std::process::id()));
+    // one file per call: the tests of this binary run in parallel threads of one process
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let f = std::env::temp_dir().join(format!("owrt-check-{}-{n}.conf", std::process::id()));
     write(&f, config);
     let out =
         run(std::process::Command::new(env!("CARGO_BIN_EXE_moat")).args(["check", "--quiet", "--config"]).arg(&f));
