@@ -246,31 +246,28 @@ impl Stochastic {
         self.shapes[self.shapes.len() - 1].clone()
     }
 
-    /// A cover packet of the far end arrived at `now`: in follow mode, answer it (at the next
-    /// tick) if it opens a flight or is its third, fifth, … packet, unless the tunnel is active
-    /// here.
+    /// A cover packet of the far end asking for `answers` arrived at `now`: in follow mode,
+    /// answer it (at the next tick) with what it asks for (at most [`ACK_ANSWERS_MAX`]) or, if it
+    /// asks for none, with one if it opens a flight or is its third, fifth, … packet; unless the
+    /// tunnel is active here.
     pub(super) fn on_peer_cover(&mut self, now: Micros, answers: u8) {
         if !self.cfg.follow || self.cfg.decoys_per_hour == 0 {
             return;
         }
-        if answers > 0 {
+        let owed = if answers > 0 {
             // the far end copies an acknowledgement: answer with the data it acknowledged
-            if !self.active() {
-                if self.mirror == 0 {
-                    self.mirror_at = now;
-                }
-                self.mirror = self.mirror.saturating_add(answers.min(ACK_ANSWERS_MAX) as u32);
-            }
-            return;
-        }
-        let same_flight = self.flight_last.is_some_and(|t| now.saturating_sub(t) < FLIGHT_GAP);
-        self.flight_len = if same_flight { self.flight_len.saturating_add(1) } else { 1 };
-        self.flight_last = Some(now);
-        if self.flight_len % 2 == 1 && !self.active() {
+            answers.min(ACK_ANSWERS_MAX) as u32
+        } else {
+            let same_flight = self.flight_last.is_some_and(|t| now.saturating_sub(t) < FLIGHT_GAP);
+            self.flight_len = if same_flight { self.flight_len.saturating_add(1) } else { 1 };
+            self.flight_last = Some(now);
+            (self.flight_len % 2 == 1) as u32
+        };
+        if owed > 0 && !self.active() {
             if self.mirror == 0 {
                 self.mirror_at = now;
             }
-            self.mirror = self.mirror.saturating_add(1);
+            self.mirror = self.mirror.saturating_add(owed);
         }
     }
 

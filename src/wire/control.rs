@@ -380,25 +380,30 @@ pub fn write_into(pkt: &mut [u8], m: Option<&Message>) -> Result<(), ControlErro
     Ok(())
 }
 
-/// The answers a request in cover packet `pkt` asks for (see the module docs); 0 if `pkt` does
-/// not carry a valid request. Never panics.
+/// Where the `answers` byte of cover packet `pkt` is, if its body starts a request (magic,
+/// request kind, room for the body); the rest of the request is not checked (that is
+/// [`parse`]'s work, which a receiver does first).
+fn answers_at(pkt: &[u8]) -> Option<usize> {
+    let off = body_offset(pkt).ok()?;
+    let b = &pkt[off..];
+    (b.len() >= HDR + REQ_LEN && b[..4] == MAGIC && b[5] == 1).then_some(off + ANSWERS_AT)
+}
+
+/// The answers the request in cover packet `pkt` asks for (see the module docs): 0 if `pkt`
+/// carries no request or asks for more than [`MAX_ANSWERS`]. Reads one byte: call it on a packet
+/// [`parse`] accepted. Never panics.
 pub fn answers(pkt: &[u8]) -> u8 {
-    match (parse(pkt), body_offset(pkt)) {
-        (Ok(Some(Message::Request(_))), Ok(off)) => pkt[off + ANSWERS_AT],
-        _ => 0,
-    }
+    answers_at(pkt).map(|i| pkt[i]).filter(|&n| n <= MAX_ANSWERS).unwrap_or(0)
 }
 
 /// Make the request in cover packet `pkt` ask for `n` answers (at most [`MAX_ANSWERS`]). False
 /// (and nothing written) if `pkt` carries no request.
 pub fn set_answers(pkt: &mut [u8], n: u8) -> bool {
-    let Ok(off) = body_offset(pkt) else { return false };
-    let b = &pkt[off..];
-    let is_request = b.len() >= HDR + REQ_LEN && b[..4] == MAGIC && b[5] == 1;
-    if is_request {
-        pkt[off + ANSWERS_AT] = n.min(MAX_ANSWERS);
+    let at = answers_at(pkt);
+    if let Some(i) = at {
+        pkt[i] = n.min(MAX_ANSWERS);
     }
-    is_request
+    at.is_some()
 }
 
 #[cfg(test)]
