@@ -373,13 +373,17 @@ fn two_way_stochastic_decoys_both_ways_one_size() {
     let dev = l.dev("camera").clone();
     let cstate = l.dir.join("companion-state");
     start_companion(&l, &companion_config(&l), &cstate);
-    // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each.
+    // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each, and after
+    // the activity 10 s of decoy per second of it (`pace 1000`): about 20 s of decoys owed over
+    // the next idle minute, a decoy cycle of ~3 s, so the 28 s after the activity miss a decoy
+    // with negligible probability. (Without pace: gaps of 8 s on average, exponential, and no
+    // decoy at all in those 28 s with probability e^(-3.5) ≈ 3 %, seen in a CI run.)
     let cfg = format!(
         "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
          config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\
          \toption companion '{VPN_TUNNEL4}'\n\n\
          config shaper 'stp'\n\toption mode 'stochastic'\n\toption rate '20'\n\toption decoys '360'\n\
-         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\n\
+         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\toption pace '1000'\n\n\
          config device\n\toption name 'camera'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'stp'\n",
         l.wg_router, dev.mac
     );
