@@ -3,16 +3,32 @@
 use super::*;
 use serde_json::{json, Value};
 
-fn ctx(name: &str) -> Context {
+/// A test's context; its directory is removed when the test ends (also when it fails).
+struct Scratch(Context);
+
+impl std::ops::Deref for Scratch {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0.state_dir);
+    }
+}
+
+fn ctx(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("moat-rpc-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("leases"), "").unwrap();
-    Context {
+    Scratch(Context {
         config: dir.join("moat"),
         state_dir: dir.clone(),
         sources: Sources { dnsmasq: dir.join("leases"), odhcpd: dir.join("none"), neighbours: false, lan: vec![] },
-    }
+    })
 }
 
 fn obj(s: &str) -> Value {
