@@ -95,9 +95,8 @@ fn wireguard_go_handshake_is_read_from_its_uapi_socket() {
     let ours = moat::daemon::health::uapi_handshake(run, &lab.wg_router)
         .expect("wireguard-go has a UAPI socket")
         .expect("UAPI answer");
-    let wg = lab.must(&lab.router, &["wg", "show", &lab.wg_router, "latest-handshakes"]);
-    let theirs: u64 = wg.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("{wg}"));
-    assert_eq!(ours, theirs, "wg show: {wg}");
+    let theirs = lab.latest_handshake();
+    assert_eq!(ours, theirs, "UAPI against wg show latest-handshakes");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(ours > 0 && now - ours < 60, "handshake at {ours}, now {now}");
     assert_eq!(moat::daemon::health::handshake_note(ours, now), None);

@@ -259,8 +259,9 @@ impl Lab {
                 "0.0.0.0/0,::/0",
             ],
         );
-        // Like a kernel WireGuard device: no IPv6 link-local, no multicast (no stray
-        // MLD/IGMP packets inside the tunnel).
+        // Like a kernel WireGuard device: no IPv6 link-local, no multicast flag. The kernel
+        // still sends MLD reports for the tunnel address's solicited-node group at link up
+        // (see `wait_handshake`).
         self.must(r, &["ip", "link", "set", w, "addrgenmode", "none", "multicast", "off"]);
         self.must(r, &["ip", "addr", "add", &format!("{ROUTER_TUNNEL4}/24"), "dev", w]);
         self.must(r, &["ip", "addr", "add", &format!("{ROUTER_TUNNEL6}/64"), "dev", w, "nodad"]);
@@ -276,10 +277,14 @@ impl Lab {
     /// A datagram to the VPN server's discard port starts the handshake if nothing else did.
     pub fn wait_handshake(&self) -> bool {
         let _ = in_ns(&self.router, || UdpSocket::bind("0.0.0.0:0").and_then(|s| s.send_to(b"x", (VPN_TUNNEL4, 9))));
-        self.wait_for("first handshake", Duration::from_secs(15), || {
-            let out = self.ns(&self.router, &["wg", "show", &self.wg_router, "latest-handshakes"]).unwrap_or_default();
-            out.split_whitespace().nth(1).is_some_and(|t| t != "0")
-        })
+        self.wait_for("first handshake", Duration::from_secs(15), || self.latest_handshake() > 0)
+    }
+
+    /// When the router last completed a handshake with the VPN server, as `wg show` reports it
+    /// (Unix seconds; 0: none yet, or no answer).
+    pub fn latest_handshake(&self) -> u64 {
+        let out = self.ns(&self.router, &["wg", "show", &self.wg_router, "latest-handshakes"]).unwrap_or_default();
+        out.split_whitespace().nth(1).and_then(|t| t.parse().ok()).unwrap_or(0)
     }
 
     /// Kill the router's wireguard-go (SIGKILL): its interface disappears.
