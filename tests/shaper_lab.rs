@@ -137,12 +137,17 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
         Lab::start("shaper-stochastic", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
     let dev = l.dev("camera").clone();
     // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each until the
-    // device's own activity has been seen.
+    // device's own activity has been seen, and after the activity (20 echoes: a period needs
+    // `ACTIVE_PACKETS`, 16, to count) 10 s of decoy per second of it (`pace 1000`), owed over
+    // the next idle minute in copies of it: a decoy cycle of ~3 s. (Without pace, or after only
+    // 10 echoes, which are background: exponential gaps of 8 s on average, and no decoy in the
+    // 40 idle seconds with probability e^(-5) ≈ 0.7 %; the same design failed a CI run of
+    // companion_lab.)
     let cfg = format!(
         "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
          config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\n\
          config shaper 'stp'\n\toption mode 'stochastic'\n\toption rate '20'\n\toption decoys '360'\n\
-         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\n\
+         \toption decoy_rate '10'\n\toption decoy_duration '2'\n\toption idle_gap '2'\n\toption budget '100'\n\toption pace '1000'\n\n\
          config device\n\toption name 'camera'\n\tlist mac '{}'\n\toption route 'vpn'\n\toption shaper 'stp'\n",
         l.wg_router, dev.mac
     );
@@ -156,9 +161,9 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     let cap = l.capture_wan("stochastic");
     let file = cap.file.clone();
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
-    // a real activity period: 10 UDP echoes, padded but not delayed
-    for i in 0..10 {
-        l.udp_echo(&dev, echo, 50 + i * 100, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
+    // a real activity period: 20 UDP echoes, padded but not delayed
+    for i in 0..20 {
+        l.udp_echo(&dev, echo, 50 + i * 60, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
     }
     std::thread::sleep(Duration::from_secs(40)); // idle: decoys only
     let pkts = l.stop_capture(cap);
