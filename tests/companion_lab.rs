@@ -15,6 +15,7 @@ mod lab;
 
 use lab::pcap::wg_messages;
 use lab::*;
+use moat::shaper::ACTIVE_PACKETS;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -143,9 +144,7 @@ fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     eprintln!("companion lab: during the 1 MB transfer the status said 'not shaped' in {not} of {n} samples");
     // Both directions saturated: a forced cover slot a second still carries request and answer.
     assert_eq!(not, 0, "the status said 'not shaped' during a saturated transfer in {not} of {n} samples");
-    for i in 0..20 {
-        l.udp_echo(&dev, echo, 20 + i * 61, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
-    }
+    l.udp_echoes(&dev, echo, 20).unwrap_or_else(|e| panic!("{e}"));
     let busy_s = busy_at.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(12)); // idle again
     let pkts = l.stop_capture(cap);
@@ -374,13 +373,13 @@ fn two_way_stochastic_decoys_both_ways_one_size() {
     let cstate = l.dir.join("companion-state");
     start_companion(&l, &companion_config(&l), &cstate);
     // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each, and after
-    // the activity 10 s of decoy per second of it (`pace 1000`). The activity is 20 echoes: a
-    // period needs `ACTIVE_PACKETS` (16) real packets to count for the pace (10 echoes did not,
-    // and a CI run saw no decoy in the 30 s after them). The pace then owes 10 times the
-    // activity's length over the next idle minute (at least), replayed in copies of it: a decoy
-    // cycle of ~3 s whatever the echoes' length, so the 28 s after the activity miss a decoy with
-    // negligible probability. (Without pace: gaps of 8 s on average, exponential, and no decoy
-    // in those 28 s with probability e^(-3.5) ≈ 3 %.)
+    // the activity 10 s of decoy per second of it (`pace 1000`). Only a period of
+    // `ACTIVE_PACKETS` real packets counts for the pace (10 echoes did not, and a CI run saw no
+    // decoy in the 30 s after them). The pace then owes 10 times the activity's length over the
+    // next idle minute (at least), replayed in copies of it: a decoy cycle of ~3 s whatever the
+    // echoes' length, so the 28 s after the activity miss a decoy with negligible probability.
+    // (Without pace: gaps of 8 s on average, exponential, and no decoy in those 28 s with
+    // probability e^(-3.5) ≈ 3 %.)
     let cfg = format!(
         "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
          config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\
@@ -398,9 +397,7 @@ fn two_way_stochastic_decoys_both_ways_one_size() {
     let shaped = l.wait_for("downstream shaped", Duration::from_secs(60), || router_status(&l).contains(SHAPED));
     eprintln!("companion lab stochastic: shaped {shaped} after {:.1} s", t.elapsed().as_secs_f64());
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
-    for i in 0..20 {
-        l.udp_echo(&dev, echo, 50 + i * 60, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
-    }
+    l.udp_echoes(&dev, echo, ACTIVE_PACKETS as usize + 4).unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_secs(30));
     let pkts = l.stop_capture(cap);
     assert!(l.analyze(&pkts, &dev).leaks.is_empty());

@@ -13,6 +13,7 @@ mod lab;
 
 use lab::pcap::wg_messages;
 use lab::*;
+use moat::shaper::ACTIVE_PACKETS;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -51,9 +52,7 @@ fn constant_mode_one_size_on_the_wan_data_intact_covers_silent_kill_drops() {
     // bulk TCP upload (echoed back through the tunnel: both directions intact)
     l.tcp_echo(&dev, echo, 300_000, Duration::from_secs(60)).expect("TCP upload through the shaped tunnel");
     // bursty small UDP messages
-    for i in 0..20 {
-        l.udp_echo(&dev, echo, 20 + i * 61, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
-    }
+    l.udp_echoes(&dev, echo, 20).unwrap_or_else(|e| panic!("{e}"));
     let busy_secs = busy_start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_secs(IDLE_S)); // idle again
     let pkts = l.stop_capture(cap);
@@ -137,12 +136,11 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
         Lab::start("shaper-stochastic", Options { devices: vec![DeviceSpec::new("camera")], tor: false, fw4: true });
     let dev = l.dev("camera").clone();
     // 360 decoys per idle hour (one per 10 s on average), 10 packets/s for 2 s each until the
-    // device's own activity has been seen, and after the activity (20 echoes: a period needs
-    // `ACTIVE_PACKETS`, 16, to count) 10 s of decoy per second of it (`pace 1000`), owed over
-    // the next idle minute in copies of it: a decoy cycle of ~3 s. (Without pace, or after only
-    // 10 echoes, which are background: exponential gaps of 8 s on average, and no decoy in the
-    // 40 idle seconds with probability e^(-5) ≈ 0.7 %; the same design failed a CI run of
-    // companion_lab.)
+    // device's own activity has been seen, and after the activity (`ACTIVE_PACKETS` real packets
+    // or more) 10 s of decoy per second of it (`pace 1000`), owed over the next idle minute in
+    // copies of it: a decoy cycle of ~3 s. (Without pace, or after fewer packets, which are
+    // background: exponential gaps of 8 s on average, and no decoy in the 40 idle seconds with
+    // probability e^(-5) ≈ 0.7 %; the same design failed a CI run of companion_lab.)
     let cfg = format!(
         "config moat 'main'\n\toption log_level 'debug'\n\tlist lan_device 'br-lan'\n\n\
          config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device '{}'\n\toption dns '{VPN_TUNNEL4}'\n\n\
@@ -161,10 +159,8 @@ fn stochastic_mode_with_moat_run_decoys_in_idle_time_one_size() {
     let cap = l.capture_wan("stochastic");
     let file = cap.file.clone();
     let echo = SocketAddr::new(IpAddr::V4(INTERNET4), 7);
-    // a real activity period: 20 UDP echoes, padded but not delayed
-    for i in 0..20 {
-        l.udp_echo(&dev, echo, 50 + i * 60, Duration::from_secs(5)).unwrap_or_else(|e| panic!("udp {i}: {e}"));
-    }
+    // a real activity period (a few more packets than one needs to count), padded but not delayed
+    l.udp_echoes(&dev, echo, ACTIVE_PACKETS as usize + 4).unwrap_or_else(|e| panic!("{e}"));
     std::thread::sleep(Duration::from_secs(40)); // idle: decoys only
     let pkts = l.stop_capture(cap);
     let report = l.analyze(&pkts, &dev);

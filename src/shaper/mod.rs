@@ -45,7 +45,7 @@ pub use flows::BUCKETS as FLOW_BUCKETS;
 pub use rng::{Rng, SeededRng};
 pub use schedule::{Lane, Schedule};
 pub use stats::{Counters, DelayHistogram};
-pub use stochastic::StochasticConfig;
+pub use stochastic::{StochasticConfig, ACTIVE_PACKETS};
 
 /// Virtual time in microseconds since an arbitrary origin (the daemon uses `CLOCK_MONOTONIC`).
 pub type Micros = u64;

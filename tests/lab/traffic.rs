@@ -93,6 +93,15 @@ impl Lab {
         r
     }
 
+    /// `n` UDP echoes from `dev` to `addr`, one after another (20, 81, … up to 1,179 bytes), each
+    /// of which must come back unchanged: a burst of `n` real packets each way. The error names
+    /// the echo that failed.
+    pub fn udp_echoes(&self, dev: &Device, addr: SocketAddr, n: usize) -> Result<(), String> {
+        (0..n).try_for_each(|i| {
+            self.udp_echo(dev, addr, 20 + (i % 20) * 61, Duration::from_secs(5)).map_err(|e| format!("udp {i}: {e}"))
+        })
+    }
+
     /// `dig` from `dev`: the A records for `name` from `server` (`+tcp` if `tcp`).
     pub fn dig(&self, dev: &Device, server: IpAddr, port: u16, name: &str, tcp: bool) -> Result<Vec<IpAddr>, String> {
         let at = format!("@{server}");
