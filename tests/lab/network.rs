@@ -364,7 +364,13 @@ impl Lab {
     /// Write `text` as moat's config file (`<dir>/moat.conf`) and return its path.
     pub fn write_moat_config(&self, text: &str) -> PathBuf {
         let p = self.dir.join("moat.conf");
-        fs::write(&p, text).unwrap();
+        // Whole files only, as a config tool that renames its new file into place: a reader never
+        // sees a truncated one. (A plain write truncates first; in a CI run's reload storm a
+        // reload still reading after the previous SIGHUP read a truncated file, applied "0
+        // devices protected", and the device's probes left in the clear until the next reload.)
+        let tmp = self.dir.join("moat.conf.new");
+        fs::write(&tmp, text).unwrap();
+        fs::rename(&tmp, &p).unwrap();
         self.note(&format!("moat config written:\n{text}"));
         *self.moat_config.lock().unwrap() = Some(p.clone());
         p
