@@ -12,3 +12,8 @@ lab::matrix::leak_cells!(vpn);
 fn vpn_tunnel_flaps_while_moat_is_dead() {
     run("vpn", Fault::MoatDeadTunnelFlap);
 }
+
+#[test]
+fn vpn_reload_of_a_config_torn_by_an_in_place_write() {
+    run("vpn", Fault::ReloadTornWrite);
+}

@@ -22,6 +22,7 @@ pub mod uci;
 mod budget;
 mod checks;
 mod diag;
+mod file;
 mod grammar;
 mod options;
 mod sections;
@@ -32,6 +33,7 @@ mod types;
 
 pub use checks::validate;
 pub use diag::{printable, Diagnostic, Kind};
+pub use file::{load_file_settled, SETTLE, SETTLE_READS};
 pub use grammar::*;
 pub use types::*;
 
@@ -77,23 +79,12 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<Loaded, Vec<Diagno
 
 /// Like [`load_file`], but returns the warnings also when there are errors (for `moat check`).
 pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
-    use std::io::Read;
     let path = path.as_ref();
     let file = path.display().to_string();
-    let mut bytes = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
-    if let Err(e) = read {
-        return whole_file(Kind::File, &file, 0, format!("cannot read the configuration: {}", e));
+    match file::read_file(path) {
+        Ok(bytes) => check_bytes(&file, &bytes),
+        Err(message) => whole_file(Kind::File, &file, 0, message),
     }
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return whole_file(
-            Kind::File,
-            &file,
-            0,
-            format!("the file is larger than {} bytes; not a moat configuration", MAX_FILE_BYTES),
-        );
-    }
-    check_bytes(&file, &bytes)
 }
 
 /// Parse and validate the bytes of a configuration file (`file` names it in diagnostics).

@@ -113,10 +113,11 @@ fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Load the model; an invalid file gives `configuration invalid: <first error>` (and how many
-/// more), every error logged.
+/// Load the model once the file has settled (a file read while a writer rewrites it in place
+/// is read again: `config::load_file_settled`); an invalid file gives `configuration invalid:
+/// <first error>` (and how many more), every error logged.
 fn load(config: &str) -> Result<Model, String> {
-    match crate::config::load_file(config) {
+    match crate::config::load_file_settled(config, crate::config::SETTLE) {
         Ok(l) => {
             for w in &l.warnings {
                 warn!("{w}");

@@ -31,6 +31,10 @@ pub enum Fault {
     ReloadSwitchRoute,
     /// Beyond issue 3's list: six SIGHUPs 100 ms apart, alternating two valid configs.
     ReloadStorm,
+    /// Beyond issue 3's list: three times, the config is truncated in place, moat gets SIGHUP
+    /// while the file is empty, and the same config is written 30 ms later (a slow `>`
+    /// redirect): no reload may apply the empty file.
+    ReloadTornWrite,
     /// Beyond issue 3's list (the boot race pbr users hit): the tunnel interface does not exist
     /// yet when moat starts; it appears later.
     TunnelAbsentAtStart,
@@ -259,6 +263,16 @@ pub fn run(route: &str, fault: Fault) {
             thread::sleep(BROKEN);
             if !lab.running("moat") {
                 problems.push(format!("moat exited during a reload storm; log:\n{}", lab.proc_log("moat")));
+            }
+        }
+        Fault::ReloadTornWrite => {
+            for _ in 0..3 {
+                lab.write_moat_config_torn(&cfg, libc::SIGHUP, Duration::from_millis(30));
+                thread::sleep(BROKEN / 2);
+            }
+            let log = lab.proc_log("moat");
+            if log.contains("0 device(s) protected") {
+                problems.push(format!("a reload applied the torn (empty) config; log:\n{log}"));
             }
         }
         Fault::TunnelAbsentAtStart => {

@@ -376,6 +376,17 @@ impl Lab {
         p
     }
 
+    /// Rewrite moat's config in place as a slow `>` redirect would: truncate it, `signal` moat
+    /// while it is empty (a reload then reads the torn file), write `text` `gap` later.
+    pub fn write_moat_config_torn(&self, text: &str, signal: libc::c_int, gap: Duration) {
+        let p = self.moat_config.lock().unwrap().clone().expect("moat config written before");
+        fs::File::create(&p).unwrap();
+        self.signal("moat", signal);
+        std::thread::sleep(gap);
+        fs::write(&p, text).unwrap();
+        self.note(&format!("moat config rewritten in place ({} ms empty)", gap.as_millis()));
+    }
+
     /// Start `moat run` in the router with `config` and wait until its table is in place.
     pub fn start_moat(&self, config: &str) {
         self.start_moat_with(config, &moat_bin(), &[]);
