@@ -11,7 +11,9 @@ random forest learns "some device is active in this window" from the ground trut
 (other seeds) of the same configuration; it is scored on the held-out run (every run held out once).
 Then, for the configurations without cover or delay (none, vpn, two-padded), the decoy floor: the
 least overhead at which any defence that only adds packets to that traffic could hold this observer
-to a balanced accuracy of 0.55 / 0.65 / 0.75 (see decoy_floor).
+to a balanced accuracy of 0.55 / 0.65 / 0.75 (see decoy_floor), and the same floor after a rate cap per
+direction has delayed the real packets (delay_floor: what smoothing the real traffic could buy, and the
+delay it costs).
 Printed per configuration: balanced accuracy and ROC AUC of the whole link, of the upstream alone and
 of the downstream alone; overhead (WAN bytes / the devices' own bytes); latency of the small
 request/answer exchanges (heartbeats, toggles, state reports) and of the speaker's answer (from the
@@ -151,6 +153,41 @@ def decoy_floor(runs, target):
     return (a.sum() + per_idle * len(idle)) / dev
 
 
+# Per-direction rate caps (bytes/s of WAN frames) of the delay floor; the burst is one second's worth.
+DELAY_CAPS = (80e3, 40e3, 20e3, 10e3)
+
+
+def rate_capped(run, cap):
+    """The run as it would look if each direction's real packets left through a FIFO token bucket
+    of `cap` bytes/s (burst: one second's worth): the same packets, later. Returns (run, delays)."""
+    t = run["t"].copy()
+    for direction in (True, False):
+        idx = np.where(run["up"] == direction)[0]
+        idx = idx[np.argsort(run["t"][idx], kind="stable")]
+        tokens, clock, free = cap, -np.inf, -np.inf
+        for i in idx:
+            arrive, need = run["t"][i], float(run["len"][i])
+            send = max(arrive, free)
+            if clock > -np.inf:
+                tokens = min(cap, tokens + (send - clock) * cap)
+            if tokens < need:
+                send += (need - tokens) / cap
+                tokens = need
+            tokens -= need
+            clock = free = send
+            t[i] = send
+    return dict(run, t=t), t - run["t"]
+
+
+def delay_floor(runs, cap):
+    """The decoy floor (see decoy_floor) of these runs after a rate cap of `cap` bytes/s per
+    direction delayed their real packets: what a defence that both smooths and adds could reach.
+    Returns (packet delay p50, p99 and max in s, [floor per FLOOR_TARGETS])."""
+    capped, delays = zip(*(rate_capped(r, cap) for r in runs))
+    d = np.concatenate(delays)
+    return pct(d, 50), pct(d, 99), float(d.max()), [decoy_floor(list(capped), x) for x in FLOOR_TARGETS]
+
+
 def pct(v, q):
     return float(np.percentile(v, q)) if len(v) else float("nan")
 
@@ -245,6 +282,13 @@ def main(argv):
         print(f"to a balanced accuracy of {head}, on top of the traffic of")
         for cfg, v in floors:
             print(f"  {cfg:<27} " + " / ".join(f"{x:.2f}x" for x in v))
+        print("delay floor: the same after each direction's real packets leave through a token bucket of")
+        print("CAP bytes/s (1 s burst), which delays them (packet delay p50 / p99 / max):")
+        for cfg, _ in floors:
+            for cap in DELAY_CAPS:
+                p50, p99, top, v = delay_floor(groups[cfg], cap)
+                print(f"  {cfg:<14} {cap / 1e3:>4.0f} KB/s  delay {p50:.2f} / {p99:.2f} / {top:.1f} s  floor "
+                      + " / ".join(f"{x:.2f}x" for x in v))
     if any(r["runs"] < 2 for r in rows):
         print("(a configuration with one run has no classifier figure: it is trained on one seed and scored on another)")
 
