@@ -217,6 +217,11 @@ pub(super) fn read_tunnel(cx: &mut Ctx<'_>, sec: &Sec<'_>) -> Option<(Tunnel, us
                 return None;
             };
             let required = required.map(|(v, _)| v).unwrap_or(false);
+            if let (Some((_, line)), true) = (comp, ipv6) {
+                let msg = "the companion shapes what comes back to the router's IPv4 tunnel address only: \
+                           this tunnel's IPv6 (ipv6 '1') comes back unshaped, in its own sizes and times";
+                cx.warn(line, Some(&sec.addr), Some("companion"), msg.into());
+            }
             let companion = match comp {
                 Some((addr, _)) => Some(Companion { addr, required }),
                 None if required => {

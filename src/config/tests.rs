@@ -146,6 +146,15 @@ fn options_of_another_tunnel_type_are_warnings() {
 }
 
 #[test]
+fn a_companion_on_an_ipv6_tunnel_warns_that_ipv6_comes_back_unshaped() {
+    let wg = "config tunnel 'vpn'\n\toption type 'wireguard'\n\toption device 'wg0'\n\toption companion '10.0.0.1'\n";
+    assert!(ok(wg).warnings.is_empty());
+    let l = ok(&format!("{wg}\toption ipv6 '1'\n"));
+    assert_eq!((l.warnings.len(), l.warnings[0].line, l.warnings[0].option.as_deref()), (1, 4, Some("companion")));
+    assert!(l.warnings[0].message.contains("IPv6 (ipv6 '1') comes back unshaped"), "{}", l.warnings[0]);
+}
+
+#[test]
 fn warnings_survive_errors() {
     let r = report(
         "config moat 'main'\n\tlist lan_device 'br-lan'\n\tlist lan_device 'br-lan'\n\toption log_level 'loud'\n",
