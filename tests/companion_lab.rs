@@ -85,7 +85,10 @@ const SHAPED: &str = "\"downstream\":\"downstream shaped\"";
 #[test]
 fn two_way_constant_one_size_both_ways_kill_stops_downstream_restart_resumes() {
     require_root();
-    let l = Lab::start("companion-2way", Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true });
+    let l = Lab::start_alone(
+        "companion-2way",
+        Options { devices: vec![DeviceSpec::new("sleepmon")], tor: false, fw4: true },
+    );
     let dev = l.dev("sleepmon").clone();
     let cstate = l.dir.join("companion-state");
     let cconf = companion_config(&l);
