@@ -164,18 +164,16 @@ def rate_capped(run, cap):
     for direction in (True, False):
         idx = np.where(run["up"] == direction)[0]
         idx = idx[np.argsort(run["t"][idx], kind="stable")]
-        tokens, clock, free = cap, -np.inf, -np.inf
+        tokens, last = cap, -np.inf  # before the first packet the bucket is full
         for i in idx:
-            arrive, need = run["t"][i], float(run["len"][i])
-            send = max(arrive, free)
-            if clock > -np.inf:
-                tokens = min(cap, tokens + (send - clock) * cap)
+            need = float(run["len"][i])
+            send = max(run["t"][i], last)
+            tokens = min(cap, tokens + (send - last) * cap)
             if tokens < need:
                 send += (need - tokens) / cap
                 tokens = need
             tokens -= need
-            clock = free = send
-            t[i] = send
+            last = t[i] = send
     return dict(run, t=t), t - run["t"]
 
 

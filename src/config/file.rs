@@ -1,6 +1,6 @@
 //! Reading a configuration file: size-limited, and for the daemon only once it has settled.
 
-use super::{check_bytes, whole_file, Diagnostic, Kind, Loaded, MAX_FILE_BYTES};
+use super::{check_bytes, whole_file, Diagnostic, Kind, Loaded, Report, MAX_FILE_BYTES};
 
 /// How long a configuration file must read the same before the daemon applies it
 /// ([`load_file_settled`]).
@@ -23,20 +23,20 @@ pub fn load_file_settled(
 ) -> Result<Loaded, Vec<Diagnostic>> {
     let path = path.as_ref();
     let file = path.display().to_string();
-    let read = settled(|| read_file(path), || std::thread::sleep(settle), SETTLE_READS);
+    let read = settled(|| read_file(path), || std::thread::sleep(settle), SETTLE_READS).unwrap_or_else(|| {
+        Err(format!(
+            "the file changed between every two of {SETTLE_READS} reads; not applied (is something writing it?)"
+        ))
+    });
+    check_read(&file, read).into_result()
+}
+
+/// The report on what reading `file` gave: its bytes checked, or why it could not be read.
+pub(super) fn check_read(file: &str, read: Result<Vec<u8>, String>) -> Report {
     match read {
-        Some(Ok(bytes)) => check_bytes(&file, &bytes),
-        Some(Err(message)) => whole_file(Kind::File, &file, 0, message),
-        None => whole_file(
-            Kind::File,
-            &file,
-            0,
-            format!(
-                "the file changed between every two of {SETTLE_READS} reads; not applied (is something writing it?)"
-            ),
-        ),
+        Ok(bytes) => check_bytes(file, &bytes),
+        Err(message) => whole_file(Kind::File, file, 0, message),
     }
-    .into_result()
 }
 
 /// Calls `read` (with `wait` between calls) until two results in a row are equal and returns

@@ -33,7 +33,7 @@ mod types;
 
 pub use checks::validate;
 pub use diag::{printable, Diagnostic, Kind};
-pub use file::{load_file_settled, SETTLE, SETTLE_READS};
+pub use file::{load_file_settled, SETTLE};
 pub use grammar::*;
 pub use types::*;
 
@@ -81,10 +81,7 @@ pub fn load_file(path: impl AsRef<std::path::Path>) -> Result<Loaded, Vec<Diagno
 pub fn check_file(path: impl AsRef<std::path::Path>) -> Report {
     let path = path.as_ref();
     let file = path.display().to_string();
-    match file::read_file(path) {
-        Ok(bytes) => check_bytes(&file, &bytes),
-        Err(message) => whole_file(Kind::File, &file, 0, message),
-    }
+    file::check_read(&file, file::read_file(path))
 }
 
 /// Parse and validate the bytes of a configuration file (`file` names it in diagnostics).
